@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+
+/** Adds every command to the program. One file per command in this folder. */
+export function registerCommands(program: Command): void {
+  void program;
+}

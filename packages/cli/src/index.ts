@@ -1,0 +1,2 @@
+export { BACKEND_CHOICES, backendOption, createProgram } from './program.js';
+export { runCli } from './run-cli.js';
