@@ -5,7 +5,7 @@
 // package.json#packageManager through npx (no global install, no corepack), installs the
 // workspace from the lockfile when node_modules is missing or stale, then runs the task.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,7 +21,8 @@ function run(command, args, options = {}) {
 
 function pnpm(args) {
   const usingPinnedPnpm = (process.env.npm_config_user_agent ?? '').startsWith(`pnpm/${pnpmVersion}`);
-  if (usingPinnedPnpm && process.env.npm_execpath) return run(process.execPath, [process.env.npm_execpath, ...args]);
+  if (usingPinnedPnpm && process.env.npm_execpath)
+    return run(process.execPath, [process.env.npm_execpath, ...args]);
   return run('npx', ['--yes', `pnpm@${pnpmVersion}`, ...args]);
 }
 
@@ -57,8 +58,11 @@ function test(args) {
   if (existsSync(outputFile)) {
     const report = JSON.parse(readFileSync(outputFile, 'utf8'));
     const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-    const failedSuites = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0);
-    for (const file of failedSuites) console.log(`failed to run: ${relative(root, file.name)}: ${file.message}`);
+    const failedSuites = report.testResults.filter(
+      (file) => file.status === 'failed' && file.assertionResults.length === 0,
+    );
+    for (const file of failedSuites)
+      console.log(`failed to run: ${relative(root, file.name)}: ${file.message}`);
     const failed = report.numFailedTests + failedSuites.length;
     console.log(`tests: ${report.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
     if (report.numTotalTests === 0) {
@@ -87,13 +91,29 @@ function bench(args) {
   const [name, ...rest] = args;
   const files = findBenchmarks(name);
   if (files.length === 0) {
-    const known = [...new Set(findBenchmarks().map((f) => f.split('/').at(-1).replace(/\.bench\.ts$/, '')))];
+    const known = [
+      ...new Set(
+        findBenchmarks().map((f) =>
+          f
+            .split('/')
+            .at(-1)
+            .replace(/\.bench\.ts$/, ''),
+        ),
+      ),
+    ];
     console.error(`[fusechat] no benchmark named "${name}". Known: ${known.join(', ') || '(none)'}`);
     return 1;
   }
   for (const file of files) {
     console.log(`\n=== ${relative(root, file)} ===`);
-    const status = run(process.execPath, ['--conditions=source', '--expose-gc', '--import', 'tsx', file, ...rest]);
+    const status = run(process.execPath, [
+      '--conditions=source',
+      '--expose-gc',
+      '--import',
+      'tsx',
+      file,
+      ...rest,
+    ]);
     if (status !== 0) return status;
   }
   return 0;
@@ -121,12 +141,19 @@ switch (task) {
     exitWith(bench(args));
     break;
   case 'demo': {
-    const built = run(bin('turbo'), ['run', 'build', '--filter=@fusechat/cli...', '--output-logs=errors-only']);
+    const built = run(bin('turbo'), [
+      'run',
+      'build',
+      '--filter=@fusechat/cli...',
+      '--output-logs=errors-only',
+    ]);
     if (built !== 0) exitWith(built);
     exitWith(run(process.execPath, [join(root, 'packages', 'cli', 'dist', 'bin.js'), 'demo', ...args]));
     break;
   }
   default:
-    console.error(`[fusechat] unknown task "${task}". Known: setup, test, build, typecheck, lint, bench, demo`);
+    console.error(
+      `[fusechat] unknown task "${task}". Known: setup, test, build, typecheck, lint, bench, demo`,
+    );
     exitWith(1);
 }

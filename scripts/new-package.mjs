@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Scaffolds packages/<name> with the repo's package conventions:
 //   node scripts/new-package.mjs <name> "<description>" [dep ...]
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [name, description = '', ...deps] = process.argv.slice(2);

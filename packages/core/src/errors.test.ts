@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FileFormatError, FuseChatError, isFuseChatError, ShapeMismatchError, UnknownNameError } from './errors.js';
+import {
+  FileFormatError,
+  FuseChatError,
+  isFuseChatError,
+  ShapeMismatchError,
+  UnknownNameError,
+} from './errors.js';
 
 describe('FuseChatError hierarchy', () => {
   it('carries a stable code, structured fields and the cause', () => {
@@ -34,9 +40,15 @@ describe('FuseChatError hierarchy', () => {
   });
 
   it('lists the known names and suggests the closest', () => {
-    const error = new UnknownNameError('merge method', 'variaton_ratio', ['linear', 'variation_ratio', 'ties']);
+    const error = new UnknownNameError('merge method', 'variaton_ratio', [
+      'linear',
+      'variation_ratio',
+      'ties',
+    ]);
     expect(error.message).toContain('Did you mean "variation_ratio"?');
     expect(error.message).toContain('Known: linear, variation_ratio, ties.');
-    expect(new UnknownNameError('backend', 'zzzzzzzz', ['cpu', 'wasm']).message).not.toContain('Did you mean');
+    expect(new UnknownNameError('backend', 'zzzzzzzz', ['cpu', 'wasm']).message).not.toContain(
+      'Did you mean',
+    );
   });
 });

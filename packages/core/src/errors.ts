@@ -68,7 +68,12 @@ export class FileFormatError extends FuseChatError {
   ) {
     super(code, message, {
       cause: options.cause,
-      details: { ...options.details, path: options.path, offset: options.offset, tensorName: options.tensorName },
+      details: {
+        ...options.details,
+        path: options.path,
+        offset: options.offset,
+        tensorName: options.tensorName,
+      },
     });
     this.path = options.path;
     this.offset = options.offset;
@@ -112,7 +117,12 @@ export class UnknownNameError extends FuseChatError {
   readonly kind: string;
   readonly unknownName: string;
   readonly knownNames: readonly string[];
-  constructor(kind: string, unknownName: string, knownNames: readonly string[], options: { code?: string } = {}) {
+  constructor(
+    kind: string,
+    unknownName: string,
+    knownNames: readonly string[],
+    options: { code?: string } = {},
+  ) {
     const suggestion = closestName(unknownName, knownNames);
     super(
       options.code ?? 'UNKNOWN_NAME',
@@ -129,7 +139,11 @@ export class UnknownNameError extends FuseChatError {
 
 /** Data that was built for something else: a map for other tokenizers, a store of another model. */
 export class IntegrityError extends FuseChatError {
-  constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super(code, message, options);
   }
 }
@@ -141,7 +155,9 @@ export class NumericalError extends FuseChatError {
     message: string,
     options: { code?: string; tensorName?: string; details?: Record<string, unknown> } = {},
   ) {
-    super(options.code ?? 'NON_FINITE', message, { details: { ...options.details, tensorName: options.tensorName } });
+    super(options.code ?? 'NON_FINITE', message, {
+      details: { ...options.details, tensorName: options.tensorName },
+    });
     this.tensorName = options.tensorName;
   }
 }

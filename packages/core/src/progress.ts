@@ -53,12 +53,13 @@ export function createConsoleLogger(
   const threshold = LEVELS[options.level ?? 'info'];
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const prefix = options.prefix ?? '';
-  const emit = (level: Exclude<LogLevel, 'silent'>) => (message: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[level] < threshold) return;
-    const tag = level === 'info' ? '' : `${level}: `;
-    const context = fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
-    write(`${prefix}${tag}${message}${context}`);
-  };
+  const emit =
+    (level: Exclude<LogLevel, 'silent'>) => (message: string, fields?: Record<string, unknown>) => {
+      if (LEVELS[level] < threshold) return;
+      const tag = level === 'info' ? '' : `${level}: `;
+      const context = fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
+      write(`${prefix}${tag}${message}${context}`);
+    };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
 
@@ -85,7 +86,9 @@ export function createProgressPrinter(
     const unit = event.unit ? ` ${event.unit}` : '';
     const total = event.total !== undefined ? `/${event.total}` : '';
     const percent =
-      event.total !== undefined && event.total > 0 ? ` ${((100 * event.completed) / event.total).toFixed(1)}%` : '';
+      event.total !== undefined && event.total > 0
+        ? ` ${((100 * event.completed) / event.total).toFixed(1)}%`
+        : '';
     const eta =
       event.total !== undefined && rate > 0 && event.completed < event.total
         ? ` eta ${formatDuration((event.total - event.completed) / rate)}`

@@ -27,7 +27,7 @@ describe('createRandom', () => {
     expect(outside).toBe(0);
     // Standard error of the mean is 1/sqrt(12 n) ≈ 6.5e-4: 6 sigma bounds cannot fail by chance.
     expect(Math.abs(sum / n - 0.5)).toBeLessThan(4e-3);
-    expect(Math.abs(sumSq / n - sum * sum / n / n - 1 / 12)).toBeLessThan(3e-3);
+    expect(Math.abs(sumSq / n - (sum * sum) / n / n - 1 / 12)).toBeLessThan(3e-3);
   });
 
   it('normal samples have mean 0 and variance 1', () => {

@@ -82,7 +82,8 @@ export function createRandom(seed: number): Random {
     float,
     float64,
     int(n: number) {
-      if (!Number.isInteger(n) || n <= 0 || n > 2 ** 32) throw new RangeError(`int(n) needs an integer 1 ≤ n ≤ 2^32, got ${n}`);
+      if (!Number.isInteger(n) || n <= 0 || n > 2 ** 32)
+        throw new RangeError(`int(n) needs an integer 1 ≤ n ≤ 2^32, got ${n}`);
       // Rejection sampling: no modulo bias.
       const limit = 4294967296 - (4294967296 % n);
       let x = uint32();

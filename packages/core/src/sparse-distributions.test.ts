@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { isFuseChatError } from './errors.js';
-import { createSparseDistributions, getRow, setRow, validateSparseDistributions } from './sparse-distributions.js';
+import {
+  createSparseDistributions,
+  getRow,
+  setRow,
+  validateSparseDistributions,
+} from './sparse-distributions.js';
 
 describe('SparseDistributions', () => {
   it('stores rows and reads back only the filled slots', () => {
@@ -20,7 +25,9 @@ describe('SparseDistributions', () => {
   it('validates ids against the vocabulary and rejects NaN logits', () => {
     const d = createSparseDistributions(2, 2);
     setRow(d, 1, [9], [0]);
-    expect(() => validateSparseDistributions(d, { vocabSize: 5, name: 'pivot' })).toThrow(/row 1 holds token id 9/);
+    expect(() => validateSparseDistributions(d, { vocabSize: 5, name: 'pivot' })).toThrow(
+      /row 1 holds token id 9/,
+    );
     setRow(d, 1, [3], [Number.NaN]);
     try {
       validateSparseDistributions(d, { vocabSize: 5 });

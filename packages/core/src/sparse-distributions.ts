@@ -33,7 +33,8 @@ export const EMPTY_SLOT = -1;
  * ```
  */
 export function createSparseDistributions(length: number, k: number): SparseDistributions {
-  if (!Number.isInteger(length) || length < 0) throw new InvalidInputError(`length must be an integer ≥ 0, got ${length}`);
+  if (!Number.isInteger(length) || length < 0)
+    throw new InvalidInputError(`length must be an integer ≥ 0, got ${length}`);
   if (!Number.isInteger(k) || k < 1) throw new InvalidInputError(`k must be an integer ≥ 1, got ${k}`);
   const ids = new Int32Array(length * k).fill(EMPTY_SLOT);
   const logits = new Float32Array(length * k).fill(Number.NEGATIVE_INFINITY);
@@ -60,7 +61,10 @@ export function setRow(
 }
 
 /** The non-empty entries of one row, in stored order. */
-export function getRow(distributions: SparseDistributions, position: number): { ids: number[]; logits: number[] } {
+export function getRow(
+  distributions: SparseDistributions,
+  position: number,
+): { ids: number[]; logits: number[] } {
   const { k } = distributions;
   const ids: number[] = [];
   const logits: number[] = [];
@@ -99,10 +103,13 @@ export function validateSparseDistributions(
       );
     }
     if (Number.isNaN(logits[index]!) || logits[index] === Number.POSITIVE_INFINITY) {
-      throw new NumericalError(`${name}: row ${Math.floor(index / k)} has a ${logits[index]} logit for token ${id}`, {
-        tensorName: name,
-        details: { row: Math.floor(index / k), id },
-      });
+      throw new NumericalError(
+        `${name}: row ${Math.floor(index / k)} has a ${logits[index]} logit for token ${id}`,
+        {
+          tensorName: name,
+          details: { row: Math.floor(index / k), id },
+        },
+      );
     }
   }
   return distributions;
