@@ -1,0 +1,99 @@
+/**
+ * Exact top-k selection over float32 magnitudes by a two-pass radix select on the IEEE bits: the
+ * bits of a non-negative float order like unsigned integers, so 2 histogram passes of 16 bits
+ * find the k-th largest value without sorting (mergekit sorts; this is O(n) and allocation-light).
+ * Ties at the threshold are kept in index order.
+ */
+interface Threshold {
+  /** Bits (sign cleared) of the k-th largest magnitude. */
+  readonly bits: number;
+  /** How many elements equal to the threshold are kept (the first ones in index order). */
+  readonly equalToKeep: number;
+}
+
+const SIGN_CLEAR = 0x7fffffff;
+
+function findThreshold(bits: Uint32Array, k: number): Threshold {
+  const high = new Uint32Array(65536);
+  for (let i = 0; i < bits.length; i++) high[(bits[i]! & SIGN_CLEAR) >>> 16]!++;
+  let remaining = k;
+  let highBucket = 65535;
+  for (; highBucket > 0; highBucket--) {
+    const count = high[highBucket]!;
+    if (count >= remaining) break;
+    remaining -= count;
+  }
+  const low = new Uint32Array(65536);
+  for (let i = 0; i < bits.length; i++) {
+    const value = bits[i]! & SIGN_CLEAR;
+    if (value >>> 16 === highBucket) low[value & 0xffff]!++;
+  }
+  let lowBucket = 65535;
+  for (; lowBucket > 0; lowBucket--) {
+    const count = low[lowBucket]!;
+    if (count >= remaining) break;
+    remaining -= count;
+  }
+  return { bits: ((highBucket << 16) | lowBucket) >>> 0, equalToKeep: remaining };
+}
+
+function bitsOf(values: Float32Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, values.length);
+}
+
+/**
+ * Zeroes all but the `k` largest-magnitude entries of `values`, in place (TIES' magnitude
+ * sparsification). `k ≥ length` keeps everything, `k ≤ 0` zeroes everything.
+ *
+ * @example
+ * ```ts
+ * const delta = new Float32Array([0.1, -3, 2, 0]);
+ * keepLargestMagnitudes(delta, 2); // → [0, -3, 2, 0]
+ * ```
+ */
+export function keepLargestMagnitudes(values: Float32Array, k: number): void {
+  if (k >= values.length) return;
+  if (k <= 0) {
+    values.fill(0);
+    return;
+  }
+  const bits = bitsOf(values);
+  const threshold = findThreshold(bits, k);
+  let equalLeft = threshold.equalToKeep;
+  for (let i = 0; i < bits.length; i++) {
+    const magnitude = bits[i]! & SIGN_CLEAR;
+    if (magnitude > threshold.bits) continue;
+    if (magnitude === threshold.bits && equalLeft > 0) {
+      equalLeft--;
+      continue;
+    }
+    values[i] = 0;
+  }
+}
+
+/**
+ * A 0/1 mask selecting exactly `k` entries with the largest `scores` (non-negative), e.g. SCE's
+ * highest-variance elements. Ties at the threshold are taken in index order.
+ *
+ * @example
+ * ```ts
+ * topKMask(new Float32Array([0.5, 2, 1]), 2); // → Uint8Array [0, 1, 1]
+ * ```
+ */
+export function topKMask(scores: Float32Array, k: number): Uint8Array {
+  const mask = new Uint8Array(scores.length);
+  if (k <= 0) return mask;
+  if (k >= scores.length) return mask.fill(1);
+  const bits = bitsOf(scores);
+  const threshold = findThreshold(bits, k);
+  let equalLeft = threshold.equalToKeep;
+  for (let i = 0; i < bits.length; i++) {
+    const score = bits[i]! & SIGN_CLEAR;
+    if (score > threshold.bits) mask[i] = 1;
+    else if (score === threshold.bits && equalLeft > 0) {
+      mask[i] = 1;
+      equalLeft--;
+    }
+  }
+  return mask;
+}

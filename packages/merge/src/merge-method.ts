@@ -1,0 +1,94 @@
+import type { Random } from '@fusechat/core';
+import type { z } from 'zod';
+
+/** Parameter schemas of a merge method: one zod schema per parameter name (mergekit's names). */
+export type ParameterSchemas = Readonly<Record<string, z.ZodType>>;
+
+/** The parsed parameter values a set of {@link ParameterSchemas} describes. */
+export type ParameterValues<Schemas extends ParameterSchemas> = {
+  [Name in keyof Schemas]: z.output<Schemas[Name]>;
+};
+
+/**
+ * How a method uses `base_model`:
+ * - `required`: deltas are taken against it (task arithmetic, TIES, DARE, SCE, VaRM, SLERP);
+ * - `optional`: used when given;
+ * - `unused`: the method does not read it (linear); when the base is also listed in `models` it is
+ *   merged as an ordinary model with its own parameters, as mergekit does.
+ */
+export type BaseModelUse = 'required' | 'optional' | 'unused';
+
+/** One model's tensor and its resolved per-model parameters, as a method receives them. */
+export interface MergeModelInput<PerModel> {
+  /** The model's name as written in the config (`models[].model`). */
+  readonly model: string;
+  /**
+   * The model's tensor, float32, same length as the output. The method owns it for the duration
+   * of the call and may overwrite it (the engine never reads it again): reuse it as scratch.
+   */
+  readonly tensor: Float32Array;
+  /** Per-model parameters, resolved for this tensor (per model → global → default). */
+  readonly parameters: PerModel;
+}
+
+/** Everything a method sees for one tensor. */
+export interface MergeTensorInput<Global, PerModel> {
+  /** Hugging Face tensor name, e.g. `model.layers.3.mlp.up_proj.weight`. */
+  readonly tensorName: string;
+  /** Tensor shape (row-major); every array has `shape.reduce(×)` elements. */
+  readonly shape: readonly number[];
+  /**
+   * The base (pivot) model's tensor when the config names one and the method reads it; may be
+   * overwritten like the model tensors.
+   */
+  readonly base: Float32Array | undefined;
+  /** The models to merge, in config order, without the base model (unless the method ignores the base). */
+  readonly models: readonly MergeModelInput<PerModel>[];
+  /** Global parameters, resolved for this tensor. */
+  readonly parameters: Global;
+  /** A generator seeded from the merge seed and the tensor name: same seed, same result. */
+  readonly random: Random;
+}
+
+/** What a method returns for one tensor: the merged tensor, optionally with the weights it chose. */
+export interface MergeTensorResult {
+  /** The merged tensor (float32, same length as the inputs); may be one of the input arrays. */
+  readonly tensor: Float32Array;
+  /**
+   * The effective per-model weights the method chose for this tensor (in `models` order), for the
+   * merge report: VaRM's variation ratios, SCE's coefficients.
+   */
+  readonly weights?: readonly number[];
+}
+
+/**
+ * A merge strategy: its name, the parameters it takes, and the per-tensor math. Build one with
+ * {@link defineMergeMethod}; plug it in with `createMergeRegistry({ ...builtinMergeMethods, mine })`.
+ */
+export interface MergeMethod<Global = Record<string, unknown>, PerModel = Record<string, unknown>> {
+  /** The `merge_method` name in configs, snake_case like mergekit's. */
+  readonly name: string;
+  /** One line for `--help` and docs. */
+  readonly description: string;
+  /** Whether the method needs `base_model`. */
+  readonly baseModel: BaseModelUse;
+  /** Fewest and most models (not counting the base) the method accepts. */
+  readonly modelCount: { readonly min: number; readonly max?: number | undefined };
+  /** Global parameter schemas (config `parameters:`), by mergekit name. */
+  readonly parameters: ParameterSchemas;
+  /** Per-model parameter schemas (`models[].parameters:`; a global value is the fallback). */
+  readonly perModelParameters: ParameterSchemas;
+  /**
+   * Validates raw global parameter values (already resolved for one tensor; `undefined` = not
+   * given) and applies defaults. Throws an `InvalidInputError` naming every bad field.
+   */
+  parseParameters(raw: Readonly<Record<string, unknown>>, where?: string): Global;
+  /** Same as {@link MergeMethod.parseParameters} for one model's per-model parameters. */
+  parsePerModelParameters(raw: Readonly<Record<string, unknown>>, where?: string): PerModel;
+  /** Merges one tensor. Synchronous, pure apart from `random`; must not keep references to its inputs. */
+  merge(input: MergeTensorInput<Global, PerModel>): Float32Array | MergeTensorResult;
+}
+
+/** A merge method of any parameter types, as registries hold them. */
+// biome-ignore lint/suspicious/noExplicitAny: registries hold methods of every parameter type.
+export type AnyMergeMethod = MergeMethod<any, any>;

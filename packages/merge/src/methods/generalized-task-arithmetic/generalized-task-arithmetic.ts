@@ -1,0 +1,189 @@
+import type { Random } from '@fusechat/core';
+import { z } from 'zod';
+import { defineMergeMethod } from '../../define-merge-method.js';
+import { keepLargestMagnitudes } from '../../kernels/top-k.js';
+import { subtractInPlace, weightedSum } from '../../kernels/weighted-sum.js';
+import type { MergeMethod, ParameterValues } from '../../merge-method.js';
+import { flag, fraction, int8Mask, real } from '../parameter-schemas.js';
+
+/** How each task vector is sparsified before mixing. */
+export type Sparsification = 'none' | 'magnitude' | 'random';
+
+/** How per-element sign conflicts are resolved: `sum` = TIES' majority sign of Σ wj δj. */
+export type Consensus = 'none' | 'sum';
+
+/** One member of the task-arithmetic family (mergekit's generalized task arithmetic). */
+export interface TaskArithmeticFamilyOptions {
+  readonly name: string;
+  readonly description: string;
+  readonly sparsification: Sparsification;
+  readonly consensus: Consensus;
+  readonly defaultNormalize: boolean;
+  readonly defaultRescale: boolean;
+}
+
+const globalSchemas = (options: TaskArithmeticFamilyOptions) => ({
+  normalize: flag(options.defaultNormalize),
+  lambda: real(1),
+  rescale: flag(options.defaultRescale),
+  /** fusechat extension: how DARE rescales kept entries — `l1` (mergekit) or `inverse_density` (the paper). */
+  rescale_mode: z.enum(['l1', 'inverse_density']).default('l1'),
+  int8_mask: int8Mask(),
+});
+
+const perModelSchemas = {
+  weight: real(),
+  density: fraction(1),
+};
+
+type FamilyGlobals = ParameterValues<ReturnType<typeof globalSchemas>>;
+type FamilyPerModel = ParameterValues<typeof perModelSchemas>;
+
+const L1_EPSILON = 1e-7;
+
+/**
+ * Random (DARE) sparsification in place: keep each entry with probability `density`, then rescale
+ * the kept ones so the L1 norm matches the unmasked delta (mergekit) or by `1/density` (paper).
+ */
+export function dropAndRescale(
+  delta: Float32Array,
+  density: number,
+  random: Random,
+  rescale: boolean,
+  mode: 'l1' | 'inverse_density',
+): void {
+  if (density >= 1) return;
+  let before = 0;
+  let after = 0;
+  for (let i = 0; i < delta.length; i++) {
+    const value = delta[i]!;
+    before += Math.abs(value);
+    if (random.float() < density) after += Math.abs(value);
+    else delta[i] = 0;
+  }
+  if (!rescale) return;
+  const scale =
+    mode === 'inverse_density'
+      ? density > 0
+        ? 1 / density
+        : 0
+      : before < L1_EPSILON || after < L1_EPSILON
+        ? 1
+        : before / after;
+  if (scale !== 1) for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! * scale;
+}
+
+function rescaleToL1(delta: Float32Array, before: number): void {
+  let after = 0;
+  for (let i = 0; i < delta.length; i++) after += Math.abs(delta[i]!);
+  if (before < L1_EPSILON || after < L1_EPSILON) return;
+  const scale = before / after;
+  for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! * scale;
+}
+
+function l1(values: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += Math.abs(values[i]!);
+  return sum;
+}
+
+/**
+ * Builds a member of the task-arithmetic family: `θ0 + λ · mix(sparsify(δj), wj)` where mixing
+ * either sums `wj δj` (divided by `Σ wj` when `normalize`) or, with `consensus: 'sum'`, keeps only
+ * entries whose sign agrees with the sign of `Σ wj δj` and divides by the `Σ wj` of those kept.
+ * `task_arithmetic`, `ties`, `dare_linear` and `dare_ties` are four settings of this one pipeline.
+ *
+ * @example
+ * ```ts
+ * const magnitudeLinear = defineTaskArithmeticFamily({
+ *   name: 'magnitude_linear', description: 'TIES sparsification without sign consensus',
+ *   sparsification: 'magnitude', consensus: 'none', defaultNormalize: false, defaultRescale: false,
+ * });
+ * ```
+ */
+export function defineTaskArithmeticFamily(
+  options: TaskArithmeticFamilyOptions,
+): MergeMethod<FamilyGlobals, FamilyPerModel> {
+  return defineMergeMethod({
+    name: options.name,
+    description: options.description,
+    baseModel: 'required',
+    parameters: globalSchemas(options),
+    perModelParameters: perModelSchemas,
+    merge({ base, models, parameters, random }) {
+      const out = base!;
+      const deltas: Float32Array[] = [];
+      const weights: number[] = [];
+      models.forEach((model, j) => {
+        const delta = subtractInPlace(model.tensor, out);
+        const density = model.parameters.density;
+        if (options.sparsification === 'magnitude' && density < 1) {
+          const before = parameters.rescale && parameters.rescale_mode === 'l1' ? l1(delta) : 0;
+          keepLargestMagnitudes(delta, Math.floor(density * delta.length));
+          if (parameters.rescale) {
+            if (parameters.rescale_mode === 'l1') rescaleToL1(delta, before);
+            else if (density > 0) for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! / density;
+          }
+        } else if (options.sparsification === 'random') {
+          dropAndRescale(
+            delta,
+            density,
+            random.fork(`dare:${j}`),
+            parameters.rescale,
+            parameters.rescale_mode,
+          );
+        }
+        deltas.push(delta);
+        weights.push(model.parameters.weight);
+      });
+
+      if (options.consensus === 'none') {
+        let divisor = 1;
+        if (parameters.normalize) {
+          const sum = weights.reduce((a, b) => a + b, 0);
+          divisor = Math.abs(sum) < 1e-8 ? 1 : sum;
+        }
+        const scale = parameters.lambda / divisor;
+        return weightedSum(
+          out,
+          deltas,
+          weights.map((w) => w * scale),
+          out,
+        );
+      }
+      return signConsensusMix(out, deltas, weights, parameters.normalize, parameters.lambda);
+    },
+  });
+}
+
+/**
+ * TIES' disjoint mean, in place into `base`: per element, the majority sign of `Σ wj δj` (≥ 0 →
+ * +), the sum of the agreeing `wj δj` divided (when `normalize`) by the sum of their `wj` (1 when
+ * none agree), times `lambda`.
+ */
+function signConsensusMix(
+  base: Float32Array,
+  deltas: readonly Float32Array[],
+  weights: readonly number[],
+  normalize: boolean,
+  lambda: number,
+): Float32Array {
+  const count = deltas.length;
+  for (let i = 0; i < base.length; i++) {
+    let total = 0;
+    for (let j = 0; j < count; j++) total += weights[j]! * deltas[j]![i]!;
+    const positive = total >= 0;
+    let mixed = 0;
+    let divisor = 0;
+    for (let j = 0; j < count; j++) {
+      const weighted = weights[j]! * deltas[j]![i]!;
+      if (positive ? weighted > 0 : weighted < 0) {
+        mixed += weighted;
+        divisor += weights[j]!;
+      }
+    }
+    if (normalize && divisor !== 0) mixed /= divisor;
+    base[i] = base[i]! + lambda * mixed;
+  }
+  return base;
+}

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { defineMergeMethod } from '../../define-merge-method.js';
+import { topKMask } from '../../kernels/top-k.js';
+import { subtractInPlace } from '../../kernels/weighted-sum.js';
+import { fraction, int8Mask } from '../parameter-schemas.js';
+
+/**
+ * `sce` (Select, Calculate, Erase — FuseChat 2.0): select the `⌊select_topk · count_nonzero(var)⌋`
+ * elements where the targets' deltas vary most (population variance), weight each target by
+ * `mean((mask⊙δj)²)` (normalised; uniform only when all are exactly zero), erase entries whose
+ * sign disagrees with the sign of `Σ δj`, and add `Σ wj ej δj / Σ wj ej` to the base.
+ * `sce_variant: mergekit` (default) zeroes unselected deltas before the erase step, as mergekit;
+ * `sce_variant: fusechat` uses the mask for the weights only, as FuseChat-2.0 was built.
+ *
+ * @example
+ * ```yaml
+ * merge_method: sce
+ * base_model: ./pivot
+ * parameters: { select_topk: 0.1 }
+ * models: [{ model: ./target-1 }, { model: ./target-2 }]
+ * ```
+ */
+export const sce = defineMergeMethod({
+  name: 'sce',
+  description:
+    'Select by variance, calculate weights from squared change, erase sign conflicts (FuseChat 2.0).',
+  baseModel: 'required',
+  parameters: {
+    select_topk: fraction(1),
+    sce_variant: z.enum(['mergekit', 'fusechat']).default('mergekit'),
+    int8_mask: int8Mask(),
+  },
+  merge({ base, models, parameters }) {
+    const out = base!;
+    const count = models.length;
+    const deltas = models.map((model) => subtractInPlace(model.tensor, out));
+    const length = out.length;
+    const mask = parameters.select_topk < 1 ? varianceMask(deltas, parameters.select_topk) : undefined;
+
+    const sumsOfSquares = new Array<number>(count).fill(0);
+    for (let j = 0; j < count; j++) {
+      const delta = deltas[j]!;
+      let sum = 0;
+      if (mask === undefined) for (let i = 0; i < length; i++) sum += delta[i]! * delta[i]!;
+      else for (let i = 0; i < length; i++) if (mask[i] === 1) sum += delta[i]! * delta[i]!;
+      sumsOfSquares[j] = length === 0 ? 0 : sum / length;
+    }
+    const total = sumsOfSquares.reduce((a, b) => a + b, 0);
+    const weights = sumsOfSquares.map((value) => (total > 0 ? value / total : 1 / count));
+
+    const zeroUnselected = mask !== undefined && parameters.sce_variant === 'mergekit';
+    for (let i = 0; i < length; i++) {
+      if (zeroUnselected && mask[i] === 0) continue;
+      let sign = 0;
+      for (let j = 0; j < count; j++) sign += deltas[j]![i]!;
+      const positive = sign >= 0;
+      let mixed = 0;
+      let divisor = 0;
+      for (let j = 0; j < count; j++) {
+        const value = deltas[j]![i]!;
+        if (positive ? value > 0 : value < 0) {
+          mixed += weights[j]! * value;
+          divisor += weights[j]!;
+        }
+      }
+      if (divisor > 0) out[i] = out[i]! + mixed / divisor;
+    }
+    return { tensor: out, weights };
+  },
+});
+
+/** SCE's selection: the top `fraction` of the non-zero per-element variances across deltas. */
+function varianceMask(deltas: readonly Float32Array[], fraction: number): Uint8Array {
+  const length = deltas[0]!.length;
+  const count = deltas.length;
+  const variance = new Float32Array(length);
+  let nonzero = 0;
+  for (let i = 0; i < length; i++) {
+    let mean = 0;
+    for (let j = 0; j < count; j++) mean += deltas[j]![i]!;
+    mean /= count;
+    let sum = 0;
+    for (let j = 0; j < count; j++) {
+      const d = deltas[j]![i]! - mean;
+      sum += d * d;
+    }
+    const value = sum / count;
+    variance[i] = value;
+    if (variance[i] !== 0) nonzero++;
+  }
+  return topKMask(variance, Math.floor(nonzero * fraction));
+}
