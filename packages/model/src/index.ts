@@ -1,1 +1,42 @@
-export {};
+export type {
+  Architecture,
+  DecoderInput,
+  DecoderOutput,
+  ForwardContext,
+  KvCache,
+  WeightSpec,
+} from './architectures/architecture.js';
+export {
+  type ArchitectureRegistry,
+  createArchitectureRegistry,
+  defaultArchitectureRegistry,
+  defaultArchitectures,
+} from './architectures/architecture-registry.js';
+export { llamaArchitecture, llamaVariant } from './architectures/llama/llama.js';
+export {
+  createLlamaFamilyArchitecture,
+  type LlamaFamilyVariant,
+} from './architectures/llama/llama-family.js';
+export { llamaFamilyForward } from './architectures/llama/llama-forward.js';
+export { mistralArchitecture } from './architectures/mistral/mistral.js';
+export { qwen2Architecture } from './architectures/qwen2/qwen2.js';
+export type { ModelConfig, ModelConfigInput, RopeScaling } from './config/model-config.js';
+export type {
+  CausalLM,
+  ForwardOptions,
+  LogitsOptions,
+  LoraAdapter,
+} from './model/causal-lm.js';
+export { type CreateModelOptions, createModel } from './model/create-model.js';
+export {
+  type AttentionLayout,
+  attentionBias,
+  createAttentionLayout,
+  MASKED_SCORE,
+} from './ops/attention-layout.js';
+export { embeddingLookup } from './ops/embedding-lookup.js';
+export { groupedQueryAttention } from './ops/grouped-query-attention.js';
+export { linear } from './ops/linear.js';
+export { batchMatMul } from './ops/mat-mul.js';
+export { rmsNorm } from './ops/rms-norm.js';
+export { applyRotary, ropeScalingType, rotaryInverseFrequencies, rotaryTables } from './ops/rotary.js';

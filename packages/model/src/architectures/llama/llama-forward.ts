@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { attentionBias } from '../../ops/attention-layout.js';
+import { embeddingLookup } from '../../ops/embedding-lookup.js';
+import { groupedQueryAttention } from '../../ops/grouped-query-attention.js';
+import { linear } from '../../ops/linear.js';
+import { rmsNorm } from '../../ops/rms-norm.js';
+import { applyRotary, rotaryInverseFrequencies, rotaryTables } from '../../ops/rotary.js';
+import type { DecoderInput, DecoderOutput, ForwardContext, KvCache } from '../architecture.js';
+
+/**
+ * The Llama-family forward pass (`LlamaForCausalLM` numerics): embeddings → per layer
+ * `x + o(attn(rope(q), rope(k), v))`, `x + down(silu(gate(h))·up(h))` with pre-RMSNorms →
+ * final RMSNorm → `lm_head` (or the tied embeddings). Must run inside `tf.tidy`.
+ *
+ * @example
+ * ```ts
+ * const { logits } = tf.tidy(() => llamaFamilyForward(context, { inputIds, layout }));
+ * ```
+ */
+export function llamaFamilyForward(context: ForwardContext, input: DecoderInput): DecoderOutput {
+  const { config } = context;
+  const { inputIds, layout, cache } = input;
+  const [batch, time] = inputIds.shape;
+  const { numAttentionHeads: heads, numKeyValueHeads: kvHeads, headDim, rmsNormEps: eps } = config;
+
+  let hidden = tf.reshape(embeddingLookup(context.weight('model.embed_tokens.weight'), inputIds), [
+    batch * time,
+    config.hiddenSize,
+  ]);
+  const { cos, sin } = rotaryTables(rotaryInverseFrequencies(config), layout.positionIds, batch, time);
+  const biases = new Map<number | null, tf.Tensor>();
+  const biasFor = (window: number | null) => {
+    let bias = biases.get(window);
+    if (bias === undefined) {
+      bias = attentionBias(layout, window);
+      biases.set(window, bias);
+    }
+    return bias;
+  };
+  const toHeads = (x: tf.Tensor, count: number) =>
+    tf.transpose(tf.reshape(x, [batch, time, count, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
+
+  const newLayers: { key: tf.Tensor4D; value: tf.Tensor4D }[] = [];
+  for (let layer = 0; layer < config.numHiddenLayers; layer++) {
+    const prefix = `model.layers.${layer}`;
+    const normed = rmsNorm(hidden, context.weight(`${prefix}.input_layernorm.weight`), eps);
+    const queries = applyRotary(
+      toHeads(context.project(normed, `${prefix}.self_attn.q_proj`), heads),
+      cos,
+      sin,
+    );
+    let keys = applyRotary(toHeads(context.project(normed, `${prefix}.self_attn.k_proj`), kvHeads), cos, sin);
+    let values = toHeads(context.project(normed, `${prefix}.self_attn.v_proj`), kvHeads);
+    const past = cache?.layers[layer];
+    if (past !== undefined) {
+      keys = tf.concat([past.key, keys], 2);
+      values = tf.concat([past.value, values], 2);
+    }
+    if (input.returnCache) newLayers.push({ key: keys, value: values });
+    const attended = groupedQueryAttention(
+      queries,
+      keys,
+      values,
+      biasFor(config.layerSlidingWindows[layer] ?? null),
+    );
+    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch * time, heads * headDim]);
+    hidden = tf.add(hidden, context.project(merged, `${prefix}.self_attn.o_proj`));
+
+    const normedMlp = rmsNorm(hidden, context.weight(`${prefix}.post_attention_layernorm.weight`), eps);
+    const gate = context.project(normedMlp, `${prefix}.mlp.gate_proj`);
+    const up = context.project(normedMlp, `${prefix}.mlp.up_proj`);
+    const activated = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+    hidden = tf.add(hidden, context.project(activated, `${prefix}.mlp.down_proj`));
+  }
+  hidden = rmsNorm(hidden, context.weight('model.norm.weight'), eps);
+  let rows = time;
+  if (input.lastPositionOnly) {
+    hidden = tf.reshape(
+      tf.slice(tf.reshape(hidden, [batch, time, config.hiddenSize]), [0, time - 1, 0], [batch, 1, -1]),
+      [batch, config.hiddenSize],
+    );
+    rows = 1;
+  }
+  const logits = config.tieWordEmbeddings
+    ? linear(hidden, context.weight('model.embed_tokens.weight'))
+    : context.project(hidden, 'lm_head');
+  const result: { logits: tf.Tensor3D; cache?: KvCache } = {
+    logits: tf.reshape(logits, [batch, rows, config.vocabSize]) as tf.Tensor3D,
+  };
+  if (input.returnCache) result.cache = { length: layout.pastLength + time, layers: newLayers };
+  return result;
+}
