@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // import.meta.url locates the wasm binaries; shimmed in the CommonJS build.
+  shims: true,
 });

@@ -1,1 +1,16 @@
-export {};
+export {
+  BACKEND_FALLBACK_ORDER,
+  type BackendInfo,
+  type BackendName,
+  type BackendRequest,
+  isBackendRequest,
+  listBackends,
+} from './backend-names.js';
+export {
+  type BackendAttempt,
+  type BackendSelection,
+  currentBackend,
+  type InitBackendOptions,
+  initBackend,
+  type ModuleImporter,
+} from './init-backend.js';

@@ -1,0 +1,151 @@
+import { isFuseChatError, type Logger } from '@fusechat/core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { initBackend, type ModuleImporter, resetBackendSelection } from './init-backend.js';
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const push = (message: string) => lines.push(message);
+  return { lines, debug: push, info: push, warn: push, error: push };
+}
+
+function notFound(specifier: string): Error {
+  return Object.assign(new Error(`Cannot find package '${specifier}' imported from /x.js`), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
+}
+
+/** Pretends `present` packages load and register a "tensorflow" backend (a CPU backend underneath). */
+function fakeImporter(present: Record<string, 'registers' | 'silent' | 'broken-binding'>): ModuleImporter {
+  return async (specifier) => {
+    const behaviour = present[specifier];
+    if (behaviour === 'registers') {
+      if (!tf.findBackendFactory('tensorflow')) tf.registerBackend('tensorflow', () => new MathBackendCPU());
+      return { version: 'fake' };
+    }
+    if (behaviour === 'silent') return {};
+    if (behaviour === 'broken-binding')
+      throw new Error('The Node.js native addon module (tfjs_binding.node) can not be found at path: /x');
+    if (specifier.startsWith('@tensorflow/tfjs-node')) throw notFound(specifier);
+    return import(specifier);
+  };
+}
+
+afterEach(async () => {
+  resetBackendSelection();
+  if (tf.findBackendFactory('tensorflow')) {
+    await tf.setBackend('cpu');
+    tf.removeBackend('tensorflow');
+  }
+});
+
+describe('initBackend', () => {
+  it('falls back from the missing native packages to wasm and says why in one line', async () => {
+    const logger = recordingLogger();
+    const selection = await initBackend('auto', { logger, importer: fakeImporter({}) });
+    expect(selection.name).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(selection.attempts.map((a) => [a.name, a.ok])).toEqual([
+      ['tensorflow-gpu', false],
+      ['tensorflow', false],
+      ['wasm', true],
+    ]);
+    expect(selection.attempts[0]!.reason).toBe(
+      'not installed (pnpm add @tensorflow/tfjs-node-gpu needs libtensorflow download)',
+    );
+    expect(selection.attempts[1]!.reason).toBe(
+      'not installed (pnpm add @tensorflow/tfjs-node needs libtensorflow download)',
+    );
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toMatch(
+      /^backend: wasm \[SIMD, single-threaded\] \(tensorflow-gpu: not installed/,
+    );
+    expect(logger.lines[0]).not.toContain('\n');
+  });
+
+  it('falls back with the real module loader (packages absent or without their native binding)', async () => {
+    const logger = recordingLogger();
+    const selection = await initBackend('auto', { logger });
+    expect(selection.name).toBe('wasm');
+    for (const attempt of selection.attempts.slice(0, 2))
+      expect(attempt.reason).toMatch(/^(not installed|installed without its native binding)/);
+    expect(logger.lines).toHaveLength(1);
+  });
+
+  it('takes tensorflow-gpu first when it loads', async () => {
+    const selection = await initBackend('auto', {
+      quiet: true,
+      importer: fakeImporter({ '@tensorflow/tfjs-node-gpu': 'registers' }),
+    });
+    expect(selection).toEqual({ name: 'tensorflow-gpu', attempts: [{ name: 'tensorflow-gpu', ok: true }] });
+    expect(tf.getBackend()).toBe('tensorflow');
+  });
+
+  it('takes tensorflow when only the GPU package is missing', async () => {
+    const selection = await initBackend('auto', {
+      quiet: true,
+      importer: fakeImporter({ '@tensorflow/tfjs-node': 'registers' }),
+    });
+    expect(selection.name).toBe('tensorflow');
+    expect(selection.attempts.map((a) => a.ok)).toEqual([false, true]);
+  });
+
+  it('reports a package that loads without registering a backend, and a missing native binding', async () => {
+    const selection = await initBackend('auto', {
+      quiet: true,
+      importer: fakeImporter({
+        '@tensorflow/tfjs-node-gpu': 'silent',
+        '@tensorflow/tfjs-node': 'broken-binding',
+      }),
+    });
+    expect(selection.name).toBe('wasm');
+    expect(selection.attempts[0]!.reason).toMatch(/registered no "tensorflow" backend/);
+    expect(selection.attempts[1]!.reason).toMatch(
+      /without its native binding.*npm rebuild @tensorflow\/tfjs-node\)$/,
+    );
+  });
+
+  it('throws BACKEND_UNAVAILABLE with the reason for an explicit backend that cannot run', async () => {
+    const error = await initBackend('tensorflow-gpu', { quiet: true, importer: fakeImporter({}) }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(isFuseChatError(error, 'BACKEND_UNAVAILABLE')).toBe(true);
+    if (!isFuseChatError(error)) throw error;
+    expect(error.details.backend).toBe('tensorflow-gpu');
+    expect(error.details.reason).toMatch(/^not installed/);
+    expect(error.message).toContain('needs libtensorflow download');
+  });
+
+  it('rejects unknown names, listing the known ones', async () => {
+    const error = await initBackend('webgpu' as 'cpu').catch((caught: unknown) => caught);
+    expect(isFuseChatError(error, 'INVALID_INPUT')).toBe(true);
+    expect((error as Error).message).toContain('tensorflow-gpu, tensorflow, wasm, cpu');
+  });
+
+  it('is idempotent, shares concurrent calls, and switches on an explicit other name', async () => {
+    const logger = recordingLogger();
+    const [first, concurrent] = await Promise.all([
+      initBackend('wasm', { logger }),
+      initBackend('auto', { logger }),
+    ]);
+    expect(concurrent).toBe(first);
+    expect(await initBackend('auto', { logger })).toBe(first);
+    expect(await initBackend('wasm', { logger })).toBe(first);
+    expect(logger.lines).toHaveLength(1);
+    const cpu = await initBackend('cpu', { logger });
+    expect(cpu.name).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+    expect(await initBackend('auto', { logger })).toBe(cpu);
+    const wasmAgain = await initBackend('wasm', { quiet: true });
+    expect(wasmAgain.name).toBe('wasm');
+    expect(tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]).toBe(3);
+  });
+
+  it('warns that wasm threads are unavailable in Node instead of crashing', async () => {
+    const selection = await initBackend('wasm', { quiet: true, wasmThreads: 4 });
+    expect(selection.attempts[0]!.reason).toMatch(
+      /single-threaded \(wasm threads do not work in Node.*4 requested/,
+    );
+  });
+});

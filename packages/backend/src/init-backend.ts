@@ -1,0 +1,290 @@
+import { createConsoleLogger, FuseChatError, InvalidInputError, type Logger } from '@fusechat/core';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  BACKEND_FALLBACK_ORDER,
+  type BackendName,
+  type BackendRequest,
+  backendInfo,
+  isBackendRequest,
+} from './backend-names.js';
+import { installFastKernels } from './kernels/install-fast-kernels.js';
+
+/** Loads a module by specifier; `(specifier) => import(specifier)` unless a test injects another. */
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
+
+/** One backend {@link initBackend} tried, and why it was not taken. */
+export interface BackendAttempt {
+  readonly name: BackendName;
+  readonly ok: boolean;
+  /** Why the backend is unavailable (when `ok` is false), or a note about how it runs. */
+  readonly reason?: string;
+}
+
+/** What {@link initBackend} settled on. */
+export interface BackendSelection {
+  /** The backend that runs tfjs from now on. */
+  readonly name: BackendName;
+  /** Every backend tried, in order; the last one is the one that runs. */
+  readonly attempts: readonly BackendAttempt[];
+}
+
+export interface InitBackendOptions {
+  /** Where the one-line notice goes; a console logger on stderr by default. */
+  logger?: Logger;
+  /** No notice at all. */
+  quiet?: boolean;
+  /**
+   * Threads for the wasm backend. Only honoured outside Node: tfjs-backend-wasm 4.22 starts its
+   * workers from `blob:` URLs, which Node's `worker_threads` rejects (the init then crashes the
+   * process), so in Node wasm always runs single-threaded with SIMD.
+   */
+  wasmThreads?: number;
+  /** Directory (or URL prefix) holding the `tfjs-backend-wasm*.wasm` binaries; found automatically in Node. */
+  wasmPaths?: string;
+  /**
+   * Replace tfjs kernels that are missing or slow on the chosen backend (see `installFastKernels`).
+   * On by default.
+   */
+  fastKernels?: boolean;
+  /** Module loader, for tests that simulate `@tensorflow/tfjs-node(-gpu)` being present or absent. */
+  importer?: ModuleImporter;
+}
+
+const defaultImporter: ModuleImporter = (specifier) => import(specifier);
+
+let current: BackendSelection | undefined;
+let pending: Promise<BackendSelection> | undefined;
+
+/**
+ * Chooses and initialises the tfjs backend. `auto` (the default) tries `tensorflow-gpu` →
+ * `tensorflow` → `wasm` → `cpu` and takes the first that works; the native backends come from the
+ * optional packages `@tensorflow/tfjs-node-gpu` / `@tensorflow/tfjs-node`, which need a
+ * libtensorflow download at install time and are therefore often absent. Logs one line saying
+ * which backend runs and why the faster ones did not.
+ *
+ * Idempotent: a second call for `auto` or for the running backend returns the current selection;
+ * a call naming another backend switches to it. Concurrent calls share one initialisation.
+ *
+ * @throws {FuseChatError} code `BACKEND_UNAVAILABLE` when an explicitly requested backend cannot
+ * run (details: `backend`, `reason`); `INVALID_INPUT` for an unknown name.
+ *
+ * @example
+ * ```ts
+ * const { name, attempts } = await initBackend('auto');
+ * // notice on stderr: "backend: wasm (tensorflow-gpu: not installed (…); tensorflow: not installed (…))"
+ * await initBackend('wasm', { quiet: true }); // fails loudly if wasm cannot run
+ * ```
+ */
+export async function initBackend(
+  request: BackendRequest = 'auto',
+  options: InitBackendOptions = {},
+): Promise<BackendSelection> {
+  if (!isBackendRequest(request))
+    throw new InvalidInputError(
+      `Unknown backend "${String(request)}". Use one of: auto, ${BACKEND_FALLBACK_ORDER.join(', ')}.`,
+      { code: 'INVALID_INPUT', field: 'backend', details: { backend: request } },
+    );
+  while (pending) await pending.catch(() => undefined);
+  if (current && tf.getBackend() === backendInfo(current.name).tfjsName) {
+    if (request === 'auto' || request === current.name) return current;
+  }
+  pending = select(request, options);
+  try {
+    current = await pending;
+    return current;
+  } finally {
+    pending = undefined;
+  }
+}
+
+/**
+ * The running backend as fusechat selected it, or `undefined` before {@link initBackend}.
+ *
+ * @example
+ * ```ts
+ * if (currentBackend()?.name !== 'tensorflow-gpu') console.warn('training on CPU will be slow');
+ * ```
+ */
+export function currentBackend(): BackendSelection | undefined {
+  return current && tf.getBackend() === backendInfo(current.name).tfjsName ? current : undefined;
+}
+
+/** @internal Forget the selection so tests can start over. */
+export function resetBackendSelection(): void {
+  current = undefined;
+}
+
+async function select(request: BackendRequest, options: InitBackendOptions): Promise<BackendSelection> {
+  const importer = options.importer ?? defaultImporter;
+  const candidates = request === 'auto' ? BACKEND_FALLBACK_ORDER : [request];
+  const attempts: BackendAttempt[] = [];
+  for (const name of candidates) {
+    let attempt: BackendAttempt;
+    try {
+      attempt = await tryBackend(name, importer, options);
+    } catch (error) {
+      attempt = { name, ok: false, reason: `failed: ${firstLine(error)}` };
+    }
+    attempts.push(attempt);
+    if (attempt.ok) {
+      if (options.fastKernels !== false) installFastKernels(backendInfo(name).tfjsName);
+      const selection: BackendSelection = { name, attempts: Object.freeze(attempts) };
+      if (!options.quiet) (options.logger ?? defaultLogger()).info(formatNotice(selection));
+      return Object.freeze(selection);
+    }
+  }
+  const failed = attempts[attempts.length - 1]!;
+  throw new FuseChatError(
+    'BACKEND_UNAVAILABLE',
+    request === 'auto'
+      ? `No tfjs backend could be initialised: ${attempts.map((a) => `${a.name}: ${a.reason}`).join('; ')}.`
+      : `Backend "${request}" is unavailable: ${failed.reason}. Use --backend auto to fall back to the fastest one that works.`,
+    { details: { backend: request, reason: failed.reason, attempts } },
+  );
+}
+
+async function tryBackend(
+  name: BackendName,
+  importer: ModuleImporter,
+  options: InitBackendOptions,
+): Promise<BackendAttempt> {
+  const info = backendInfo(name);
+  let loaded: Record<string, unknown>;
+  try {
+    // A half-installed tfjs-node registers some kernels, warns about each, then throws: keep quiet.
+    loaded = unwrapModule((await withCapturedWarnings(() => importer(info.packageName))).value);
+  } catch (error) {
+    return { name, ok: false, reason: describeImportFailure(error, info.packageName) };
+  }
+  let note: string | undefined;
+  if (name === 'wasm') note = await prepareWasm(loaded, options);
+  if (tf.findBackendFactory(info.tfjsName) === null || tf.findBackendFactory(info.tfjsName) === undefined)
+    return {
+      name,
+      ok: false,
+      reason: `${info.packageName} loaded but registered no "${info.tfjsName}" backend with this copy of @tensorflow/tfjs-core (two tfjs-core versions installed? keep them all at 4.22)`,
+    };
+  const failure = await setBackendCapturingWarnings(info.tfjsName);
+  if (failure !== undefined) return { name, ok: false, reason: failure };
+  return note === undefined ? { name, ok: true } : { name, ok: true, reason: note };
+}
+
+/** Points the wasm backend at its binaries on disk and picks threads; returns a note for the attempt. */
+async function prepareWasm(wasm: Record<string, unknown>, options: InitBackendOptions): Promise<string> {
+  const node = isNode();
+  const threadsWanted = options.wasmThreads ?? 1;
+  let note: string;
+  if (node) {
+    // tfjs-backend-wasm 4.22 spawns its pthread workers from blob: URLs, which Node rejects with
+    // ERR_WORKER_PATH and an uncaught exception: never let it try the threaded binary in Node.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    note =
+      threadsWanted > 1
+        ? `single-threaded (wasm threads do not work in Node with tfjs 4.22; ${threadsWanted} requested)`
+        : 'single-threaded';
+  } else {
+    if (threadsWanted >= 1 && typeof wasm.setThreadsCount === 'function') wasm.setThreadsCount(threadsWanted);
+    note = `${threadsWanted} thread(s) where the browser allows`;
+  }
+  const paths = options.wasmPaths ?? (node ? await locateWasmDist() : undefined);
+  if (paths !== undefined && typeof wasm.setWasmPaths === 'function') {
+    try {
+      wasm.setWasmPaths(paths);
+    } catch {
+      // Already initialised earlier in this process: its binaries are loaded, nothing to point at.
+    }
+  }
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  return `${simd ? 'SIMD, ' : 'no SIMD, '}${note}`;
+}
+
+async function locateWasmDist(): Promise<string | undefined> {
+  try {
+    const { createRequire } = await import('node:module');
+    const { dirname, join, sep } = await import('node:path');
+    const require = createRequire(import.meta.url);
+    const packageJson = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+    return join(dirname(packageJson), 'dist') + sep;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `tf.setBackend` reports an initialisation failure only as `false` plus console warnings; keep
+ * those warnings as the reason instead of letting them through.
+ */
+async function setBackendCapturingWarnings(tfjsName: string): Promise<string | undefined> {
+  let ok: boolean;
+  let warnings: string[];
+  try {
+    ({ value: ok, warnings } = await withCapturedWarnings(async () => {
+      const set = await tf.setBackend(tfjsName);
+      if (set) await tf.ready();
+      return set;
+    }));
+  } catch (error) {
+    return `initialisation failed: ${firstLine(error)}`;
+  }
+  if (ok && tf.getBackend() === tfjsName) return undefined;
+  const detail = warnings.find((line) => !line.startsWith('Initialization of backend')) ?? warnings[0];
+  return `initialisation failed${detail ? `: ${detail.split('\n')[0]}` : ''}`;
+}
+
+async function withCapturedWarnings<T>(run: () => Promise<T>): Promise<{ value: T; warnings: string[] }> {
+  const warnings: string[] = [];
+  const originalWarn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    warnings.push(args.map((arg) => (arg instanceof Error ? arg.message : String(arg))).join(' '));
+  };
+  try {
+    return { value: await run(), warnings };
+  } finally {
+    console.warn = originalWarn;
+  }
+}
+
+function describeImportFailure(error: unknown, packageName: string): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = firstLine(error);
+  const missing =
+    code === 'ERR_MODULE_NOT_FOUND' ||
+    code === 'MODULE_NOT_FOUND' ||
+    /Cannot find (module|package)|Failed to load url|Failed to resolve/i.test(message);
+  if (missing && message.includes(packageName))
+    return `not installed (pnpm add ${packageName} needs libtensorflow download)`;
+  if (/native addon|tfjs_binding\.node/i.test(message))
+    return `installed without its native binding (libtensorflow download failed at install; fix: npm rebuild ${packageName})`;
+  if (missing) return `not installed (pnpm add ${packageName} needs libtensorflow download): ${message}`;
+  return `failed to load: ${message}`;
+}
+
+function formatNotice(selection: BackendSelection): string {
+  const chosen = selection.attempts[selection.attempts.length - 1]!;
+  const others = selection.attempts.filter((attempt) => !attempt.ok);
+  const how = chosen.reason ? ` [${chosen.reason}]` : '';
+  const why = others.length > 0 ? ` (${others.map((a) => `${a.name}: ${a.reason}`).join('; ')})` : '';
+  return `backend: ${selection.name}${how}${why}`;
+}
+
+function unwrapModule(loaded: unknown): Record<string, unknown> {
+  // Node's ESM view of a CommonJS package may hide the named exports behind `default`.
+  const module = (loaded ?? {}) as Record<string, unknown>;
+  const inner = module.default;
+  return inner !== null && typeof inner === 'object'
+    ? { ...(inner as Record<string, unknown>), ...module }
+    : module;
+}
+
+function defaultLogger(): Logger {
+  return createConsoleLogger({ prefix: '[fusechat] ' });
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0]!.trim();
+}
