@@ -1,5 +1,7 @@
 import { InvalidInputError } from '@fusechat/core';
 import * as tf from '@tensorflow/tfjs-core';
+// Training needs tfjs's gradients; `@tensorflow/tfjs-core` alone does not register them.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { Architecture, DecoderOutput, ForwardContext, KvCache } from '../architectures/architecture.js';
 import type { ModelConfig } from '../config/model-config.js';
 import { createAttentionLayout } from '../ops/attention-layout.js';
