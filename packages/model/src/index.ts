@@ -21,6 +21,13 @@ export { llamaFamilyForward } from './architectures/llama/llama-forward.js';
 export { mistralArchitecture } from './architectures/mistral/mistral.js';
 export { qwen2Architecture } from './architectures/qwen2/qwen2.js';
 export type { ModelConfig, ModelConfigInput, RopeScaling } from './config/model-config.js';
+export {
+  evaluatePerplexity,
+  type PerplexityBatch,
+  type PerplexityResult,
+} from './evaluation/evaluate-perplexity.js';
+export { type GenerateOptions, type GenerateResult, generate } from './generation/generate.js';
+export { type SamplingOptions, sampleToken } from './generation/sample-token.js';
 export type {
   CausalLM,
   ForwardOptions,

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { Architecture, DecoderOutput, ForwardContext, KvCache } from '../architectures/architecture.js';
 import type { ModelConfig } from '../config/model-config.js';
+import { type GenerateOptions, type GenerateResult, generate } from '../generation/generate.js';
 import { createAttentionLayout } from '../ops/attention-layout.js';
 import { linear } from '../ops/linear.js';
 
@@ -74,6 +75,8 @@ export interface CausalLM {
     inputIds: readonly (readonly number[])[],
     options: { cache?: KvCache; keyMask?: readonly (readonly number[])[]; lastPositionOnly?: boolean },
   ): DecoderOutput & { cache: KvCache };
+  /** KV-cache generation from one prompt; see {@link generate}. */
+  generate(prompt: readonly number[], options?: GenerateOptions): Promise<GenerateResult>;
   /** The variables an optimizer should update: LoRA A/B when adapters are attached, else all weights. */
   trainableVariables(): tf.Variable[];
   /** {@link trainableVariables} by name (`…q_proj.weight`, or `…q_proj.lora_A.weight` for adapters). */
@@ -193,6 +196,7 @@ export function createCausalLM(parts: {
         return output as unknown as tf.TensorContainerObject;
       }) as unknown as DecoderOutput & { cache: KvCache };
     },
+    generate: (prompt, options) => generate(model, prompt, options),
     trainableVariables: () => [...model.namedTrainableVariables().values()],
     namedTrainableVariables() {
       const named = new Map<string, tf.Variable>();

@@ -1,0 +1,104 @@
+import { createRandom } from '@fusechat/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { createModel } from '../model/create-model.js';
+import { TEST_BACKENDS, useBackend } from '../testing/test-backends.js';
+import { generate } from './generate.js';
+import { sampleToken } from './sample-token.js';
+
+const config = {
+  modelType: 'mistral',
+  vocabSize: 40,
+  hiddenSize: 32,
+  intermediateSize: 48,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  initializerRange: 0.5,
+  slidingWindow: 6,
+  eosTokenId: 39,
+} as const;
+
+async function greedyWithoutCache(
+  model: ReturnType<typeof createModel>,
+  prompt: number[],
+  count: number,
+): Promise<number[]> {
+  const sequence = [...prompt];
+  for (let i = 0; i < count; i++) {
+    const logits = await model.logits([sequence], undefined, { output: 'array' });
+    const last = logits[0]![sequence.length - 1]!;
+    sequence.push(last.indexOf(Math.max(...last)));
+  }
+  return sequence.slice(prompt.length);
+}
+
+describe.each(TEST_BACKENDS)('generate (%s)', (backend) => {
+  it('greedy KV-cache generation equals recomputing the whole sequence, past the sliding window', async () => {
+    await useBackend(backend);
+    const model = createModel(config, { seed: 4 });
+    try {
+      const prompt = [1, 7, 3, 12];
+      const before = tf.memory().numTensors;
+      const result = await generate(model, prompt, { maxNewTokens: 10, stopTokens: [] });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(result.finishReason).toBe('length');
+      expect(result.tokens).toEqual(await greedyWithoutCache(model, prompt, 10));
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('stops at a stop token (included) and samples reproducibly from a seed', async () => {
+    await useBackend(backend);
+    const model = createModel(config, { seed: 5 });
+    try {
+      const greedy = await model.generate([2, 3], { maxNewTokens: 6, stopTokens: [] });
+      const stopAt = greedy.tokens[2]!;
+      const stopped = await model.generate([2, 3], { maxNewTokens: 6, stopTokens: [stopAt] });
+      expect(stopped.finishReason).toBe('stop');
+      expect(stopped.tokens).toEqual(greedy.tokens.slice(0, greedy.tokens.indexOf(stopAt) + 1));
+      const a = await model.generate([2, 3], {
+        maxNewTokens: 8,
+        temperature: 1,
+        topP: 0.9,
+        seed: 9,
+        stopTokens: [],
+      });
+      const b = await model.generate([2, 3], {
+        maxNewTokens: 8,
+        temperature: 1,
+        topP: 0.9,
+        seed: 9,
+        stopTokens: [],
+      });
+      expect(a.tokens).toEqual(b.tokens);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('sampleToken', () => {
+  const logits = [0.1, 3, 2.9, -1, 0.5];
+  it('is argmax at temperature 0 and with a tiny topP or topK 1', () => {
+    const random = createRandom(1);
+    expect(sampleToken(logits, {}, random)).toBe(1);
+    for (let i = 0; i < 50; i++) expect(sampleToken(logits, { temperature: 1, topP: 1e-6 }, random)).toBe(1);
+    for (let i = 0; i < 50; i++) expect(sampleToken(logits, { temperature: 1, topK: 1 }, random)).toBe(1);
+  });
+  it('draws with softmax(logits / T) frequencies', () => {
+    const random = createRandom(2);
+    const counts = new Array(5).fill(0);
+    for (let i = 0; i < 20000; i++) counts[sampleToken(logits, { temperature: 2 }, random)]++;
+    const weights = logits.map((l) => Math.exp(l / 2));
+    const total = weights.reduce((a, b) => a + b, 0);
+    counts.forEach((count, i) => expect(count / 20000).toBeCloseTo(weights[i]! / total, 1));
+  });
+  it('topP keeps the smallest nucleus reaching p', () => {
+    const random = createRandom(3);
+    const seen = new Set<number>();
+    for (let i = 0; i < 500; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.6 }, random));
+    expect([...seen].sort()).toEqual([1, 2]);
+  });
+});
