@@ -93,7 +93,7 @@ describe('sampleToken', () => {
     for (let i = 0; i < 20000; i++) counts[sampleToken(logits, { temperature: 2 }, random)]++;
     const weights = logits.map((l) => Math.exp(l / 2));
     const total = weights.reduce((a, b) => a + b, 0);
-    counts.forEach((count, i) => expect(count / 20000).toBeCloseTo(weights[i]! / total, 1));
+    for (const [i, count] of counts.entries()) expect(count / 20000).toBeCloseTo(weights[i]! / total, 1);
   });
   it('topP keeps the smallest nucleus reaching p', () => {
     const random = createRandom(3);
