@@ -9,4 +9,6 @@ export default defineConfig({
   target: 'node20',
   // import.meta.url locates the wasm binaries; shimmed in the CommonJS build.
   shims: true,
+  // See src/kernels/register-core-gradients.ts: Node cannot load these modules from tfjs-core itself.
+  noExternal: [/^@tensorflow\/tfjs-core\/dist\/gradients\//],
 });

@@ -148,4 +148,17 @@ describe('initBackend', () => {
       /single-threaded \(wasm threads do not work in Node.*4 requested/,
     );
   });
+
+  it.each(['wasm', 'cpu'] as const)('registers tfjs-core gradients so tf.grad works on %s', async (name) => {
+    await initBackend(name, { quiet: true });
+    const gradient = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.square(x), tf.sigmoid(x))))(
+      tf.tensor1d([1, -2]),
+    );
+    const expected = [1, -2].map((x) => {
+      const s = 1 / (1 + Math.exp(-x));
+      return 2 * x * s + x * x * s * (1 - s);
+    });
+    const actual = Array.from(gradient.dataSync());
+    actual.forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, 5));
+  });
 });

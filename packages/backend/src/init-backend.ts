@@ -8,6 +8,7 @@ import {
   isBackendRequest,
 } from './backend-names.js';
 import { installFastKernels } from './kernels/install-fast-kernels.js';
+import { registerCoreGradients } from './kernels/register-core-gradients.js';
 
 /** Loads a module by specifier; `(specifier) => import(specifier)` unless a test injects another. */
 export type ModuleImporter = (specifier: string) => Promise<unknown>;
@@ -127,6 +128,7 @@ async function select(request: BackendRequest, options: InitBackendOptions): Pro
     }
     attempts.push(attempt);
     if (attempt.ok) {
+      registerCoreGradients();
       if (options.fastKernels !== false) installFastKernels(backendInfo(name).tfjsName);
       const selection: BackendSelection = { name, attempts: Object.freeze(attempts) };
       if (!options.quiet) (options.logger ?? defaultLogger()).info(formatNotice(selection));
@@ -226,7 +228,13 @@ async function setBackendCapturingWarnings(tfjsName: string): Promise<string | u
   } catch (error) {
     return `initialisation failed: ${firstLine(error)}`;
   }
-  if (ok && tf.getBackend() === tfjsName) return undefined;
+  if (ok && tf.getBackend() === tfjsName) {
+    // The cpu backend prints a multi-line "install tfjs-node" banner on first use; the notice of
+    // initBackend already says that, in one line.
+    const backend = tf.backend() as { firstUse?: boolean };
+    if (tfjsName === 'cpu' && backend.firstUse === true) backend.firstUse = false;
+    return undefined;
+  }
   const detail = warnings.find((line) => !line.startsWith('Initialization of backend')) ?? warnings[0];
   return `initialisation failed${detail ? `: ${detail.split('\n')[0]}` : ''}`;
 }
