@@ -14,3 +14,5 @@ export {
   initBackend,
   type ModuleImporter,
 } from './init-backend.js';
+export { hasFastKernels, installFastKernels } from './kernels/install-fast-kernels.js';
+export { registerCoreGradients } from './kernels/register-core-gradients.js';

@@ -159,6 +159,8 @@ describe('initBackend', () => {
       return 2 * x * s + x * x * s * (1 - s);
     });
     const actual = Array.from(gradient.dataSync());
-    actual.forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, 5));
+    actual.forEach((value, i) => {
+      expect(value).toBeCloseTo(expected[i]!, 5);
+    });
   });
 });
