@@ -1,0 +1,122 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isFuseChatError } from '@fusechat/core';
+import { describe, expect, it } from 'vitest';
+import { useTempDir } from '../test/temp-dir.js';
+import { createCheckpointWriter } from './create-checkpoint-writer.js';
+import { openCheckpoint } from './open-checkpoint.js';
+import { openSafetensors } from './open-safetensors.js';
+
+const dir = useTempDir('checkpoint-writer');
+
+const plan = [
+  { name: 'model.embed_tokens.weight', dtype: 'BF16' as const, shape: [4, 8] }, // 64 B
+  { name: 'model.layers.0.mlp.up_proj.weight', dtype: 'F32' as const, shape: [8, 4] }, // 128 B
+  { name: 'model.norm.weight', dtype: 'F16' as const, shape: [8] }, // 16 B
+  { name: 'lm_head.weight', dtype: 'F32' as const, shape: [4, 8] }, // 128 B
+];
+const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => (i - seed) / 4);
+
+async function writeAll(out: string, maxShardBytes?: number) {
+  const writer = await createCheckpointWriter(out, plan, { maxShardBytes });
+  // Deliberately out of plan order.
+  for (const [k, tensor] of [...plan.entries()].reverse())
+    await writer.write(tensor.name, values(32 / (tensor.name === 'model.norm.weight' ? 4 : 1), k));
+  await writer.close();
+  return writer;
+}
+
+describe('createCheckpointWriter', () => {
+  it('writes a single model.safetensors with format=pt metadata, data in plan order', async () => {
+    const out = join(dir(), 'single');
+    const writer = await writeAll(out);
+    expect(writer.shardFiles).toEqual(['model.safetensors']);
+    expect(await readdir(out)).toEqual(['model.safetensors']);
+    const file = await openSafetensors(join(out, 'model.safetensors'));
+    expect(file.metadata).toEqual({ format: 'pt' });
+    expect([...file.tensors.keys()]).toEqual(plan.map((t) => t.name));
+    const offsets = [...file.tensors.values()].map((t) => t.dataOffset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    expect([...(await file.readFloat32('lm_head.weight'))]).toEqual([...values(32, 3)]);
+    await file.close();
+  });
+
+  it('shards greedily by bytes and writes a transformers-style index last', async () => {
+    const out = join(dir(), 'sharded');
+    // 64 | 128 + 16 | 128  with a 150-byte limit
+    const writer = await writeAll(out, 150);
+    expect(writer.shardFiles).toEqual([
+      'model-00001-of-00003.safetensors',
+      'model-00002-of-00003.safetensors',
+      'model-00003-of-00003.safetensors',
+    ]);
+    const index = JSON.parse(await readFile(join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(index.metadata).toEqual({ total_size: 64 + 128 + 16 + 128 });
+    expect(Object.keys(index.weight_map)).toEqual([...plan.map((t) => t.name)].sort());
+    expect(index.weight_map['model.norm.weight']).toBe('model-00002-of-00003.safetensors');
+    const checkpoint = await openCheckpoint(out);
+    try {
+      expect(checkpoint.metadata).toEqual({ format: 'pt', total_size: '336' });
+      expect(checkpoint.tensors.get('lm_head.weight')!.file).toBe('model-00003-of-00003.safetensors');
+      // BF16/F16 of multiples of 1/4 in a small range are exact
+      expect([...(await checkpoint.readFloat32('model.embed_tokens.weight'))]).toEqual([...values(32, 0)]);
+      expect([...(await checkpoint.readFloat32('model.norm.weight'))]).toEqual([...values(8, 2)]);
+    } finally {
+      await checkpoint.close();
+    }
+  });
+
+  it('refuses unknown, repeated and wrong-sized writes, and close with tensors missing', async () => {
+    const out = join(dir(), 'refuse');
+    const writer = await createCheckpointWriter(out, plan);
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'resolved',
+        (e: unknown) => (isFuseChatError(e) ? e.code : String(e)),
+      );
+    expect(await codeOf(writer.write('nope', new Float32Array(1)))).toBe('SAFETENSORS_TENSOR_NOT_PLANNED');
+    expect(await codeOf(writer.write('lm_head.weight', new Float32Array(31)))).toBe(
+      'SAFETENSORS_ELEMENT_COUNT_MISMATCH',
+    );
+    expect(await codeOf(writer.write('lm_head.weight', new Int32Array(32)))).toBe(
+      'SAFETENSORS_DTYPE_MISMATCH',
+    );
+    await writer.write('lm_head.weight', new Float32Array(32));
+    expect(await codeOf(writer.write('lm_head.weight', new Float32Array(32)))).toBe(
+      'SAFETENSORS_ALREADY_WRITTEN',
+    );
+    const error = await writer.close().catch((e: unknown) => e);
+    expect(isFuseChatError(error, 'SAFETENSORS_MISSING_TENSORS')).toBe(true);
+    expect((error as Error).message).toContain('model.norm.weight');
+    expect((error as Error).message).not.toContain('lm_head.weight');
+    // Nothing visible yet; abort removes the temp file.
+    expect((await readdir(out)).filter((f) => !f.startsWith('.'))).toEqual([]);
+    await writer.abort();
+    await writer.abort();
+    expect(await readdir(out)).toEqual([]);
+    expect(await codeOf(writer.write('model.norm.weight', new Float32Array(8)))).toBe(
+      'SAFETENSORS_WRITER_CLOSED',
+    );
+  });
+
+  it('validates the plan and options', async () => {
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'resolved',
+        (e: unknown) => (isFuseChatError(e) ? e.code : String(e)),
+      );
+    const out = join(dir(), 'bad-plan');
+    expect(await codeOf(createCheckpointWriter(out, [plan[0]!, plan[0]!]))).toBe(
+      'SAFETENSORS_DUPLICATE_TENSOR',
+    );
+    expect(await codeOf(createCheckpointWriter(out, [{ name: 'x', dtype: 'Q4' as never, shape: [] }]))).toBe(
+      'SAFETENSORS_UNKNOWN_DTYPE',
+    );
+    expect(await codeOf(createCheckpointWriter(out, [{ name: 'x', dtype: 'F32', shape: [-1] }]))).toBe(
+      'SAFETENSORS_INVALID_SHAPE',
+    );
+    expect(await codeOf(createCheckpointWriter(out, plan, { maxShardBytes: 0 }))).toBe(
+      'SAFETENSORS_INVALID_OPTION',
+    );
+  });
+});
