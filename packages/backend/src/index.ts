@@ -16,3 +16,7 @@ export {
 } from './init-backend.js';
 export { hasFastKernels, installFastKernels } from './kernels/install-fast-kernels.js';
 export { registerCoreGradients } from './kernels/register-core-gradients.js';
+export { type MeasureMatMulOptions, measureMatMulGflops } from './measure-mat-mul-gflops.js';
+export { type BatchMatMulOptions, batchMatMul } from './ops/batch-mat-mul.js';
+export { embeddingLookup } from './ops/embedding-lookup.js';
+export { linear } from './ops/linear.js';
