@@ -232,7 +232,13 @@ export function parseSafetensorsHeader(
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing (missing)';
-  const json = JSON.stringify(value);
+  let json: string;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    // Hostile nesting can overflow JSON.stringify's recursion.
+    return Array.isArray(value) ? 'a deeply nested array' : 'a deeply nested object';
+  }
   return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 }
 
