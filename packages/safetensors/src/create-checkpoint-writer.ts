@@ -182,12 +182,14 @@ class StreamingCheckpointWriter implements CheckpointWriter {
     const where = this.location.get(name);
     if (!where) {
       const names = [...this.location.keys()];
-      throw new UnknownNameError(
-        `tensor in the checkpoint plan of ${this.dir}`,
+      const error = new UnknownNameError(
+        'tensor',
         name,
         names.length > 30 ? [...names.slice(0, 30), `… ${names.length - 30} more`] : names,
         { code: 'SAFETENSORS_TENSOR_NOT_PLANNED' },
       );
+      error.message = `Cannot write to ${this.dir}: the plan has no such tensor. ${error.message}`;
+      throw error;
     }
     if (this.#written.has(name) || this.#inFlight.has(name))
       throw new InvalidInputError(

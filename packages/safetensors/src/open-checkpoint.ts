@@ -201,15 +201,15 @@ class OpenCheckpoint implements Checkpoint {
     return this.#files.get(info.file)!;
   }
 
-  readRaw(name: string): Promise<Uint8Array> {
+  async readRaw(name: string): Promise<Uint8Array> {
     return this.#fileOf(name).readRaw(name);
   }
 
-  readTensor(name: string): Promise<TensorData> {
+  async readTensor(name: string): Promise<TensorData> {
     return this.#fileOf(name).readTensor(name);
   }
 
-  readFloat32(name: string): Promise<Float32Array> {
+  async readFloat32(name: string): Promise<Float32Array> {
     return this.#fileOf(name).readFloat32(name);
   }
 

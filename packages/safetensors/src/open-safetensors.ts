@@ -149,5 +149,7 @@ export function tensorNotFound(
 ): UnknownNameError {
   const names = [...tensors.keys()];
   const shown = names.length > 30 ? [...names.slice(0, 30), `… ${names.length - 30} more`] : names;
-  return new UnknownNameError(`tensor in ${where}`, name, shown, { code: 'SAFETENSORS_TENSOR_NOT_FOUND' });
+  const error = new UnknownNameError('tensor', name, shown, { code: 'SAFETENSORS_TENSOR_NOT_FOUND' });
+  error.message = `${where}: ${error.message}`;
+  return error;
 }
