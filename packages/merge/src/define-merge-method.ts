@@ -20,6 +20,12 @@ export interface MergeMethodDefinition<Global extends ParameterSchemas, PerModel
   readonly parameters?: Global;
   /** Per-model parameters as zod schemas (global values are their fallback, as in mergekit). */
   readonly perModelParameters?: PerModel;
+  /** Preflight check of one tensor's parameters; return problems (empty = fine). */
+  readonly checkParameters?: (input: {
+    tensorName: string;
+    parameters: ParameterValues<Global>;
+    models: readonly ParameterValues<PerModel>[];
+  }) => string[];
   readonly merge: (
     input: MergeTensorInput<ParameterValues<Global>, ParameterValues<PerModel>>,
   ) => Float32Array | MergeTensorResult;
@@ -71,6 +77,7 @@ export function defineMergeMethod<
       parseParameterValues(definition.name, parameters, raw, where ?? 'parameters'),
     parsePerModelParameters: (raw: Readonly<Record<string, unknown>>, where?: string) =>
       parseParameterValues(definition.name, perModelParameters, raw, where ?? 'models[].parameters'),
+    ...(definition.checkParameters ? { checkParameters: definition.checkParameters } : {}),
     merge: definition.merge,
   });
 }

@@ -48,6 +48,11 @@ export interface MergeTensorInput<Global, PerModel> {
   readonly parameters: Global;
   /** A generator seeded from the merge seed and the tensor name: same seed, same result. */
   readonly random: Random;
+  /**
+   * `mean((θj − θ0)²)` per model in float64, when the engine already computed it for the merge
+   * report (a base is present); methods needing it may use it instead of another pass.
+   */
+  readonly changeMeanSquare?: readonly number[] | undefined;
 }
 
 /** What a method returns for one tensor: the merged tensor, optionally with the weights it chose. */
@@ -85,6 +90,11 @@ export interface MergeMethod<Global = Record<string, unknown>, PerModel = Record
   parseParameters(raw: Readonly<Record<string, unknown>>, where?: string): Global;
   /** Same as {@link MergeMethod.parseParameters} for one model's per-model parameters. */
   parsePerModelParameters(raw: Readonly<Record<string, unknown>>, where?: string): PerModel;
+  /**
+   * Optional preflight check of one tensor's resolved parameters (before any weight is read):
+   * returns problems such as "weights sum to zero", reported with every other problem at once.
+   */
+  checkParameters?(input: { tensorName: string; parameters: Global; models: readonly PerModel[] }): string[];
   /** Merges one tensor. Synchronous, pure apart from `random`; must not keep references to its inputs. */
   merge(input: MergeTensorInput<Global, PerModel>): Float32Array | MergeTensorResult;
 }

@@ -20,6 +20,14 @@ export const linear = defineMergeMethod({
   baseModel: 'unused',
   parameters: { normalize: flag(true) },
   perModelParameters: { weight: real() },
+  checkParameters({ tensorName, parameters, models }) {
+    const sum = models.reduce((total, model) => total + model.weight, 0);
+    return parameters.normalize && sum === 0
+      ? [
+          `linear: the weights of ${tensorName} sum to zero (normalize: true divides by their sum); give a model a non-zero weight or set normalize: false`,
+        ]
+      : [];
+  },
   merge({ tensorName, models, parameters }) {
     let weightSum = 0;
     for (const model of models) weightSum += model.parameters.weight;

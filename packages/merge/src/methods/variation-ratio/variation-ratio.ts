@@ -34,8 +34,8 @@ export const variationRatio = defineMergeMethod({
   name: 'variation_ratio',
   description: 'FuseChat VaRM: per-tensor weights from each target’s mean squared change against the pivot.',
   baseModel: 'required',
-  merge({ base, models }) {
-    const changes = models.map((model) => meanSquaredDifference(model.tensor, base!));
+  merge({ base, models, changeMeanSquare }) {
+    const changes = changeMeanSquare ?? models.map((model) => meanSquaredDifference(model.tensor, base!));
     const weights = variationRatioWeights(changes);
     const tensor = weightedSum(
       base!,

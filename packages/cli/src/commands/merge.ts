@@ -1,0 +1,98 @@
+import { createConsoleLogger, createProgressPrinter, formatBytes, InvalidInputError } from '@fusechat/core';
+import { loadMergeConfig, mergeModels } from '@fusechat/merge';
+import type { Command } from 'commander';
+import { backendOption } from '../program.js';
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/**
+ * Parses a byte size such as `5GB`, `500MB`, `2GiB` or `1000000`.
+ *
+ * @example
+ * ```ts
+ * parseByteSize('5GB'); // 5_000_000_000
+ * ```
+ */
+export function parseByteSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined || Number(match[1]) * unit < 1) {
+    throw new InvalidInputError(`--max-shard-size: "${text}" is not a size; write e.g. 5GB, 500MB or 2GiB.`, {
+      code: 'CLI_INVALID_SIZE',
+      field: 'max-shard-size',
+    });
+  }
+  return Math.floor(Number(match[1]) * unit);
+}
+
+/**
+ * `fusechat merge CONFIG.yml --out DIR`: merges checkpoints as a mergekit-style config says,
+ * after a preflight that reports every problem at once.
+ *
+ * @example
+ * ```ts
+ * const program = new Command('fusechat');
+ * registerMergeCommand(program);
+ * await program.parseAsync(['merge', 'varm.yml', '--out', 'fused'], { from: 'user' });
+ * ```
+ */
+export function registerMergeCommand(program: Command): void {
+  program
+    .command('merge')
+    .description(
+      'Merge Hugging Face checkpoints as a mergekit-style YAML config says (variation_ratio, task_arithmetic, ties, dare_linear, dare_ties, sce, slerp, linear).',
+    )
+    .argument('<config>', 'merge config (YAML, mergekit format)')
+    .requiredOption('--out <dir>', 'output directory (refused if it exists, unless --overwrite)')
+    .option('--overwrite', 'replace an existing output directory once the new one is complete', false)
+    .option('--max-shard-size <size>', 'largest output shard, e.g. 5GB, 500MB, 2GiB', '5GB')
+    .option('--no-prefetch', 'do not read the next tensor while merging the current one (less memory)')
+    .addOption(backendOption())
+    .action(
+      async (
+        configPath: string,
+        options: {
+          out: string;
+          overwrite: boolean;
+          maxShardSize: string;
+          prefetch: boolean;
+          backend: string;
+        },
+      ) => {
+        const maxShardBytes = parseByteSize(options.maxShardSize);
+        const config = await loadMergeConfig(configPath);
+        const progress = createProgressPrinter();
+        try {
+          const result = await mergeModels(config, {
+            out: options.out,
+            overwrite: options.overwrite,
+            maxShardBytes,
+            prefetch: options.prefetch,
+            onProgress: progress,
+            logger: createConsoleLogger({ prefix: 'fusechat: ' }),
+          });
+          progress.finish();
+          process.stdout.write(
+            `merged ${result.tensors} tensors (${formatBytes(result.inputBytes)} read, ${formatBytes(result.outputBytes)} written) into ${result.out} in ${result.seconds.toFixed(1)} s; report: merge-report.json\n`,
+          );
+        } finally {
+          progress.finish();
+        }
+      },
+    );
+}

@@ -1,0 +1,25 @@
+import type { Logger, ProgressCallback } from '@fusechat/core';
+import type { MergeRegistry } from '../merge-registry.js';
+
+/** Options of `mergeModels`. */
+export interface MergeModelsOptions {
+  /** Output directory. Refused when it exists unless `overwrite`. */
+  readonly out: string;
+  /** Replace an existing output directory (only after the new one is complete). */
+  readonly overwrite?: boolean;
+  /** Progress of the preflight and of the merge (one unit per tensor). */
+  readonly onProgress?: ProgressCallback;
+  /** Largest output shard in bytes; default 5 GB (Hugging Face's default). */
+  readonly maxShardBytes?: number;
+  /**
+   * Read the next tensor while merging the current one (overlaps disk and math on 2 cores);
+   * costs one more set of input tensors in memory. Default `true`.
+   */
+  readonly prefetch?: boolean;
+  /** Merge methods to choose from; default the built-ins. */
+  readonly registry?: MergeRegistry;
+  /** Where warnings go (ignored keys, cropped embeddings…). */
+  readonly logger?: Logger;
+  /** Directory relative model paths are resolved against; default `process.cwd()` (as mergekit). */
+  readonly cwd?: string;
+}
