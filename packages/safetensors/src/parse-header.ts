@@ -95,7 +95,8 @@ export function parseSafetensorsHeader(
   const tensors = new Map<string, TensorInfo>();
   const spans: Array<{ name: string; begin: number; end: number }> = [];
 
-  for (const name of Object.keys(header)) {
+  // Text order from the scan: Object.keys would move integer-like names ("0", "1") to the front.
+  for (const name of keyPositions.keys()) {
     const entry = header[name];
     if (name === '__metadata__') {
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
