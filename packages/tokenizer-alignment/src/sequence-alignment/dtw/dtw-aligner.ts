@@ -1,0 +1,429 @@
+import { InvalidInputError } from '@fusechat/core';
+import { boundedEditDistance, CodePointTable } from '../../edit-distance/code-points.js';
+import {
+  resolveSpaceMarker,
+  type SpaceMarkerOption,
+  stripSpaceMarker,
+  swapSpaceMarker,
+} from '../../token-strings/space-marker.js';
+
+/** Space markers of the two token sequences being aligned. */
+export interface TokenAlignmentMarkers {
+  /** Convention (or marker character) of the source tokens. */
+  readonly sourceMarker: SpaceMarkerOption;
+  /** Convention (or marker character) of the pivot tokens. */
+  readonly pivotMarker: SpaceMarkerOption;
+}
+
+/**
+ * A reusable exact DTW aligner for one pair of space-marker conventions. It remembers every token
+ * string it has seen (code points, marker-stripped forms), so aligning many sequences of the same
+ * two vocabularies does that work once. Not thread-safe; create one per worker.
+ */
+export interface DtwAligner {
+  /**
+   * For each pivot position, the ascending source positions aligned to it (DESIGN.md §3).
+   * Both sequences empty → `[]`; exactly one empty → `ALIGNMENT_EMPTY_SEQUENCE`.
+   */
+  align(sourceTokens: readonly string[], pivotTokens: readonly string[]): number[][];
+  /** The DTW cost of one source token against one pivot token (DESIGN.md §3). */
+  cost(sourceToken: string, pivotToken: string): number;
+  /** The total cost of the last alignment (the DTW distance), or NaN before the first one. */
+  readonly lastDistance: number;
+}
+
+const INF = 0x3fffffff;
+/** Half-width (in pivot positions) of the band that finds the upper bound of the exact pass. */
+const BAND_MARGIN = 6;
+/** Largest dense per-call cost cache (entries); bigger calls compute costs uncached. */
+const MAX_COST_CACHE = 1 << 22;
+
+/**
+ * Creates a {@link DtwAligner}. The alignment is exactly the textbook DTW of DESIGN.md §3 (full
+ * `O(n·m)` matrix, backtrack with ties diag → left → up), computed faster but with identical
+ * output:
+ *
+ * 1. costs are cached per distinct (source token, pivot token) pair of the call;
+ * 2. a DTW restricted to a band around the character-length diagonal gives the cost `U` of one
+ *    valid path, an upper bound of the optimum;
+ * 3. the exact pass skips every cell whose prefix cost plus a consistent lower bound of the
+ *    remaining cost (the count of later rows / columns whose token matches nothing at cost 0)
+ *    exceeds `U`. Such a cell can neither lie on an optimal path nor tie with one during the
+ *    backtrack, so the backtrack takes the same steps as over the full matrix.
+ *
+ * @example
+ * ```ts
+ * const aligner = createDtwAligner({ sourceMarker: 'byte-level', pivotMarker: 'sentencepiece' });
+ * aligner.align(['ĠHello', 'Ġworld'], ['▁Hel', 'lo', '▁world']); // [[0], [0], [1]]
+ * ```
+ */
+export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
+  const sourceMarker = resolveSpaceMarker(markers.sourceMarker, 'sourceMarker');
+  const pivotMarker = resolveSpaceMarker(markers.pivotMarker, 'pivotMarker');
+
+  const table = new CodePointTable();
+  // Keys shared by both sides: a stripped string, and a string in pivot-marker spelling.
+  const strippedKeys = new Map<string, number>();
+  const pivotSpellingKeys = new Map<string, number>();
+  const keyOf = (keys: Map<string, number>, text: string): number => {
+    let key = keys.get(text);
+    if (key === undefined) {
+      key = keys.size;
+      keys.set(text, key);
+    }
+    return key;
+  };
+
+  interface Side {
+    ids: Map<string, number>;
+    /** Code points compared when neither stripped string is empty. */
+    stripped: number[];
+    /** Code points compared otherwise (source: marker swapped to the pivot's; pivot: raw). */
+    spelled: number[];
+    strippedEmpty: boolean[];
+    strippedKey: number[];
+    spelledKey: number[];
+    stamp: Int32Array;
+    local: Int32Array;
+  }
+  const newSide = (): Side => ({
+    ids: new Map(),
+    stripped: [],
+    spelled: [],
+    strippedEmpty: [],
+    strippedKey: [],
+    spelledKey: [],
+    stamp: new Int32Array(1024),
+    local: new Int32Array(1024),
+  });
+  const source = newSide();
+  const pivot = newSide();
+
+  const intern = (side: Side, token: string, isSource: boolean): number => {
+    let id = side.ids.get(token);
+    if (id !== undefined) return id;
+    id = side.ids.size;
+    side.ids.set(token, id);
+    const stripped = stripSpaceMarker(token, isSource ? sourceMarker : pivotMarker);
+    const spelled = isSource ? swapSpaceMarker(token, sourceMarker, pivotMarker) : token;
+    side.stripped.push(table.add(stripped));
+    side.spelled.push(table.add(spelled));
+    side.strippedEmpty.push(stripped.length === 0);
+    side.strippedKey.push(keyOf(strippedKeys, stripped));
+    side.spelledKey.push(keyOf(pivotSpellingKeys, spelled));
+    if (id >= side.stamp.length) {
+      side.stamp = growInt32(side.stamp, id + 1);
+      side.local = growInt32(side.local, id + 1);
+    }
+    return id;
+  };
+
+  const pairCost = (s: number, p: number): number => {
+    const useSpelled = source.strippedEmpty[s]! || pivot.strippedEmpty[p]!;
+    const a = useSpelled ? source.spelled[s]! : source.stripped[s]!;
+    const b = useSpelled ? pivot.spelled[p]! : pivot.stripped[p]!;
+    const { offsets, codes } = table;
+    return boundedEditDistance(codes, offsets[a]!, offsets[a + 1]!, codes, offsets[b]!, offsets[b + 1]!, INF);
+  };
+
+  let callStamp = 0;
+  let keyStamps = { sourceStripped: new Int32Array(0), sourceSpelled: new Int32Array(0) };
+  let pivotKeyStamps = { stripped: new Int32Array(0), spelled: new Int32Array(0) };
+  let values: Int32Array = new Int32Array(1 << 16);
+  let rowStart: Int32Array = new Int32Array(0);
+  let rowEnd: Int32Array = new Int32Array(0);
+  let rowOffset: Int32Array = new Int32Array(0);
+  let costCache = new Int32Array(0);
+  let lastDistance = Number.NaN;
+
+  const align = (sourceTokens: readonly string[], pivotTokens: readonly string[]): number[][] => {
+    checkTokens(sourceTokens, 'sourceTokens');
+    checkTokens(pivotTokens, 'pivotTokens');
+    const n = sourceTokens.length;
+    const m = pivotTokens.length;
+    if (n === 0 && m === 0) {
+      lastDistance = 0;
+      return [];
+    }
+    if (n === 0 || m === 0) {
+      throw new InvalidInputError(
+        `cannot align an empty ${n === 0 ? 'source' : 'pivot'} sequence with ${n === 0 ? m : n} ${n === 0 ? 'pivot' : 'source'} tokens; every position needs a partner`,
+        { code: 'ALIGNMENT_EMPTY_SEQUENCE', field: n === 0 ? 'sourceTokens' : 'pivotTokens' },
+      );
+    }
+    callStamp++;
+    // Global ids, then dense per-call ids for the cost cache.
+    const sourceIds = new Int32Array(n);
+    const pivotIds = new Int32Array(m);
+    for (let i = 0; i < n; i++) sourceIds[i] = intern(source, sourceTokens[i]!, true);
+    for (let j = 0; j < m; j++) pivotIds[j] = intern(pivot, pivotTokens[j]!, false);
+    const sourceLocal = new Int32Array(n);
+    const pivotLocal = new Int32Array(m);
+    let sourceUnique = 0;
+    let pivotUnique = 0;
+    for (let i = 0; i < n; i++) {
+      const id = sourceIds[i]!;
+      if (source.stamp[id] !== callStamp) {
+        source.stamp[id] = callStamp;
+        source.local[id] = sourceUnique++;
+      }
+      sourceLocal[i] = source.local[id]!;
+    }
+    for (let j = 0; j < m; j++) {
+      const id = pivotIds[j]!;
+      if (pivot.stamp[id] !== callStamp) {
+        pivot.stamp[id] = callStamp;
+        pivot.local[id] = pivotUnique++;
+      }
+      pivotLocal[j] = pivot.local[id]!;
+    }
+    const cacheSize = sourceUnique * pivotUnique;
+    const useCache = cacheSize <= MAX_COST_CACHE;
+    if (useCache) {
+      if (costCache.length < cacheSize) costCache = new Int32Array(Math.max(cacheSize, costCache.length * 2));
+      costCache.fill(-1, 0, cacheSize);
+    }
+    const cost = (i: number, j: number): number => {
+      if (!useCache) return pairCost(sourceIds[i]!, pivotIds[j]!);
+      const key = sourceLocal[i]! * pivotUnique + pivotLocal[j]!;
+      let value = costCache[key]!;
+      if (value < 0) {
+        value = pairCost(sourceIds[i]!, pivotIds[j]!);
+        costCache[key] = value;
+      }
+      return value;
+    };
+
+    // Lower bound of the remaining cost: a later row (column) whose token has no zero-cost partner
+    // anywhere in the other sequence costs at least 1, whatever path is taken.
+    const keyCount = Math.max(strippedKeys.size, pivotSpellingKeys.size);
+    if (keyStamps.sourceStripped.length < keyCount) {
+      const size = Math.max(keyCount, keyStamps.sourceStripped.length * 2);
+      keyStamps = { sourceStripped: new Int32Array(size), sourceSpelled: new Int32Array(size) };
+      pivotKeyStamps = { stripped: new Int32Array(size), spelled: new Int32Array(size) };
+    }
+    for (let i = 0; i < n; i++) {
+      keyStamps.sourceStripped[source.strippedKey[sourceIds[i]!]!] = callStamp;
+      keyStamps.sourceSpelled[source.spelledKey[sourceIds[i]!]!] = callStamp;
+    }
+    for (let j = 0; j < m; j++) {
+      pivotKeyStamps.stripped[pivot.strippedKey[pivotIds[j]!]!] = callStamp;
+      pivotKeyStamps.spelled[pivot.spelledKey[pivotIds[j]!]!] = callStamp;
+    }
+    const rowsAfter = new Int32Array(n + 1);
+    for (let i = n - 1; i >= 0; i--) {
+      const id = sourceIds[i]!;
+      const zeroPossible =
+        pivotKeyStamps.stripped[source.strippedKey[id]!] === callStamp ||
+        pivotKeyStamps.spelled[source.spelledKey[id]!] === callStamp;
+      rowsAfter[i] = rowsAfter[i + 1]! + (zeroPossible ? 0 : 1);
+    }
+    const columnsAfter = new Int32Array(m + 1);
+    for (let j = m - 1; j >= 0; j--) {
+      const id = pivotIds[j]!;
+      const zeroPossible =
+        keyStamps.sourceStripped[pivot.strippedKey[id]!] === callStamp ||
+        keyStamps.sourceSpelled[pivot.spelledKey[id]!] === callStamp;
+      columnsAfter[j] = columnsAfter[j + 1]! + (zeroPossible ? 0 : 1);
+    }
+
+    if (rowStart.length < n) {
+      rowStart = new Int32Array(n);
+      rowEnd = new Int32Array(n);
+      rowOffset = new Int32Array(n);
+    }
+
+    /** Fills the rows; cells outside `[bandLow[i], bandHigh[i]]` or pruned by `threshold` are ∞. */
+    const fill = (
+      threshold: number,
+      bandLow: Int32Array | undefined,
+      bandHigh: Int32Array | undefined,
+    ): number => {
+      let write = 0;
+      for (let i = 0; i < n; i++) {
+        const previousStart = i > 0 ? rowStart[i - 1]! : 0;
+        const previousEnd = i > 0 ? rowEnd[i - 1]! : 0;
+        const previousOffset = i > 0 ? rowOffset[i - 1]! : 0;
+        let start = previousStart;
+        let limit = m - 1;
+        if (bandLow !== undefined && bandHigh !== undefined) {
+          if (bandLow[i]! > start) start = bandLow[i]!;
+          limit = bandHigh[i]!;
+        }
+        if (write + (limit - start + 1) > values.length)
+          values = growInt32(values, write + (limit - start + 1));
+        const rowBegin = write;
+        const remainingRows = rowsAfter[i + 1]!;
+        let first = -1;
+        let last = -1;
+        let left = INF;
+        for (let j = start; j <= limit; j++) {
+          let best = left;
+          if (i === 0) {
+            if (j === 0) best = 0;
+          } else {
+            if (j >= previousStart && j < previousEnd) {
+              const up = values[previousOffset + j - previousStart]!;
+              if (up < best) best = up;
+            }
+            if (j - 1 >= previousStart && j - 1 < previousEnd) {
+              const diagonal = values[previousOffset + j - 1 - previousStart]!;
+              if (diagonal < best) best = diagonal;
+            }
+          }
+          if (best >= INF) {
+            if (j > previousEnd || i === 0) break;
+            values[write++] = INF;
+            left = INF;
+            continue;
+          }
+          const remaining = Math.max(columnsAfter[j + 1]!, remainingRows);
+          let value = INF;
+          if (best + remaining <= threshold) {
+            value = best + cost(i, j);
+            if (value + remaining > threshold) value = INF;
+          }
+          values[write++] = value;
+          left = value;
+          if (value < INF) {
+            if (first < 0) first = j;
+            last = j;
+          }
+        }
+        if (first < 0) return INF;
+        rowStart[i] = first;
+        rowEnd[i] = last + 1;
+        rowOffset[i] = rowBegin + (first - start);
+        write = rowBegin + (last + 1 - start);
+      }
+      return rowEnd[n - 1] === m ? values[rowOffset[n - 1]! + (m - 1 - rowStart[n - 1]!)]! : INF;
+    };
+
+    const [bandLow, bandHigh] = characterBand(sourceIds, pivotIds, source.spelled, pivot.spelled, table, m);
+    let upperBound = fill(INF - 1, bandLow, bandHigh);
+    if (upperBound >= INF) upperBound = INF - 1;
+    let distance = fill(upperBound, undefined, undefined);
+    if (distance >= INF) distance = fill(INF - 1, undefined, undefined);
+    lastDistance = distance;
+
+    const at = (i: number, j: number): number =>
+      j >= rowStart[i]! && j < rowEnd[i]! ? values[rowOffset[i]! + j - rowStart[i]!]! : INF;
+    const aligned: number[][] = Array.from({ length: m }, () => []);
+    let i = n - 1;
+    let j = m - 1;
+    while (i > 0 || j > 0) {
+      aligned[j]!.push(i);
+      let move = 0;
+      let best = i > 0 && j > 0 ? at(i - 1, j - 1) : INF;
+      if (j > 0) {
+        const left = at(i, j - 1);
+        if (left < best) {
+          best = left;
+          move = 1;
+        }
+      }
+      if (i > 0) {
+        const up = at(i - 1, j);
+        if (up < best) {
+          best = up;
+          move = 2;
+        }
+      }
+      if (move === 0) {
+        i--;
+        j--;
+      } else if (move === 1) {
+        j--;
+      } else {
+        i--;
+      }
+    }
+    aligned[0]!.push(0);
+    for (const list of aligned) list.reverse();
+    return aligned;
+  };
+
+  return {
+    align,
+    cost(sourceToken: string, pivotToken: string): number {
+      return pairCost(intern(source, sourceToken, true), intern(pivot, pivotToken, false));
+    },
+    get lastDistance() {
+      return lastDistance;
+    },
+  };
+}
+
+/**
+ * For each source row, the pivot columns whose share of the text overlaps the row's share,
+ * widened by {@link BAND_MARGIN}: a cheap guess at where the optimal path runs.
+ */
+function characterBand(
+  sourceIds: Int32Array,
+  pivotIds: Int32Array,
+  sourceSpelled: readonly number[],
+  pivotSpelled: readonly number[],
+  table: CodePointTable,
+  m: number,
+): [Int32Array, Int32Array] {
+  const n = sourceIds.length;
+  const sourceEnds = new Float64Array(n);
+  const pivotEnds = new Float64Array(m);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    total += Math.max(1, table.length(sourceSpelled[sourceIds[i]!]!));
+    sourceEnds[i] = total;
+  }
+  let pivotTotal = 0;
+  for (let j = 0; j < m; j++) {
+    pivotTotal += Math.max(1, table.length(pivotSpelled[pivotIds[j]!]!));
+    pivotEnds[j] = pivotTotal;
+  }
+  const scale = total / pivotTotal;
+  const low = new Int32Array(n);
+  const high = new Int32Array(n);
+  let j = 0;
+  let begin = 0;
+  for (let i = 0; i < n; i++) {
+    // First pivot column ending after this row begins, last one starting before it ends.
+    while (j < m - 1 && pivotEnds[j]! * scale <= begin) j++;
+    let k = j;
+    while (k < m - 1 && pivotEnds[k]! * scale < sourceEnds[i]!) k++;
+    low[i] = Math.max(0, j - BAND_MARGIN);
+    high[i] = Math.min(m - 1, k + BAND_MARGIN);
+    begin = sourceEnds[i]!;
+  }
+  low[0] = 0;
+  high[n - 1] = m - 1;
+  for (let i = n - 2; i >= 0; i--) if (low[i + 1]! < low[i]!) low[i] = low[i + 1]!;
+  for (let i = 1; i < n; i++) {
+    if (high[i]! < high[i - 1]!) high[i] = high[i - 1]!;
+    if (low[i]! > high[i - 1]! + 1) low[i] = high[i - 1]! + 1;
+  }
+  return [low, high];
+}
+
+function checkTokens(tokens: readonly string[], field: string): void {
+  if (!Array.isArray(tokens)) {
+    throw new InvalidInputError(`${field} must be an array of token strings`, {
+      code: 'ALIGNMENT_INVALID_TOKEN',
+      field,
+    });
+  }
+  for (let index = 0; index < tokens.length; index++) {
+    if (typeof tokens[index] !== 'string') {
+      throw new InvalidInputError(
+        `${field}[${index}] is ${tokens[index] === undefined ? 'undefined' : typeof tokens[index]}, not a token string (an id missing from the vocabulary?)`,
+        { code: 'ALIGNMENT_INVALID_TOKEN', field: `${field}[${index}]` },
+      );
+    }
+  }
+}
+
+function growInt32(array: Int32Array, needed: number): Int32Array {
+  let size = Math.max(16, array.length * 2);
+  while (size < needed) size *= 2;
+  const next = new Int32Array(size);
+  next.set(array);
+  return next;
+}
