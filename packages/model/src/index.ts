@@ -28,6 +28,8 @@ export {
 } from './evaluation/evaluate-perplexity.js';
 export { type GenerateOptions, type GenerateResult, generate } from './generation/generate.js';
 export { type SamplingOptions, sampleToken } from './generation/sample-token.js';
+export { type LoadModelOptions, loadModel, readModelConfig } from './io/load-model.js';
+export { type SaveModelOptions, saveModel, TOKENIZER_FILES } from './io/save-model.js';
 export { applyLora, type LoraOptions } from './lora/apply-lora.js';
 export { mergedWeight, mergeLora } from './lora/merge-lora.js';
 export type {

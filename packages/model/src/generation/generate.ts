@@ -12,8 +12,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly stopTokens?: readonly number[];
   /** Seed of the sampler (default 0); unused when greedy. */
   readonly seed?: number;
-  /** Called with each new token; return `false` to stop early. */
-  readonly onToken?: (token: number) => boolean | undefined | void;
+  /** Called with each new token; returning `false` stops early (other return values are ignored). */
+  readonly onToken?: (token: number) => unknown;
 }
 
 /** What {@link generate} produced: the new tokens only (prompt excluded). */

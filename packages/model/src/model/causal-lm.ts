@@ -1,7 +1,6 @@
+import { registerCoreGradients } from '@fusechat/backend';
 import { InvalidInputError } from '@fusechat/core';
 import * as tf from '@tensorflow/tfjs-core';
-// Training needs tfjs's gradients; `@tensorflow/tfjs-core` alone does not register them.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { Architecture, DecoderOutput, ForwardContext, KvCache } from '../architectures/architecture.js';
 import type { ModelConfig } from '../config/model-config.js';
 import { type GenerateOptions, type GenerateResult, generate } from '../generation/generate.js';
@@ -106,6 +105,8 @@ export function createCausalLM(parts: {
   sourceDirectory: string | undefined;
 }): MutableCausalLM {
   const { config, architecture } = parts;
+  // Training needs tfjs's gradients; `@tensorflow/tfjs-core` alone registers none (idempotent).
+  registerCoreGradients();
   const weights = new Map<string, tf.Variable>();
   for (const [name, tensor] of parts.weights) {
     weights.set(name, tf.variable(tensor, true));

@@ -1,11 +1,13 @@
+import { registerCoreGradients } from '@fusechat/backend';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { describe, expect, it } from 'vitest';
 import { TEST_BACKENDS, useBackend } from '../testing/test-backends.js';
 import { createAttentionLayout } from './attention-layout.js';
 import { embeddingLookup } from './embedding-lookup.js';
 import { linear } from './linear.js';
 import { batchMatMul } from './mat-mul.js';
+
+registerCoreGradients();
 
 describe.each(TEST_BACKENDS)('ops (%s)', (backend) => {
   it('embeddingLookup sums the gradient of repeated ids', async () => {

@@ -1,0 +1,174 @@
+// `pnpm bench model`: forward and training throughput of a ~10M-parameter Llama at sequence 256
+// on the wasm and cpu backends, with the achieved GFLOP/s of a training step as a fraction of the
+// same backend's plain matMul GFLOP/s measured in the same run.
+//
+//   node scripts/dev.mjs bench model [--backends wasm,cpu] [--batch 2] [--steps 3]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { register } from 'node:module';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import type * as TF from '@tensorflow/tfjs-core';
+import type { CausalLM } from '../src/index.js';
+
+// Before anything imports tfjs-core's ESM gradient files (see tfjs-esm-hook.mjs).
+register('./tfjs-esm-hook.mjs', import.meta.url);
+const { initBackend } = await import('@fusechat/backend');
+const tf: typeof TF = await import('@tensorflow/tfjs-core');
+const { createModel } = await import('../src/index.js');
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2)
+  args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
+const backends = (args.get('backends') ?? 'wasm,cpu').split(',') as ('wasm' | 'cpu')[];
+const sequence = Number(args.get('sequence') ?? 256);
+
+const config = {
+  modelType: 'llama',
+  vocabSize: 8000,
+  hiddenSize: 256,
+  intermediateSize: 688,
+  numHiddenLayers: 8,
+  numAttentionHeads: 8,
+  numKeyValueHeads: 4,
+  maxPositionEmbeddings: 2048,
+} as const;
+
+function now(): number {
+  return performance.now() / 1000;
+}
+
+/** Plain (no transpose flags) matMul throughput: the best of a few model-sized shapes. */
+function matMulGflops(): { gflops: number; shape: string } {
+  let best = { gflops: 0, shape: '' };
+  for (const [m, k, n] of [
+    [512, 256, 688],
+    [512, 256, 8000],
+    [1024, 1024, 1024],
+  ] as const) {
+    const a = tf.randomNormal([m, k]);
+    const b = tf.randomNormal([k, n]);
+    tf.tidy(() => {
+      // Read one element: returning a large typed array from tf.tidy makes tidy walk it.
+      tf.slice(tf.matMul(a, b), [0, 0], [1, 1]).dataSync();
+    });
+    let repeats = 0;
+    const start = now();
+    while (now() - start < 1.5) {
+      tf.tidy(() => {
+        // Read one element: returning a large typed array from tf.tidy makes tidy walk it.
+        tf.slice(tf.matMul(a, b), [0, 0], [1, 1]).dataSync();
+      });
+      repeats++;
+    }
+    const gflops = (2 * m * k * n * repeats) / (now() - start) / 1e9;
+    if (gflops > best.gflops) best = { gflops, shape: `${m}×${k}·${k}×${n}` };
+    tf.dispose([a, b]);
+  }
+  return best;
+}
+
+function nextTokenLoss(logits: TF.Tensor3D, ids: TF.Tensor2D): TF.Scalar {
+  const [batch, time, vocab] = logits.shape;
+  const predictions = tf.reshape(tf.slice(logits, [0, 0, 0], [batch, time - 1, vocab]), [-1, vocab]);
+  const targets = tf.oneHot(tf.reshape(tf.slice(ids, [0, 1], [batch, time - 1]), [-1]), vocab);
+  return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(predictions), targets), -1))) as TF.Scalar;
+}
+
+function trainingFlops(model: CausalLM, tokens: number, batch: number): number {
+  const { numHiddenLayers, numAttentionHeads, headDim, vocabSize, hiddenSize } = model.config;
+  let parameters = 0;
+  for (const variable of model.weights.values()) parameters += variable.size;
+  const matMulParameters = parameters - vocabSize * hiddenSize; // the embedding lookup is not a matMul
+  const attention = 2 * 2 * batch * sequence * sequence * numAttentionHeads * headDim * numHiddenLayers;
+  return 6 * matMulParameters * tokens + 3 * attention;
+}
+
+interface Row {
+  backend: string;
+  batch: number;
+  parameters: number;
+  forwardTokensPerSecond: number;
+  trainingTokensPerSecond: number;
+  trainingGflops: number;
+  matMulGflops: number;
+  matMulShape: string;
+  fractionOfMatMul: number;
+}
+
+const rows: Row[] = [];
+const load = loadavg()[0]!;
+for (const backend of backends) {
+  await initBackend(backend, { quiet: true });
+  const batch = Number(args.get('batch') ?? (backend === 'cpu' ? 1 : 2));
+  const steps = Number(args.get('steps') ?? (backend === 'cpu' ? 1 : 3));
+  const matMul = matMulGflops();
+  const model = createModel(config, { seed: 1 });
+  let parameters = 0;
+  for (const variable of model.weights.values()) parameters += variable.size;
+  const idsArray = Array.from({ length: batch }, (_, b) =>
+    Array.from({ length: sequence }, (_, t) => (b * 7919 + t * 104729) % 8000),
+  );
+  const ids = tf.tensor2d(idsArray, [batch, sequence], 'int32');
+  const tokens = batch * sequence;
+
+  const forwardOnce = () => tf.tidy(() => tf.sum(model.forward(ids)).dataSync());
+  forwardOnce();
+  let start = now();
+  for (let i = 0; i < steps; i++) forwardOnce();
+  const forwardSeconds = (now() - start) / steps;
+
+  const optimizer = tf.train.adam(1e-4);
+  const trainOnce = () => {
+    const loss = optimizer.minimize(
+      () => nextTokenLoss(model.forward(ids, { training: true }), ids),
+      true,
+      model.trainableVariables(),
+    );
+    loss!.dataSync();
+    loss!.dispose();
+  };
+  trainOnce();
+  const tensors = tf.memory().numTensors;
+  start = now();
+  for (let i = 0; i < steps; i++) trainOnce();
+  const trainSeconds = (now() - start) / steps;
+  if (tf.memory().numTensors !== tensors)
+    console.warn(`warning: tensor count changed during training (${tensors} → ${tf.memory().numTensors})`);
+  const trainingGflops = trainingFlops(model, tokens, batch) / trainSeconds / 1e9;
+  rows.push({
+    backend,
+    batch,
+    parameters,
+    forwardTokensPerSecond: tokens / forwardSeconds,
+    trainingTokensPerSecond: tokens / trainSeconds,
+    trainingGflops,
+    matMulGflops: matMul.gflops,
+    matMulShape: matMul.shape,
+    fractionOfMatMul: trainingGflops / matMul.gflops,
+  });
+  optimizer.dispose();
+  ids.dispose();
+  model.dispose();
+}
+
+console.log(
+  `llama ${(rows[0]?.parameters ?? 0) / 1e6}M parameters, sequence ${sequence}; load average ${load.toFixed(2)} on ${cpus().length} cores`,
+);
+console.table(
+  rows.map((row) => ({
+    backend: row.backend,
+    batch: row.batch,
+    'forward tok/s': row.forwardTokensPerSecond.toFixed(0),
+    'train tok/s': row.trainingTokensPerSecond.toFixed(0),
+    'train GFLOP/s': row.trainingGflops.toFixed(2),
+    'matMul GFLOP/s': `${row.matMulGflops.toFixed(2)} (${row.matMulShape})`,
+    'train / matMul': `${(100 * row.fractionOfMatMul).toFixed(0)}%`,
+  })),
+);
+const out = join(process.cwd(), 'bench-results');
+mkdirSync(out, { recursive: true });
+writeFileSync(
+  join(out, 'model.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), loadAverage: load, cores: cpus().length, sequence, config, rows }, null, 2)}\n`,
+);
+console.log(`wrote ${join('bench-results', 'model.json')}`);
