@@ -119,4 +119,24 @@ describe('createCheckpointWriter', () => {
       'SAFETENSORS_INVALID_OPTION',
     );
   });
+
+  it('takes concurrent writes of different tensors', async () => {
+    const out = join(dir(), 'concurrent');
+    const writer = await createCheckpointWriter(out, plan, { maxShardBytes: 150 });
+    await Promise.all(
+      plan.map((tensor, k) =>
+        writer.write(tensor.name, values(tensor.name === 'model.norm.weight' ? 8 : 32, k)),
+      ),
+    );
+    await writer.close();
+    const checkpoint = await openCheckpoint(out);
+    for (const [k, tensor] of plan.entries())
+      expect([...(await checkpoint.readFloat32(tensor.name))]).toEqual([
+        ...values(
+          tensor.shape.reduce((a, b) => a * b),
+          k,
+        ),
+      ]);
+    await checkpoint.close();
+  });
 });

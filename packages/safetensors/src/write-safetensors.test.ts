@@ -93,4 +93,24 @@ describe('writeSafetensors', () => {
     expect(await readdir(dir())).not.toContain('refuse.safetensors');
     expect((await readdir(dir())).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
+
+  it('replaces a file atomically: an open reader keeps the old contents', async () => {
+    const path = join(dir(), 'replace.safetensors');
+    await writeSafetensors(path, { v: { dtype: 'I32', shape: [1], data: new Int32Array([1]) } });
+    const old = await openSafetensors(path);
+    await writeSafetensors(path, { v: { dtype: 'I32', shape: [2], data: new Int32Array([2, 3]) } });
+    const fresh = await openSafetensors(path);
+    expect([...(await old.readTensor('v')).data]).toEqual([1]);
+    expect([...(await fresh.readTensor('v')).data]).toEqual([2, 3]);
+    await old.close();
+    await fresh.close();
+  });
+
+  it('reports an unwritable destination with a stable code', async () => {
+    const error = await writeSafetensors(join(dir(), 'no-such-dir', 'x.safetensors'), {}).catch(
+      (e: unknown) => e,
+    );
+    expect(isFuseChatError(error, 'SAFETENSORS_FILE_NOT_FOUND')).toBe(true);
+    expect((error as Error).message).toContain('no-such-dir');
+  });
 });
