@@ -114,7 +114,16 @@ class OpenSafetensorsFile implements SafetensorsFile {
         { details: { path: this.path, tensorName: name } },
       );
     // A fresh, unpooled buffer: byteOffset 0, so every typed-array view over it is aligned.
-    const buffer = Buffer.allocUnsafeSlow(info.byteLength);
+    let buffer: Buffer;
+    try {
+      buffer = Buffer.allocUnsafeSlow(info.byteLength);
+    } catch (error) {
+      throw new FuseChatError(
+        'SAFETENSORS_TENSOR_TOO_LARGE',
+        `Cannot read tensor "${name}" of ${this.path}: ${info.byteLength} bytes do not fit in one buffer here (${(error as Error).message}).`,
+        { cause: error, details: { path: this.path, tensorName: name, byteLength: info.byteLength } },
+      );
+    }
     const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     try {
       await readFully(handle, bytes, info.dataOffset, { path: this.path, tensorName: name });
