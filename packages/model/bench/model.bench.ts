@@ -1,6 +1,6 @@
 // `pnpm bench model`: forward and training throughput of a ~10M-parameter Llama at sequence 256
 // on the wasm and cpu backends, with the achieved GFLOP/s of a training step as a fraction of the
-// same backend's plain matMul GFLOP/s measured in the same run.
+// same backend's plain matMul GFLOP/s measured in the same run (mean of before and after).
 //
 //   node scripts/dev.mjs bench model [--backends wasm,cpu] [--batch 2] [--steps 3]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import type { CausalLM } from '../src/index.js';
 
 // Before anything imports tfjs-core's ESM gradient files (see tfjs-esm-hook.mjs).
 register('./tfjs-esm-hook.mjs', import.meta.url);
-const { initBackend } = await import('@fusechat/backend');
+const { initBackend, measureMatMulGflops } = await import('@fusechat/backend');
 const tf: typeof TF = await import('@tensorflow/tfjs-core');
 const { createModel } = await import('../src/index.js');
 
@@ -37,32 +37,12 @@ function now(): number {
   return performance.now() / 1000;
 }
 
-/** Plain (no transpose flags) matMul throughput: the best of a few model-sized shapes. */
-function matMulGflops(): { gflops: number; shape: string } {
+/** Plain (no transpose flags) square matMul throughput: the better of 512 and 1024. */
+async function matMulGflops(): Promise<{ gflops: number; shape: string }> {
   let best = { gflops: 0, shape: '' };
-  for (const [m, k, n] of [
-    [512, 256, 688],
-    [512, 256, 8000],
-    [1024, 1024, 1024],
-  ] as const) {
-    const a = tf.randomNormal([m, k]);
-    const b = tf.randomNormal([k, n]);
-    tf.tidy(() => {
-      // Read one element: returning a large typed array from tf.tidy makes tidy walk it.
-      tf.slice(tf.matMul(a, b), [0, 0], [1, 1]).dataSync();
-    });
-    let repeats = 0;
-    const start = now();
-    while (now() - start < 1.5) {
-      tf.tidy(() => {
-        // Read one element: returning a large typed array from tf.tidy makes tidy walk it.
-        tf.slice(tf.matMul(a, b), [0, 0], [1, 1]).dataSync();
-      });
-      repeats++;
-    }
-    const gflops = (2 * m * k * n * repeats) / (now() - start) / 1e9;
-    if (gflops > best.gflops) best = { gflops, shape: `${m}×${k}·${k}×${n}` };
-    tf.dispose([a, b]);
+  for (const size of [512, 1024]) {
+    const gflops = await measureMatMulGflops({ size, repeats: 5 });
+    if (gflops > best.gflops) best = { gflops, shape: `${size}³` };
   }
   return best;
 }
@@ -96,12 +76,12 @@ interface Row {
 }
 
 const rows: Row[] = [];
-const load = loadavg()[0]!;
+const loadBefore = loadavg()[0]!;
 for (const backend of backends) {
   await initBackend(backend, { quiet: true });
   const batch = Number(args.get('batch') ?? (backend === 'cpu' ? 1 : 2));
   const steps = Number(args.get('steps') ?? (backend === 'cpu' ? 1 : 3));
-  const matMul = matMulGflops();
+  const matMul = await matMulGflops();
   const model = createModel(config, { seed: 1 });
   let parameters = 0;
   for (const variable of model.weights.values()) parameters += variable.size;
@@ -135,6 +115,8 @@ for (const backend of backends) {
   if (tf.memory().numTensors !== tensors)
     console.warn(`warning: tensor count changed during training (${tensors} → ${tf.memory().numTensors})`);
   const trainingGflops = trainingFlops(model, tokens, batch) / trainSeconds / 1e9;
+  // Measured again after the model ran: the machine's load changes during the run.
+  const matMulAfter = await matMulGflops();
   rows.push({
     backend,
     batch,
@@ -142,17 +124,18 @@ for (const backend of backends) {
     forwardTokensPerSecond: tokens / forwardSeconds,
     trainingTokensPerSecond: tokens / trainSeconds,
     trainingGflops,
-    matMulGflops: matMul.gflops,
+    matMulGflops: (matMul.gflops + matMulAfter.gflops) / 2,
     matMulShape: matMul.shape,
-    fractionOfMatMul: trainingGflops / matMul.gflops,
+    fractionOfMatMul: trainingGflops / ((matMul.gflops + matMulAfter.gflops) / 2),
   });
   optimizer.dispose();
   ids.dispose();
   model.dispose();
 }
 
+const load = { before: loadBefore, after: loadavg()[0]! };
 console.log(
-  `llama ${(rows[0]?.parameters ?? 0) / 1e6}M parameters, sequence ${sequence}; load average ${load.toFixed(2)} on ${cpus().length} cores`,
+  `llama ${((rows[0]?.parameters ?? 0) / 1e6).toFixed(1)}M parameters, sequence ${sequence}; 1-minute load average ${load.before.toFixed(2)} → ${load.after.toFixed(2)} on ${cpus().length} cores`,
 );
 console.table(
   rows.map((row) => ({
