@@ -79,4 +79,26 @@ describe('bfloat16', () => {
         );
     expect(mismatches).toEqual([]);
   });
+
+  it('gives the same bits on the packed (aligned) and element-wise (unaligned, odd tail) paths (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 0xffffffff }), { maxLength: 9 }),
+        fc.nat(1),
+        (words, skip) => {
+          const all = new Uint32Array([0, ...words]);
+          const values = new Float32Array(all.buffer, 4 * skip, all.length - skip);
+          const oneByOne = [...values].map((_, k) => float32ToBfloat16(values.subarray(k, k + 1))[0]);
+          const unaligned = new Uint16Array(values.length + 1).subarray(1);
+          expect([...float32ToBfloat16(values)]).toEqual(oneByOne);
+          expect([...float32ToBfloat16(values, unaligned)]).toEqual(oneByOne);
+          const halves = new Uint16Array(values.length + 1);
+          halves.set(float32ToBfloat16(values), 1);
+          const decodedUnaligned = new Uint32Array(bfloat16ToFloat32(halves.subarray(1)).buffer);
+          const decodedAligned = new Uint32Array(bfloat16ToFloat32(float32ToBfloat16(values)).buffer);
+          expect([...decodedUnaligned]).toEqual([...decodedAligned]);
+        },
+      ),
+    );
+  });
 });
