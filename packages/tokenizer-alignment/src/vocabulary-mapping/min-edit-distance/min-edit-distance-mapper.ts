@@ -98,8 +98,14 @@ export function nearestTokenTables(pivotTokens: readonly (string | undefined)[])
   const fill = lengthStarts.slice();
   const byLength = new Int32Array(count);
   for (let k = 0; k < count; k++) byLength[fill[offsets[k + 1]! - offsets[k]!]!++] = k;
+  const blockSignatures = new Int32Array(4 * Math.ceil(count / 16));
+  for (let position = 0; position < count; position++) {
+    for (let word = 0; word < 4; word++) {
+      blockSignatures[4 * (position >>> 4) + word]! |= signatures[4 * byLength[position]! + word]!;
+    }
+  }
   return {
-    tables: { codes, offsets, signatures, lengthStarts, byLength },
+    tables: { codes, offsets, signatures, lengthStarts, byLength, blockSignatures },
     candidateIds: Int32Array.from(ids),
   };
 }

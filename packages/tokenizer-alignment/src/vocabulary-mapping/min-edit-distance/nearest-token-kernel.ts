@@ -15,6 +15,8 @@ export interface NearestTokenTables {
   /** Candidates of length `L` are `byLength[lengthStarts[L]..lengthStarts[L + 1])`, ascending. */
   readonly lengthStarts: Int32Array;
   readonly byLength: Int32Array;
+  /** OR of the signatures of `byLength[16·b..16·b + 16)`, 4 words per block `b`. */
+  readonly blockSignatures: Int32Array;
 }
 
 /** A batch of query strings as code points. */
@@ -34,7 +36,7 @@ export interface NearestTokenQueries {
  * Self-contained (no outer references) because worker threads run it from its source text.
  */
 export function nearestTokenKernel(tables: NearestTokenTables, queries: NearestTokenQueries): Int32Array {
-  const { codes, offsets, signatures, lengthStarts, byLength } = tables;
+  const { codes, offsets, signatures, lengthStarts, byLength, blockSignatures } = tables;
   const maxLength = lengthStarts.length - 2;
   const queryCount = queries.offsets.length - 1;
   const result = new Int32Array(queryCount).fill(-1);
@@ -91,8 +93,8 @@ export function nearestTokenKernel(tables: NearestTokenTables, queries: NearestT
     return r[m]!;
   };
 
-  /** Query characters whose signature bit the candidate lacks: each needs its own edit. */
-  const missing = (word: number, base: number): number => {
+  /** How many query characters have their signature bit among `word`'s bits. */
+  const shared = (word: number, base: number): number => {
     let count = 0;
     while (word !== 0) {
       const lowest = word & -word;
@@ -155,30 +157,51 @@ export function nearestTokenKernel(tables: NearestTokenTables, queries: NearestT
         const length = side === 0 ? lower : upper;
         if (length < 0 || length > maxLength || (side === 1 && delta === 0)) continue;
         const end = lengthStarts[length + 1]!;
-        for (let position = lengthStarts[length]!; position < end; position++) {
-          const index = byLength[position]!;
-          if (delta === best && index > bestIndex) break;
-          const s0 = signatures[4 * index]!;
-          const s1 = signatures[4 * index + 1]!;
-          const s2 = signatures[4 * index + 2]!;
-          const s3 = signatures[4 * index + 3]!;
-          // Bag distance: at most n − absent query characters can be shared with the candidate.
-          const absent =
-            missing(q0 & ~s0, 0) + missing(q1 & ~s1, 32) + missing(q2 & ~s2, 64) + missing(q3 & ~s3, 96);
-          const shared = Math.min(n - absent, length);
-          let bound = Math.max(n, length) - shared;
-          const reverse = popcount(s0 & ~q0) + popcount(s1 & ~q1) + popcount(s2 & ~q2) + popcount(s3 & ~q3);
-          if (reverse > bound) bound = reverse;
-          if (delta > bound) bound = delta;
-          if (bound > best || (bound === best && index > bestIndex)) continue;
-          const limit = index < bestIndex ? best : best - 1;
-          const distance = bitParallel
-            ? myers(n, codes, offsets[index]!, offsets[index + 1]!, limit)
-            : bounded(queryCodes, qStart, qEnd, codes, offsets[index]!, offsets[index + 1]!, limit);
-          if (distance < best || (distance === best && index < bestIndex)) {
-            best = distance;
-            bestIndex = index;
+        const longer = n > length ? n : length;
+        let position = lengthStarts[length]!;
+        while (position < end) {
+          // Blocks of 16 consecutive entries share an OR-ed signature: one bound skips them all.
+          const block = position >>> 4;
+          const blockEnd = Math.min(end, (block + 1) << 4);
+          const blockShared = Math.min(
+            shared(q0 & blockSignatures[4 * block]!, 0) +
+              shared(q1 & blockSignatures[4 * block + 1]!, 32) +
+              shared(q2 & blockSignatures[4 * block + 2]!, 64) +
+              shared(q3 & blockSignatures[4 * block + 3]!, 96),
+            length,
+          );
+          const blockBound = Math.max(longer - blockShared, delta);
+          if (blockBound > best || (blockBound === best && byLength[position]! > bestIndex)) {
+            position = blockEnd;
+            continue;
           }
+          for (; position < blockEnd; position++) {
+            const index = byLength[position]!;
+            if (delta === best && index > bestIndex) break;
+            const s0 = signatures[4 * index]!;
+            const s1 = signatures[4 * index + 1]!;
+            const s2 = signatures[4 * index + 2]!;
+            const s3 = signatures[4 * index + 3]!;
+            // Bag distance: only query characters whose bit the candidate has can be shared.
+            const common = Math.min(
+              shared(q0 & s0, 0) + shared(q1 & s1, 32) + shared(q2 & s2, 64) + shared(q3 & s3, 96),
+              length,
+            );
+            let bound = Math.max(longer - common, delta);
+            if (bound > best || (bound === best && index > bestIndex)) continue;
+            const reverse = popcount(s0 & ~q0) + popcount(s1 & ~q1) + popcount(s2 & ~q2) + popcount(s3 & ~q3);
+            if (reverse > bound) bound = reverse;
+            if (bound > best || (bound === best && index > bestIndex)) continue;
+            const limit = index < bestIndex ? best : best - 1;
+            const distance = bitParallel
+              ? myers(n, codes, offsets[index]!, offsets[index + 1]!, limit)
+              : bounded(queryCodes, qStart, qEnd, codes, offsets[index]!, offsets[index + 1]!, limit);
+            if (distance < best || (distance === best && index < bestIndex)) {
+              best = distance;
+              bestIndex = index;
+            }
+          }
+          if (position < blockEnd) break;
         }
       }
     }
