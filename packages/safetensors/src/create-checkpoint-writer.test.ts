@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isFuseChatError } from '@fusechat/core';
 import { describe, expect, it } from 'vitest';
@@ -138,5 +138,32 @@ describe('createCheckpointWriter', () => {
         ),
       ]);
     await checkpoint.close();
+  });
+
+  it('replaces an earlier checkpoint in the same directory, sharded ⇄ single, keeping other files', async () => {
+    const out = join(dir(), 'rewrite');
+    await writeAll(out, 150);
+    await writeFile(join(out, 'config.json'), '{}');
+    await writeFile(join(out, 'other-00001-of-00002.safetensors'), 'not ours');
+    await writeAll(out);
+    expect((await readdir(out)).sort()).toEqual([
+      'config.json',
+      'model.safetensors',
+      'other-00001-of-00002.safetensors',
+    ]);
+    const single = await openCheckpoint(out);
+    expect(single.tensors.size).toBe(plan.length);
+    await single.close();
+    await writeAll(out, 200);
+    expect((await readdir(out)).sort()).toEqual([
+      'config.json',
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+      'model.safetensors.index.json',
+      'other-00001-of-00002.safetensors',
+    ]);
+    const sharded = await openCheckpoint(out);
+    expect([...(await sharded.readFloat32('lm_head.weight'))]).toEqual([...values(32, 3)]);
+    await sharded.close();
   });
 });

@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FuseChatError, InvalidInputError, UnknownNameError } from '@fusechat/core';
 import { DTYPE_BYTES, type DType } from './dtype.js';
@@ -57,7 +57,9 @@ const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
  * Nothing appears under its final name until {@link CheckpointWriter.close} succeeds:
  * shards are written to hidden temp files, fsynced and renamed, and the
  * `model.safetensors.index.json` (with `metadata.total_size`, when there are several shards)
- * is written last.
+ * is written last. Weight files of an earlier checkpoint with the same prefix (another shard count,
+ * or single vs sharded) are removed then, as `transformers` does, so the directory holds one model;
+ * other files are left alone.
  *
  * @example
  * ```ts
@@ -234,8 +236,12 @@ class StreamingCheckpointWriter implements CheckpointWriter {
         await shard.handle!.close();
         shard.handle = undefined;
       }
+      const indexFile = `${this.prefix}.safetensors.index.json`;
+      // A stale index would make readers prefer the previous checkpoint's shards: drop it first.
+      if (this.shards.length === 1) await rm(join(this.dir, indexFile), { force: true });
       for (const shard of this.shards) await rename(shard.temp, join(this.dir, shard.file));
       if (this.shards.length > 1) await this.#writeIndex();
+      await removeStaleWeights(this.dir, this.prefix, new Set([...this.shardFiles, indexFile]));
       this.#state = 'closed';
     } catch (error) {
       this.#state = 'aborted';
@@ -285,4 +291,15 @@ async function discard(shards: Shard[]): Promise<void> {
     shard.handle = undefined;
     await unlink(shard.temp).catch(() => {});
   }
+}
+
+/**
+ * Removes weight files of an earlier checkpoint with the same prefix (another shard count, or
+ * single vs sharded), as `transformers`' save_pretrained does, so the directory holds one model.
+ */
+async function removeStaleWeights(dir: string, prefix: string, keep: ReadonlySet<string>): Promise<void> {
+  const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const weightFile = new RegExp(`^${escaped}(-\\d{5}-of-\\d{5})?\\.safetensors(\\.index\\.json)?$`);
+  for (const name of await readdir(dir))
+    if (weightFile.test(name) && !keep.has(name)) await rm(join(dir, name), { force: true });
 }
