@@ -115,6 +115,21 @@ export function readTokenMatrix(
   return out;
 }
 
+/** Reads a `[batch, time]` 0/1 label mask (rows padded with 0); any other value is an error. */
+export function readLabelMask(input: TokenMatrix, batchSize: number, timeSteps: number): Int32Array {
+  const mask = readTokenMatrix(input, 'labelMask', batchSize, timeSteps, 0);
+  for (let index = 0; index < mask.length; index++) {
+    const value = mask[index]!;
+    if (value !== 0 && value !== 1) {
+      throw new InvalidInputError(
+        `labelMask[${Math.floor(index / timeSteps)}][${index % timeSteps}] is ${value}: a label mask holds 0 or 1 (labels with -100 go in \`labels\`)`,
+        { field: 'labelMask' },
+      );
+    }
+  }
+  return mask;
+}
+
 /**
  * Positions that take part in a loss, flattened `b·T + t`: position `t` predicts token `t + 1`,
  * so it is active when token `t + 1` is supervised (its label is not −100 and, when a label mask

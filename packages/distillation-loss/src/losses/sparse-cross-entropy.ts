@@ -68,9 +68,12 @@ export function sparseCrossEntropy(
       logNormalizer = tf.neg(tf.log(tf.max(probabilities, 1)));
       save([probabilities]);
     } else {
-      const ones = tf.ones([1, vocabSize]);
-      const shifted = tf.sub(z2, tf.matMul(tf.reshape(rowMax, [rows, 1]), ones));
+      // Intermediates are disposed as soon as they are used to keep the peak at ~2 [rows, V] buffers.
+      const expandedMax = tf.matMul(tf.reshape(rowMax, [rows, 1]), tf.ones([1, vocabSize]));
+      const shifted = tf.sub(z2, expandedMax);
+      expandedMax.dispose();
       const exps = tf.exp(shifted);
+      shifted.dispose();
       const sums = tf.sum(exps, 1);
       logNormalizer = tf.log(sums);
       save([exps, sums]);
@@ -119,7 +122,9 @@ export function sparseCrossEntropy(
       } else {
         const [exps, sums] = saved as [tf.Tensor, tf.Tensor];
         const rowScale = tf.reshape(tf.div(tf.mul(dy, tf.tensor1d(plan.rowWeights)), sums), [rows, 1]);
-        scaled = tf.mul(exps, tf.matMul(rowScale, tf.ones([1, vocabSize])));
+        const expandedScale = tf.matMul(rowScale, tf.ones([1, vocabSize]));
+        scaled = tf.mul(exps, expandedScale);
+        expandedScale.dispose();
       }
       const flat = tf.reshape(scaled, [rows * vocabSize]);
       const indices = tf.tensor1d(plan.entryIndices, 'int32');

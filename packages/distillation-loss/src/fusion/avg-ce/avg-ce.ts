@@ -8,6 +8,11 @@ import { effectiveCe, keptEntries, softmax } from '../teacher-rows.js';
  * weights are the posterior over teachers given the response, per token, under a uniform prior.
  * A NaN or +∞ CE gets weight 0; when no teacher has a finite CE the pivot gets everything
  * (MinCE's tie rule).
+ *
+ * @example
+ * ```ts
+ * avgCeWeights([{ distributions: pivot, ce: 2 }, { distributions: source, ce: 1 }]); // [0.269, 0.731]
+ * ```
  */
 export function avgCeWeights(teachers: readonly FusionTeacher[]): number[] {
   const ces = teachers.map((teacher) => effectiveCe(teacher.ce));

@@ -3,6 +3,7 @@ import {
   activePositions,
   assertFiniteLogits,
   IGNORE_INDEX,
+  readLabelMask,
   readLogitsShape,
   readTokenMatrix,
   type TokenMatrix,
@@ -43,9 +44,7 @@ export function clmLoss(
   const strategy = resolveStrategy(options.strategy);
   const labelValues = readTokenMatrix(labels, 'labels', shape.batchSize, shape.timeSteps, IGNORE_INDEX);
   const maskValues =
-    labelMask === undefined
-      ? undefined
-      : readTokenMatrix(labelMask, 'labelMask', shape.batchSize, shape.timeSteps, 0);
+    labelMask === undefined ? undefined : readLabelMask(labelMask, shape.batchSize, shape.timeSteps);
   if (options.checkLogits) assertFiniteLogits(logits);
   const active = activePositions(shape, labelValues, maskValues);
   const plan = mergeTerms([clmTerm(labelValues, active, shape)], [1], shape);

@@ -4,6 +4,7 @@ import {
   activePositions,
   assertFiniteLogits,
   IGNORE_INDEX,
+  readLabelMask,
   readLogitsShape,
   readTargets,
   readTokenMatrix,
@@ -72,7 +73,7 @@ export function combinedLoss(
   const mask =
     batch.labelMask === undefined
       ? undefined
-      : readTokenMatrix(batch.labelMask, 'labelMask', shape.batchSize, shape.timeSteps, 0);
+      : readLabelMask(batch.labelMask, shape.batchSize, shape.timeSteps);
   const targets = readTargets(batch.targetIds, batch.targetLogits, shape);
   if (options.checkLogits) assertFiniteLogits(logits);
   const active = activePositions(shape, labels, mask);

@@ -224,6 +224,9 @@ describe.each(BACKENDS)('fusionLoss on %s', (backend) => {
     const wrongTime = tf.zeros([1, 3, 2], 'int32');
     expect(() => fusionLoss(z, wrongTime, logits, mask)).toThrow(/targetIds must have shape \[1, 2, k\]/);
     expect(() => fusionLoss(z, ids, logits, [[1, 1, 1]])).toThrow(/labelMask\[0\] has 3 entries/);
+    expect(() => fusionLoss(z, ids, logits, [[-100, 1]])).toThrow(
+      /labelMask\[0\]\[0\] is -100: a label mask holds 0 or 1/,
+    );
     const floatIds = tf.zeros([1, 2, 2]);
     expect(() => fusionLoss(z, floatIds, logits, mask)).toThrow(/targetIds must be int32/);
     const nan = tf.tensor3d([

@@ -2,9 +2,9 @@ import type * as tf from '@tensorflow/tfjs-core';
 import {
   activePositions,
   assertFiniteLogits,
+  readLabelMask,
   readLogitsShape,
   readTargets,
-  readTokenMatrix,
   type TokenMatrix,
 } from '../loss-inputs.js';
 import { type FusionLossOptions, resolveFusionOptions } from '../loss-options.js';
@@ -48,7 +48,7 @@ export function fusionLoss(
   const shape = readLogitsShape(logits);
   const strategy = resolveStrategy(options.strategy);
   const { temperature, variant } = resolveFusionOptions(options);
-  const maskValues = readTokenMatrix(labelMask, 'labelMask', shape.batchSize, shape.timeSteps, 0);
+  const maskValues = readLabelMask(labelMask, shape.batchSize, shape.timeSteps);
   const targets = readTargets(targetIds, targetLogits, shape);
   if (options.checkLogits) assertFiniteLogits(logits);
   const active = activePositions(shape, undefined, maskValues);
