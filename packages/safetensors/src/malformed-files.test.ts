@@ -1,6 +1,7 @@
-import { open as openFile, writeFile } from 'node:fs/promises';
+import { open as openFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileFormatError, isFuseChatError } from '@fusechat/core';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type MalformedCase, writeMalformedCorpus } from '../test/malformed-corpus.js';
 import { useTempDir } from '../test/temp-dir.js';
@@ -91,5 +92,53 @@ describe('reading a tensor whose bytes are gone', () => {
     await writeFile(join(dir(), 'placeholder'), '');
     const directory = await openSafetensors(dir()).catch((e: unknown) => e);
     expect(isFuseChatError(directory, 'SAFETENSORS_NOT_A_FILE')).toBe(true);
+  });
+});
+
+describe('fuzzed files', () => {
+  it('opening random bytes or a damaged valid file only ever throws FileFormatError (property)', async () => {
+    const valid = join(dir(), 'valid.safetensors');
+    await writeSafetensors(
+      valid,
+      {
+        'model.embed': { dtype: 'BF16', shape: [4, 3], data: new Uint16Array(12) },
+        lm_head: { dtype: 'F32', shape: [3], data: new Float32Array(3) },
+      },
+      { metadata: { format: 'pt' } },
+    );
+    const original = new Uint8Array(await readFile(valid));
+    const target = join(dir(), 'fuzz.safetensors');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 64 }),
+          fc
+            .tuple(
+              fc.array(fc.tuple(fc.nat(original.length - 1), fc.integer({ min: 0, max: 255 })), {
+                minLength: 1,
+                maxLength: 3,
+              }),
+              fc.integer({ min: -16, max: 16 }),
+            )
+            .map(([edits, sizeDelta]) => {
+              const bytes = new Uint8Array(Math.max(0, original.length + sizeDelta));
+              bytes.set(original.subarray(0, bytes.length));
+              for (const [index, value] of edits) if (index < bytes.length) bytes[index] = value;
+              return bytes;
+            }),
+        ),
+        async (bytes) => {
+          await writeFile(target, bytes);
+          try {
+            const file = await openSafetensors(target);
+            for (const name of file.tensors.keys()) await file.readTensor(name);
+            await file.close();
+          } catch (error) {
+            expect(error).toBeInstanceOf(FileFormatError);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
