@@ -116,12 +116,12 @@ export function parseSafetensorsHeader(
       }
       continue;
     }
-    const at = entryOffset(name);
+    const at = () => entryOffset(name);
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
       fail(
         'SAFETENSORS_INVALID_TENSOR_ENTRY',
         `tensor "${name}" must be an object with dtype, shape and data_offsets, got ${describe(entry)}; ${CORRUPT_HINT}.`,
-        at,
+        at(),
         name,
       );
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
@@ -129,14 +129,14 @@ export function parseSafetensorsHeader(
       fail(
         'SAFETENSORS_UNKNOWN_DTYPE',
         `tensor "${name}" has dtype ${describe(dtype)}; supported: ${DTYPES.join(', ')}.`,
-        at,
+        at(),
         name,
       );
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       fail(
         'SAFETENSORS_INVALID_SHAPE',
         `tensor "${name}" has shape ${describe(shape)}; a shape is a list of non-negative integers; ${CORRUPT_HINT}.`,
-        at,
+        at(),
         name,
       );
     const dims = shape as number[];
@@ -147,7 +147,7 @@ export function parseSafetensorsHeader(
       fail(
         'SAFETENSORS_INVALID_SHAPE',
         `tensor "${name}" has shape [${dims.join(', ')}], too large to address (over 2^53 bytes); ${CORRUPT_HINT}.`,
-        at,
+        at(),
         name,
       );
     if (
@@ -159,7 +159,7 @@ export function parseSafetensorsHeader(
       fail(
         'SAFETENSORS_INVALID_OFFSETS',
         `tensor "${name}" has data_offsets ${describe(offsets)}; expected [begin, end] integers with 0 ≤ begin ≤ end; ${CORRUPT_HINT}.`,
-        at,
+        at(),
         name,
       );
     const [begin, end] = offsets as [number, number];
@@ -168,7 +168,7 @@ export function parseSafetensorsHeader(
       fail(
         'SAFETENSORS_BYTE_LENGTH_MISMATCH',
         `tensor "${name}" spans ${end - begin} bytes (data_offsets [${begin}, ${end}]) but ${dtype} [${dims.join(', ')}] needs ${byteLength}; ${CORRUPT_HINT}.`,
-        at,
+        at(),
         name,
       );
     tensors.set(name, {
