@@ -15,14 +15,29 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
 }
 
 /**
- * Why: the wasm backend runs a batched MatMul (batch > 1) 3–5× slower than the same products as
- * separate 2-D matMuls (which go through XNNPACK), so on wasm the batch is split.
+ * Why: on wasm a batched MatMul (batch > 1) runs 3–5× slower than the same products as 2-D
+ * matMuls (which go through XNNPACK), and taking the batch apart with tf.slice / tf.unstack is
+ * slower still (those kernels copy element by element). So on wasm the operands are read into JS
+ * once and each product is a 2-D matMul. Only used inside custom gradients (no autodiff needed).
  */
 function plainBatchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (a.shape[0] === 1 || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
-  const left = tf.unstack(a) as tf.Tensor2D[];
-  const right = tf.unstack(b) as tf.Tensor2D[];
-  return tf.stack(left.map((matrix, i) => tf.matMul(matrix, right[i]!))) as tf.Tensor3D;
+  const [batch, rows, inner] = a.shape;
+  const columns = b.shape[2];
+  const left = a.dataSync() as Float32Array;
+  const right = b.dataSync() as Float32Array;
+  const result = new Float32Array(batch * rows * columns);
+  for (let i = 0; i < batch; i++) {
+    const product = tf.tidy(() =>
+      tf.matMul(
+        tf.tensor2d(left.subarray(i * rows * inner, (i + 1) * rows * inner), [rows, inner]),
+        tf.tensor2d(right.subarray(i * inner * columns, (i + 1) * inner * columns), [inner, columns]),
+      ),
+    );
+    result.set(product.dataSync(), i * rows * columns);
+    product.dispose();
+  }
+  return tf.tensor3d(result, [batch, rows, columns]);
 }
 
 const batchMatMulWithGradient = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
