@@ -2,6 +2,7 @@ import { isFuseChatError, type Logger } from '@fusechat/core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { describeBackend } from './describe-backend.js';
 import { initBackend, type ModuleImporter, resetBackendSelection } from './init-backend.js';
 
 function recordingLogger(): Logger & { lines: string[] } {
@@ -139,6 +140,12 @@ describe('initBackend', () => {
     expect(await initBackend('auto', { logger })).toBe(cpu);
     const wasmAgain = await initBackend('wasm', { quiet: true });
     expect(wasmAgain.name).toBe('wasm');
+    expect(describeBackend()).toMatchObject({
+      name: 'wasm',
+      tfjsBackend: 'wasm',
+      detail: 'SIMD, single-threaded',
+      fastKernels: true,
+    });
     expect(tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]).toBe(3);
   });
 

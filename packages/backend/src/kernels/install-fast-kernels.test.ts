@@ -9,7 +9,7 @@ import {
 } from '../testing/gradient-check.js';
 import { hasFastKernels } from './install-fast-kernels.js';
 
-describe('installFastKernels on wasm', () => {
+describe('installFastKernels', () => {
   beforeAll(async () => {
     await initBackend('wasm', { quiet: true });
   });
@@ -77,47 +77,58 @@ describe('installFastKernels on wasm', () => {
     expectClose(result, expected, 1e-5, 'fused matMul');
   });
 
-  it('UnsortedSegmentSum adds rows per segment and drops out-of-range ids, like TensorFlow', () => {
-    const result = tf.tidy(() =>
-      tf
-        .unsortedSegmentSum(
-          tf.tensor2d([
-            [1, 2],
-            [10, 20],
-            [100, 200],
-            [1000, 2000],
-          ]),
-          tf.tensor1d([2, 0, 2, 7], 'int32'),
-          3,
-        )
-        .arraySync(),
-    );
-    expect(result).toEqual([
-      [10, 20],
-      [0, 0],
-      [101, 202],
-    ]);
-  });
+  it.each(['wasm', 'cpu'] as const)(
+    'UnsortedSegmentSum on %s adds rows per segment and drops out-of-range ids, like TensorFlow',
+    async (name) => {
+      await initBackend(name, { quiet: true });
+      expect(hasFastKernels(name)).toBe(true);
+      const result = tf.tidy(() =>
+        tf
+          .unsortedSegmentSum(
+            tf.tensor2d([
+              [1, 2],
+              [10, 20],
+              [100, 200],
+              [1000, 2000],
+            ]),
+            tf.tensor1d([2, 0, 2, 7], 'int32'),
+            3,
+          )
+          .arraySync(),
+      );
+      expect(result).toEqual([
+        [10, 20],
+        [0, 0],
+        [101, 202],
+      ]);
+      await initBackend('wasm', { quiet: true });
+    },
+  );
 
-  it("makes tf.gather's gradient work, with duplicates and an inner axis", () => {
-    const ids = tf.tensor2d(
-      [
-        [0, 2],
-        [2, 2],
-      ],
-      undefined,
-      'int32',
-    );
-    const gradient = tf.tidy(() =>
-      tf
-        .grad((t: tf.Tensor) => tf.sum(tf.gather(t, ids)))(tf.zeros([3, 2]))
-        .arraySync(),
-    );
-    expect(gradient).toEqual([
-      [1, 1],
-      [0, 0],
-      [3, 3],
-    ]);
-    ids.dispose();
-  });
+  it.each(['wasm', 'cpu'] as const)(
+    "makes tf.gather's gradient work on %s, with duplicates and an inner axis",
+    async (name) => {
+      await initBackend(name, { quiet: true });
+      const ids = tf.tensor2d(
+        [
+          [0, 2],
+          [2, 2],
+        ],
+        undefined,
+        'int32',
+      );
+      const gradient = tf.tidy(() =>
+        tf
+          .grad((t: tf.Tensor) => tf.sum(tf.gather(t, ids)))(tf.zeros([3, 2]))
+          .arraySync(),
+      );
+      expect(gradient).toEqual([
+        [1, 1],
+        [0, 0],
+        [3, 3],
+      ]);
+      ids.dispose();
+      await initBackend('wasm', { quiet: true });
+    },
+  );
 });

@@ -14,16 +14,24 @@ interface WasmBackendLike {
   disposeData(dataId: object): boolean;
 }
 
+/** The parts of tfjs-backend-cpu's `MathBackendCPU` the kernels below use. */
+interface CpuBackendLike {
+  data: { get(dataId: object): { values: Float32Array | Int32Array | Uint8Array } };
+  makeTensorInfo(shape: number[], dtype: string, values: Float32Array | Int32Array): TensorInfo;
+}
+
 const installed = new Set<string>();
 
 /**
- * Makes the backend fast and complete for training: on `wasm` it
- * - registers `UnsortedSegmentSum`, which wasm lacks, so `tf.gather`'s own gradient (and
- *   `tf.unsortedSegmentSum`) work;
+ * Makes the backend fast and complete for training: on `wasm` and `cpu` it
+ * - registers a one-pass `UnsortedSegmentSum` (wasm has none; cpu's loops over segments with a mask
+ *   each, minutes and gigabytes for a 32k-vocabulary embedding gradient), so `tf.gather`'s own
+ *   gradient works and is fast;
+ * and on `wasm` it
  * - wraps `BatchMatMul` and `_FusedMatMul` so `transposeA`/`transposeB` run as an explicit
  *   `Transpose` followed by a plain matMul: wasm's transposed matMul is 10–30× slower, and
  *   tfjs-core's matMul gradient asks for exactly those transposes.
- * Other backends need nothing. Called by `initBackend` (unless `fastKernels: false`); idempotent.
+ * Native backends need nothing. Called by `initBackend` (unless `fastKernels: false`); idempotent.
  *
  * @example
  * ```ts
@@ -33,15 +41,21 @@ const installed = new Set<string>();
  * ```
  */
 export function installFastKernels(tfjsBackend: string): void {
-  if (tfjsBackend !== 'wasm' || installed.has(tfjsBackend)) return;
-  if (!getKernel('UnsortedSegmentSum', 'wasm'))
-    registerKernel({
-      kernelName: 'UnsortedSegmentSum',
-      backendName: 'wasm',
-      kernelFunc: unsortedSegmentSumWasm,
-    });
-  for (const kernelName of ['BatchMatMul', '_FusedMatMul']) wrapTransposingMatMul(kernelName, 'wasm');
+  if (installed.has(tfjsBackend)) return;
+  if (tfjsBackend === 'wasm') {
+    replaceKernel('UnsortedSegmentSum', 'wasm', unsortedSegmentSumKernel(wasmMemory));
+    for (const kernelName of ['BatchMatMul', '_FusedMatMul']) wrapTransposingMatMul(kernelName, 'wasm');
+  } else if (tfjsBackend === 'cpu') {
+    replaceKernel('UnsortedSegmentSum', 'cpu', unsortedSegmentSumKernel(cpuMemory));
+  } else {
+    return;
+  }
   installed.add(tfjsBackend);
+}
+
+function replaceKernel(kernelName: string, backendName: string, kernelFunc: KernelFunc): void {
+  if (getKernel(kernelName, backendName)) unregisterKernel(kernelName, backendName);
+  registerKernel({ kernelName, backendName, kernelFunc });
 }
 
 /** `true` when {@link installFastKernels} has patched this tfjs backend. */
@@ -49,28 +63,66 @@ export function hasFastKernels(tfjsBackend: string): boolean {
   return installed.has(tfjsBackend);
 }
 
-const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend, attrs }) => {
+type NumericArray = Float32Array | Int32Array | Uint8Array;
+
+/** Reads inputs and allocates the output on one backend, so one segment-sum loop serves both. */
+interface HostMemory {
+  allocate(shape: number[], dtype: TensorInfo['dtype']): { info: TensorInfo; values: () => NumericArray };
+  read(info: TensorInfo): NumericArray;
+}
+
+function wasmMemory(backend: unknown): HostMemory {
   const wasm = backend as WasmBackendLike;
-  const x = inputs.x!;
-  const segmentIds = inputs.segmentIds!;
-  const numSegments = attrs!.numSegments as number;
-  const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
-  const inner = x.shape.reduce((a, b) => a * b, 1) / Math.max(rows, 1);
-  const out = wasm.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
-  // Heap views go stale when the wasm memory grows: take them after the allocation above.
-  const outValues = wasm.typedArrayFromHeap(out);
-  const xValues = wasm.typedArrayFromHeap(x);
-  const ids = wasm.typedArrayFromHeap(segmentIds);
-  outValues.fill(0);
-  for (let row = 0; row < rows; row++) {
-    const segment = ids[row]!;
-    if (segment < 0 || segment >= numSegments) continue; // TensorFlow drops out-of-range ids
-    const source = row * inner;
-    const target = segment * inner;
-    for (let k = 0; k < inner; k++) outValues[target + k]! += xValues[source + k]!;
-  }
-  return out;
-};
+  return {
+    allocate: (shape, dtype) => {
+      const info = wasm.makeOutput(shape, dtype);
+      return { info, values: () => wasm.typedArrayFromHeap(info) };
+    },
+    // Heap views go stale when the wasm memory grows: read only after allocating.
+    read: (info) => wasm.typedArrayFromHeap(info),
+  };
+}
+
+function cpuMemory(backend: unknown): HostMemory {
+  const cpu = backend as CpuBackendLike;
+  return {
+    allocate: (shape, dtype) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const values = dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);
+      return { info: cpu.makeTensorInfo(shape, dtype, values), values: () => values };
+    },
+    read: (info) => cpu.data.get(info.dataId).values,
+  };
+}
+
+/**
+ * `out[segmentIds[i], …] += x[i, …]` in one pass. wasm has no UnsortedSegmentSum kernel; the cpu
+ * one loops over segments with a mask each — O(segments × rows × width) time and garbage, minutes
+ * and gigabytes for an embedding gradient over a 32k vocabulary.
+ */
+function unsortedSegmentSumKernel(memoryOf: (backend: unknown) => HostMemory): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const memory = memoryOf(backend);
+    const x = inputs.x!;
+    const segmentIds = inputs.segmentIds!;
+    const numSegments = attrs!.numSegments as number;
+    const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
+    const inner = rows === 0 ? 0 : x.shape.reduce((a, b) => a * b, 1) / rows;
+    const out = memory.allocate([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+    const outValues = out.values();
+    const xValues = memory.read(x);
+    const ids = memory.read(segmentIds);
+    outValues.fill(0);
+    for (let row = 0; row < rows; row++) {
+      const segment = ids[row]!;
+      if (segment < 0 || segment >= numSegments) continue; // TensorFlow drops out-of-range ids
+      const source = row * inner;
+      const target = segment * inner;
+      for (let k = 0; k < inner; k++) outValues[target + k]! += xValues[source + k]!;
+    }
+    return out.info;
+  };
+}
 
 function wrapTransposingMatMul(kernelName: string, backendName: string): void {
   const original = getKernel(kernelName, backendName);

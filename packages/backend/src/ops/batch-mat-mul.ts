@@ -13,8 +13,8 @@ export interface BatchMatMulOptions {
 /**
  * Batched matrix product over leading axes, e.g. attention scores `q · kᵀ` and `p · v` over
  * `[batch, heads, time, headDim]`. `a` and `b` have the same rank (≥ 2) and the same leading
- * axes (no broadcasting). Forward and gradient transpose explicitly on wasm and cpu, where matMul
- * with transposeA/B is 10–30× slower; native backends use the flags.
+ * axes (no broadcasting). Forward and gradient transpose explicitly on wasm, where matMul with
+ * transposeA/B is 10–30× slower; other backends (cpu, native) use the flags, which cost them nothing.
  *
  * Ownership: the result is a new tensor owned by the caller; the inputs are not disposed.
  *

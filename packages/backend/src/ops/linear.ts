@@ -7,8 +7,8 @@ import { transposedMatMul } from './transposed-mat-mul.js';
  * A dense layer with Hugging Face weight layout: `y = x Wᵀ + b` for `x` of shape `[..., in]`,
  * `weight` of shape `[out, in]` (as `nn.Linear` stores it) and optional `bias` `[out]`; returns
  * `[..., out]`. Differentiable in all three inputs with a custom gradient (`dx = dy W`,
- * `dW = dyᵀ x`, `db = Σ dy`) whose transposes are explicit on wasm and cpu, where matMul with
- * transposeA/B is 10–30× slower. Stateless: nothing is cached between calls.
+ * `dW = dyᵀ x`, `db = Σ dy`) whose transposes are explicit on wasm, where matMul with
+ * transposeA/B is 10–30× slower (other backends use the flags). Stateless: nothing is cached.
  *
  * Ownership: the result is a new tensor owned by the caller (dispose it, or call inside
  * `tf.tidy`); the inputs are not disposed.

@@ -1,13 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** tfjs backends whose matMul with transposeA/transposeB is much slower than transpose + matMul. */
-const EXPLICIT_TRANSPOSE_BACKENDS = new Set(['wasm', 'cpu']);
+/**
+ * tfjs backends whose matMul with transposeA/transposeB is much slower than transpose + matMul:
+ * wasm (10–30×). On cpu the flags cost nothing and explicit transposes only add work (measured in
+ * bench/backend.bench.ts), as on the native backends.
+ */
+const EXPLICIT_TRANSPOSE_BACKENDS = new Set(['wasm']);
 
 /**
- * `x @ y` with either operand's last two axes transposed. On wasm (and cpu) the transposes are
- * explicit `tf.transpose` calls: wasm's matMul with transposeA/B is 10–30× slower than its
- * plain matMul, and a transpose costs O(n²) against the product's O(n³). Native backends take the
- * flags as they are. Call inside `tf.tidy`; the result belongs to the caller.
+ * `x @ y` with either operand's last two axes transposed. On wasm the transposes are explicit
+ * `tf.transpose` calls: wasm's matMul with transposeA/B is 10–30× slower than its plain matMul,
+ * and a transpose costs O(n²) against the product's O(n³). Other backends take the flags. Call inside `tf.tidy`; the result belongs to the caller.
  *
  * @internal
  */

@@ -1,0 +1,158 @@
+// pnpm bench backend — what the fast kernels and ops of @fusechat/backend buy on wasm and cpu:
+// plain matMul vs transposeA/B matMul (tfjs's own kernels, then with installFastKernels),
+// `linear` forward+backward vs tf.matMul(x, W, false, true) under tf.grads, and embedding gradients.
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { register } from 'node:module';
+import { join } from 'node:path';
+
+register('./tfjs-esm-hook.mjs', import.meta.url);
+const tf = await import('@tensorflow/tfjs-core');
+// Relative import: the bench measures this checkout's sources, not a build.
+const { embeddingLookup, initBackend, installFastKernels, linear, measureMatMulGflops } = await import(
+  '../src/index.js'
+);
+
+interface Row {
+  backend: string;
+  case: string;
+  shape: string;
+  ms: number;
+  gflops?: number;
+}
+
+const rows: Row[] = [];
+const loadBefore = execSync('uptime').toString().trim();
+
+async function time(run: () => tf.Tensor | tf.Tensor[], repeats: number): Promise<number> {
+  const once = async () => {
+    const result = run();
+    const list = Array.isArray(result) ? result : [result];
+    await Promise.all(list.map((t) => t.data()));
+    tf.dispose(list);
+  };
+  await once();
+  const samples: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await once();
+    samples.push(performance.now() - start);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor((samples.length - 1) / 2)]!;
+}
+
+function record(backend: string, name: string, shape: string, ms: number, flops?: number): void {
+  const row: Row = { backend, case: name, shape, ms: Number(ms.toFixed(2)) };
+  if (flops !== undefined) row.gflops = Number((flops / (ms / 1000) / 1e9).toFixed(2));
+  rows.push(row);
+  console.log(
+    `${backend.padEnd(5)} ${name.padEnd(44)} ${shape.padEnd(22)} ${ms.toFixed(1).padStart(9)} ms ${
+      row.gflops === undefined ? '' : `${row.gflops.toFixed(2).padStart(7)} GFLOP/s`
+    }`,
+  );
+}
+
+async function transposedMatMuls(backend: string, n: number, repeats: number, label: string): Promise<void> {
+  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
+  const flops = 2 * n ** 3;
+  for (const [transposeA, transposeB] of [
+    [true, false],
+    [false, true],
+  ] as const) {
+    const ms = await time(() => tf.matMul(a, b, transposeA, transposeB), repeats);
+    record(backend, `tf.matMul transpose${transposeA ? 'A' : 'B'} (${label})`, `${n}x${n}x${n}`, ms, flops);
+  }
+  tf.dispose([a, b]);
+}
+
+async function linearForwardBackward(backend: string, tokens: number, features: number, repeats: number) {
+  const x = tf.randomNormal([tokens, features], 0, 1, 'float32', 3);
+  const w = tf.randomNormal([features, features], 0, 0.05, 'float32', 4);
+  const flops = 3 * 2 * tokens * features * features;
+  const shape = `x[${tokens},${features}] W[${features},${features}]`;
+  const naive = tf.grads((input: tf.Tensor, weight: tf.Tensor) =>
+    tf.sum(tf.matMul(input, weight, false, true)),
+  );
+  const ours = tf.grads((input: tf.Tensor, weight: tf.Tensor) => tf.sum(linear(input, weight)));
+  return {
+    naive: async (label: string) =>
+      record(
+        backend,
+        `matMul(x,W,false,true) fwd+bwd (${label})`,
+        shape,
+        await time(() => naive([x, w]), repeats),
+        flops,
+      ),
+    ours: async () =>
+      record(backend, 'linear fwd+bwd', shape, await time(() => ours([x, w]), repeats), flops),
+    dispose: () => tf.dispose([x, w]),
+  };
+}
+
+async function embeddingGradients(
+  backend: string,
+  vocab: number,
+  dim: number,
+  tokens: number,
+  repeats: number,
+) {
+  const table = tf.randomNormal([vocab, dim], 0, 1, 'float32', 5);
+  const ids = tf.randomUniform([tokens], 0, vocab, 'int32', 6);
+  const shape = `table[${vocab},${dim}] ids[${tokens}]`;
+  const gatherGrad = tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, ids)));
+  const lookupGrad = tf.grad((t: tf.Tensor) => tf.sum(embeddingLookup(t, ids)));
+  record(
+    backend,
+    'tf.gather gradient (UnsortedSegmentSum)',
+    shape,
+    await time(() => gatherGrad(table), repeats),
+  );
+  record(
+    backend,
+    'embeddingLookup gradient (scatterND)',
+    shape,
+    await time(() => lookupGrad(table), repeats),
+  );
+  tf.dispose([table, ids]);
+}
+
+const plain: Record<string, number> = {};
+for (const backend of ['wasm', 'cpu'] as const) {
+  const n = backend === 'wasm' ? 512 : 256;
+  const repeats = backend === 'wasm' ? 5 : 3;
+  await initBackend(backend, { quiet: true, fastKernels: false });
+  plain[backend] = await measureMatMulGflops({ size: n, repeats });
+  record(
+    backend,
+    'tf.matMul plain (measureMatMulGflops)',
+    `${n}x${n}x${n}`,
+    (2 * n ** 3) / plain[backend]! / 1e6,
+    2 * n ** 3,
+  );
+  const tokens = backend === 'wasm' ? 1024 : 256;
+  const features = backend === 'wasm' ? 512 : 256;
+  const linearCase = await linearForwardBackward(backend, tokens, features, repeats);
+  if (backend === 'wasm') {
+    await transposedMatMuls(backend, n, 2, "tfjs's kernel");
+    await linearCase.naive("tfjs's kernels");
+  }
+  installFastKernels(tf.getBackend());
+  await transposedMatMuls(backend, n, repeats, backend === 'wasm' ? 'fast kernels' : "tfjs's kernel");
+  await linearCase.naive(backend === 'wasm' ? 'fast kernels' : "tfjs's kernels");
+  await linearCase.ours();
+  linearCase.dispose();
+  await embeddingGradients(backend, backend === 'wasm' ? 32000 : 8000, 256, 2048, repeats);
+}
+
+const loadAfter = execSync('uptime').toString().trim();
+console.log(`\nload before: ${loadBefore}\nload after:  ${loadAfter}`);
+const outDir = join(process.cwd(), 'bench-results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(
+  join(outDir, 'backend.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, loadBefore, loadAfter, plainMatMulGflops: plain, rows }, null, 2)}\n`,
+);
+console.log(`wrote ${join('bench-results', 'backend.json')}`);
+process.exit(0);
