@@ -118,12 +118,82 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
     return id;
   };
 
-  const pairCost = (s: number, p: number): number => {
+  /** Exact cost, or some value above `limit` when the cost exceeds it. */
+  const pairCost = (s: number, p: number, limit = INF): number => {
     const useSpelled = source.strippedEmpty[s]! || pivot.strippedEmpty[p]!;
     const a = useSpelled ? source.spelled[s]! : source.stripped[s]!;
     const b = useSpelled ? pivot.spelled[p]! : pivot.stripped[p]!;
     const { offsets, codes } = table;
-    return boundedEditDistance(codes, offsets[a]!, offsets[a + 1]!, codes, offsets[b]!, offsets[b + 1]!, INF);
+    return boundedEditDistance(
+      codes,
+      offsets[a]!,
+      offsets[a + 1]!,
+      codes,
+      offsets[b]!,
+      offsets[b + 1]!,
+      limit,
+    );
+  };
+
+  // Myers' bit-parallel distance for one source token against many pivot tokens (a DTW row):
+  // match masks of the row's two forms (stripped, marker-swapped) are set once per row.
+  const strippedMasks = new Int32Array(0x110000);
+  const spelledMasks = new Int32Array(0x110000);
+  let rowSource = -1;
+  let rowStrippedLength = 0;
+  let rowSpelledLength = 0;
+  const setMasks = (masks: Int32Array, index: number, value: boolean): number => {
+    const start = table.offsets[index]!;
+    const length = table.offsets[index + 1]! - start;
+    if (length > 32) return -1;
+    for (let k = 0; k < length; k++) {
+      const code = table.codes[start + k]!;
+      masks[code] = value ? masks[code]! | (1 << k) : 0;
+    }
+    return length;
+  };
+  const beginRow = (s: number): void => {
+    if (rowSource === s) return;
+    endRow();
+    rowSource = s;
+    rowStrippedLength = setMasks(strippedMasks, source.stripped[s]!, true);
+    rowSpelledLength = setMasks(spelledMasks, source.spelled[s]!, true);
+  };
+  const endRow = (): void => {
+    if (rowSource < 0) return;
+    if (rowStrippedLength >= 0) setMasks(strippedMasks, source.stripped[rowSource]!, false);
+    if (rowSpelledLength >= 0) setMasks(spelledMasks, source.spelled[rowSource]!, false);
+    rowSource = -1;
+  };
+  /** {@link pairCost} of the current row's source token against pivot token `p`. */
+  const rowCost = (p: number, limit: number): number => {
+    const s = rowSource;
+    const useSpelled = source.strippedEmpty[s]! || pivot.strippedEmpty[p]!;
+    const length = useSpelled ? rowSpelledLength : rowStrippedLength;
+    if (length <= 0) return pairCost(s, p, limit);
+    const masks = useSpelled ? spelledMasks : strippedMasks;
+    const b = useSpelled ? pivot.spelled[p]! : pivot.stripped[p]!;
+    const codes = table.codes;
+    const bStart = table.offsets[b]!;
+    const bEnd = table.offsets[b + 1]!;
+    const last = 1 << (length - 1);
+    let positive = -1;
+    let negative = 0;
+    let score = length;
+    for (let j = bStart; j < bEnd; j++) {
+      let equal = masks[codes[j]!]!;
+      const vertical = equal | negative;
+      equal |= ((equal & positive) + positive) ^ positive;
+      negative |= ~(equal | positive);
+      positive &= equal;
+      if (negative & last) score++;
+      if (positive & last) score--;
+      if (score - (bEnd - j - 1) > limit) return limit + 1;
+      negative = (negative << 1) | 1;
+      positive = (positive << 1) | ~(vertical | negative);
+      negative &= vertical;
+    }
+    return score;
   };
 
   let callStamp = 0;
@@ -183,16 +253,13 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
       if (costCache.length < cacheSize) costCache = new Int32Array(Math.max(cacheSize, costCache.length * 2));
       costCache.fill(-1, 0, cacheSize);
     }
-    const cost = (i: number, j: number): number => {
-      if (!useCache) return pairCost(sourceIds[i]!, pivotIds[j]!);
-      const key = sourceLocal[i]! * pivotUnique + pivotLocal[j]!;
-      let value = costCache[key]!;
-      if (value < 0) {
-        value = pairCost(sourceIds[i]!, pivotIds[j]!);
-        costCache[key] = value;
-      }
-      return value;
-    };
+    // Code-point lengths of the stripped forms (0 when empty: the cost then compares other forms).
+    const sourceStrippedLength = new Int32Array(sourceUnique);
+    const pivotStrippedLength = new Int32Array(pivotUnique);
+    for (let i = 0; i < n; i++)
+      sourceStrippedLength[sourceLocal[i]!] = table.length(source.stripped[sourceIds[i]!]!);
+    for (let j = 0; j < m; j++)
+      pivotStrippedLength[pivotLocal[j]!] = table.length(pivot.stripped[pivotIds[j]!]!);
 
     // Lower bound of the remaining cost: a later row (column) whose token has no zero-cost partner
     // anywhere in the other sequence costs at least 1, whatever path is taken.
@@ -210,21 +277,54 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
       pivotKeyStamps.stripped[pivot.strippedKey[pivotIds[j]!]!] = callStamp;
       pivotKeyStamps.spelled[pivot.spelledKey[pivotIds[j]!]!] = callStamp;
     }
+    // Rows (columns) whose token has no zero-cost partner: their exact minimum over the other
+    // sequence's distinct tokens, found with early-exit distances, tightens the bound further.
+    const sourceFirst = new Int32Array(sourceUnique).fill(-1);
+    const pivotFirst = new Int32Array(pivotUnique).fill(-1);
+    for (let i = 0; i < n; i++) if (sourceFirst[sourceLocal[i]!]! < 0) sourceFirst[sourceLocal[i]!] = i;
+    for (let j = 0; j < m; j++) if (pivotFirst[pivotLocal[j]!]! < 0) pivotFirst[pivotLocal[j]!] = j;
+    const minimumCost = (isRow: boolean, position: number): number => {
+      let best = INF;
+      const count = isRow ? pivotUnique : sourceUnique;
+      for (let other = 0; other < count && best > 1; other++) {
+        const i = isRow ? position : sourceFirst[other]!;
+        const j = isRow ? pivotFirst[other]! : position;
+        const key = sourceLocal[i]! * pivotUnique + pivotLocal[j]!;
+        let value = useCache ? costCache[key]! : -1;
+        if (value < 0) {
+          if (isRow) beginRow(sourceIds[i]!);
+          value = isRow ? rowCost(pivotIds[j]!, best - 1) : pairCost(sourceIds[i]!, pivotIds[j]!, best - 1);
+          if (useCache && value < best) costCache[key] = value;
+        }
+        if (value < best) best = value;
+      }
+      return best;
+    };
+    const rowMinimum = new Int32Array(sourceUnique).fill(-1);
     const rowsAfter = new Int32Array(n + 1);
     for (let i = n - 1; i >= 0; i--) {
       const id = sourceIds[i]!;
-      const zeroPossible =
-        pivotKeyStamps.stripped[source.strippedKey[id]!] === callStamp ||
-        pivotKeyStamps.spelled[source.spelledKey[id]!] === callStamp;
-      rowsAfter[i] = rowsAfter[i + 1]! + (zeroPossible ? 0 : 1);
+      const local = sourceLocal[i]!;
+      if (rowMinimum[local]! < 0) {
+        const zeroPossible =
+          pivotKeyStamps.stripped[source.strippedKey[id]!] === callStamp ||
+          pivotKeyStamps.spelled[source.spelledKey[id]!] === callStamp;
+        rowMinimum[local] = zeroPossible ? 0 : minimumCost(true, i);
+      }
+      rowsAfter[i] = rowsAfter[i + 1]! + rowMinimum[local]!;
     }
+    const columnMinimum = new Int32Array(pivotUnique).fill(-1);
     const columnsAfter = new Int32Array(m + 1);
     for (let j = m - 1; j >= 0; j--) {
       const id = pivotIds[j]!;
-      const zeroPossible =
-        keyStamps.sourceStripped[pivot.strippedKey[id]!] === callStamp ||
-        keyStamps.sourceSpelled[pivot.spelledKey[id]!] === callStamp;
-      columnsAfter[j] = columnsAfter[j + 1]! + (zeroPossible ? 0 : 1);
+      const local = pivotLocal[j]!;
+      if (columnMinimum[local]! < 0) {
+        const zeroPossible =
+          keyStamps.sourceStripped[pivot.strippedKey[id]!] === callStamp ||
+          keyStamps.sourceSpelled[pivot.spelledKey[id]!] === callStamp;
+        columnMinimum[local] = zeroPossible ? 0 : minimumCost(false, j);
+      }
+      columnsAfter[j] = columnsAfter[j + 1]! + columnMinimum[local]!;
     }
 
     if (rowStart.length < n) {
@@ -254,6 +354,8 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
           values = growInt32(values, write + (limit - start + 1));
         const rowBegin = write;
         const remainingRows = rowsAfter[i + 1]!;
+        const cacheRow = sourceLocal[i]! * pivotUnique;
+        const sourceLength = sourceStrippedLength[sourceLocal[i]!]!;
         let first = -1;
         let last = -1;
         let left = INF;
@@ -279,9 +381,27 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
           }
           const remaining = Math.max(columnsAfter[j + 1]!, remainingRows);
           let value = INF;
-          if (best + remaining <= threshold) {
-            value = best + cost(i, j);
-            if (value + remaining > threshold) value = INF;
+          const slack = threshold - best - remaining;
+          if (slack >= 0) {
+            const pivotUniqueIndex = pivotLocal[j]!;
+            let pair = useCache ? costCache[cacheRow + pivotUniqueIndex]! : -1;
+            if (pair < 0) {
+              // Lengths bound the distance: skip the edit distance when even that is too much.
+              const pivotLength = pivotStrippedLength[pivotUniqueIndex]!;
+              const lengthGap =
+                sourceLength === 0 || pivotLength === 0
+                  ? 0
+                  : sourceLength > pivotLength
+                    ? sourceLength - pivotLength
+                    : pivotLength - sourceLength;
+              if (lengthGap > slack) pair = INF;
+              else {
+                beginRow(sourceIds[i]!);
+                pair = rowCost(pivotIds[j]!, slack);
+                if (useCache && pair <= slack) costCache[cacheRow + pivotUniqueIndex] = pair;
+              }
+            }
+            if (pair <= slack) value = best + pair;
           }
           values[write++] = value;
           left = value;
@@ -304,6 +424,7 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
     if (upperBound >= INF) upperBound = INF - 1;
     let distance = fill(upperBound, undefined, undefined);
     if (distance >= INF) distance = fill(INF - 1, undefined, undefined);
+    endRow();
     lastDistance = distance;
 
     const at = (i: number, j: number): number =>
