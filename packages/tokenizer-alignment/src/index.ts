@@ -6,6 +6,8 @@ export {
   ONE_HOT_LOGIT,
 } from './distribution-alignment/align-distributions.js';
 export { editDistance } from './edit-distance/edit-distance.js';
+export { alignTokens, type TokenAlignmentMethod } from './sequence-alignment/align-tokens.js';
+export { alignByCharacterOffsets } from './sequence-alignment/character-offsets/align-by-character-offsets.js';
 export { dtwAlign } from './sequence-alignment/dtw/dtw-align.js';
 export {
   createDtwAligner,

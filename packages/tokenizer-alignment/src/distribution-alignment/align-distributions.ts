@@ -5,7 +5,7 @@ import {
   ShapeMismatchError,
   type SparseDistributions,
 } from '@fusechat/core';
-import { dtwAlign } from '../sequence-alignment/dtw/dtw-align.js';
+import { alignTokens, type TokenAlignmentMethod } from '../sequence-alignment/align-tokens.js';
 import {
   resolveSpaceMarker,
   type SpaceMarkerOption,
@@ -34,8 +34,10 @@ export interface AlignDistributionsInput {
   };
   /** `sourceToPivot[sourceId]` = pivot id (e.g. `VocabularyMap.sourceToPivot`). */
   readonly sourceToPivot: Int32Array;
-  /** Precomputed alignment (per pivot position, ascending source positions); default: `dtwAlign`. */
+  /** Precomputed alignment (per pivot position, ascending source positions). */
   readonly alignment?: readonly (readonly number[])[] | undefined;
+  /** How to align when no `alignment` is given (default `dtw`). */
+  readonly alignmentMethod?: TokenAlignmentMethod | undefined;
 }
 
 /** Why each pivot row got its entries (for diagnostics and tests). */
@@ -109,7 +111,12 @@ export function alignDistributions(input: AlignDistributionsInput): {
   const alignment =
     n === 0
       ? undefined
-      : (input.alignment ?? dtwAlign(source.tokens, pivot.tokens, { sourceMarker, pivotMarker }));
+      : (input.alignment ??
+        alignTokens(source.tokens, pivot.tokens, {
+          sourceMarker,
+          pivotMarker,
+          method: input.alignmentMethod,
+        }));
   if (alignment !== undefined && alignment.length !== m) {
     throw new ShapeMismatchError(`alignment has ${alignment.length} rows for ${m} pivot tokens`, {
       code: 'ALIGNMENT_SHAPE_MISMATCH',
