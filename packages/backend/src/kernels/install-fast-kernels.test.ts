@@ -30,6 +30,7 @@ describe('installFastKernels', () => {
       const a = randomValues(batch * m * k, 1);
       const b = randomValues(batch * k * n, 2);
       const before = tf.memory().numTensors;
+      const dataIdsBefore = tf.engine().backend.numDataIds();
       const aTensor = tf.tensor(Float32Array.from(a), [batch, ...(transposeA ? [k, m] : [m, k])]);
       const bTensor = tf.tensor(Float32Array.from(b), [batch, ...(transposeB ? [n, k] : [k, n])]);
       const product = tf.matMul(aTensor, bTensor, transposeA, transposeB);
@@ -42,6 +43,8 @@ describe('installFastKernels', () => {
       );
       tf.dispose([aTensor, bTensor, product]);
       expect(tf.memory().numTensors).toBe(before);
+      // The explicit transposes are raw backend buffers, invisible to tf.memory(): count those too.
+      expect(tf.engine().backend.numDataIds()).toBe(dataIdsBefore);
     },
   );
 
