@@ -188,15 +188,16 @@ async function main() {
         { backend: 'cpu', vocab: 151936, positions: 256, repetitions: 2 },
       ];
   const loadBefore = loadavg();
-  const results: (ChildResult & { ratioToDense: number })[] = [];
+  const results: (ChildResult & { ratioToDense: number; ratioToSparseClm: number | null })[] = [];
   console.log(
     `cores: ${cpus().length}, load average before: ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`,
   );
   console.log(
-    'backend  vocab   pos  method    median ms  µs/token  ×dense  peak extra tfjs  (×logits)  max RSS  tensors',
+    'backend  vocab   pos  method    median ms  µs/token  ×dense  ×clm  peak extra tfjs  (×logits)  max RSS  tensors',
   );
   for (const configuration of configurations) {
     let dense: ChildResult | undefined;
+    let clm: ChildResult | undefined;
     for (const method of METHODS) {
       const result = runChild(
         configuration.backend,
@@ -206,8 +207,11 @@ async function main() {
         configuration.repetitions,
       );
       if (method === 'dense-ce') dense = result;
+      if (method === 'clm') clm = result;
       const ratioToDense = result.microsecondsPerToken / dense!.microsecondsPerToken;
-      results.push({ ...result, ratioToDense });
+      // The fusion terms against this package's own CLM loss: what distillation adds to plain SFT.
+      const ratioToSparseClm = clm ? result.microsecondsPerToken / clm.microsecondsPerToken : null;
+      results.push({ ...result, ratioToDense, ratioToSparseClm });
       console.log(
         [
           result.backend.padEnd(7),
@@ -217,6 +221,7 @@ async function main() {
           result.medianMs.toFixed(1).padStart(9),
           result.microsecondsPerToken.toFixed(1).padStart(9),
           ratioToDense.toFixed(2).padStart(7),
+          (ratioToSparseClm === null ? '-' : ratioToSparseClm.toFixed(2)).padStart(5),
           mb(result.peakExtraBytes).padStart(16),
           `(${(result.peakExtraBytes / result.logitsBytes).toFixed(2)})`.padStart(10),
           mb(result.maxRssBytes).padStart(8),

@@ -45,7 +45,15 @@ export function sparseCrossEntropy(
 ): tf.Scalar {
   const { rows, vocabSize } = plan;
   const entries = plan.entryIndices.length;
-  const shape = logits.shape;
+  const [batchSize, timeSteps] = logits.shape as [number, number, number];
+  // [b, t, id] of every entry, for gatherND / tensorScatterUpdate on the [B, T, V] tensors.
+  const coordinates = new Int32Array(entries * 3);
+  for (let m = 0; m < entries; m++) {
+    const row = plan.entryRows[m]!;
+    coordinates[3 * m] = Math.floor(row / timeSteps);
+    coordinates[3 * m + 1] = row % timeSteps;
+    coordinates[3 * m + 2] = plan.entryIndices[m]! - row * vocabSize;
+  }
 
   if (plan.activeRows === 0) {
     // Nothing supervised: the loss is 0 (DESIGN §3) and so is the gradient.
@@ -59,29 +67,33 @@ export function sparseCrossEntropy(
 
   const op = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [z, save] = inputs as [tf.Tensor, tf.GradSaveFunc];
-    const z2 = tf.reshape(z, [rows, vocabSize]);
-    const rowMax = tf.max(z2, 1);
+    // Everything big stays [B, T, V]: tfjs counts every reshaped view of a tensor in
+    // tf.memory().numBytes, and big intermediates are disposed as soon as they are used.
+    const rowMax = tf.max(z, -1);
     let logNormalizer: tf.Tensor;
     if (strategy === 'softmax-kernel') {
-      const probabilities = tf.softmax(z2);
+      const probabilities = tf.softmax(z);
       // The max entry of softmax is exp(0)/Σexp(z − max) = 1/Σ: −log of it is log Σ exp(z − max).
-      logNormalizer = tf.neg(tf.log(tf.max(probabilities, 1)));
+      logNormalizer = tf.neg(tf.log(tf.max(probabilities, -1)));
       save([probabilities]);
+      probabilities.dispose(); // the saved clone keeps the buffer
     } else {
-      // Intermediates are disposed as soon as they are used to keep the peak at ~2 [rows, V] buffers.
-      const expandedMax = tf.matMul(tf.reshape(rowMax, [rows, 1]), tf.ones([1, vocabSize]));
-      const shifted = tf.sub(z2, expandedMax);
+      const expandedMax = tf.matMul(
+        tf.reshape(rowMax, [batchSize, timeSteps, 1]),
+        tf.ones([batchSize, 1, vocabSize]),
+      );
+      const shifted = tf.sub(z, expandedMax);
       expandedMax.dispose();
       const exps = tf.exp(shifted);
       shifted.dispose();
-      const sums = tf.sum(exps, 1);
+      const sums = tf.sum(exps, -1);
       logNormalizer = tf.log(sums);
       save([exps, sums]);
+      exps.dispose();
     }
-    const indices = tf.tensor1d(plan.entryIndices, 'int32');
     const picked = tf.sub(
-      tf.gather(tf.reshape(z, [rows * vocabSize]), indices),
-      tf.gather(rowMax, tf.tensor1d(plan.entryRows, 'int32')),
+      tf.gatherND(z, tf.tensor2d(coordinates, [entries, 3], 'int32')),
+      tf.gather(tf.reshape(rowMax, [rows]), tf.tensor1d(plan.entryRows, 'int32')),
     );
     // parts[c] = Σ_n w_{c,n} logΣexp_n − Σ_m a_{c,m} (z_m − max): [termCount].
     const parts = tf.sub(
@@ -113,27 +125,35 @@ export function sparseCrossEntropy(
       let scaled: tf.Tensor;
       if (strategy === 'softmax-kernel') {
         const [probabilities] = saved as [tf.Tensor];
-        // A scalar multiply when every row has the same weight; otherwise a [rows, 1] broadcast.
+        // A scalar multiply when every row has the same weight; otherwise a [B, T, 1] broadcast.
         const rowScale =
           plan.uniformRowWeight !== undefined
             ? tf.mul(dy, plan.uniformRowWeight)
-            : tf.reshape(tf.mul(dy, tf.tensor1d(plan.rowWeights)), [rows, 1]);
+            : tf.reshape(tf.mul(dy, tf.tensor1d(plan.rowWeights)), [batchSize, timeSteps, 1]);
         scaled = tf.mul(probabilities, rowScale);
       } else {
         const [exps, sums] = saved as [tf.Tensor, tf.Tensor];
-        const rowScale = tf.reshape(tf.div(tf.mul(dy, tf.tensor1d(plan.rowWeights)), sums), [rows, 1]);
-        const expandedScale = tf.matMul(rowScale, tf.ones([1, vocabSize]));
+        const rowScale = tf.div(tf.mul(dy, tf.tensor1d(plan.rowWeights)), tf.reshape(sums, [rows]));
+        const expandedScale = tf.matMul(
+          tf.reshape(rowScale, [batchSize, timeSteps, 1]),
+          tf.ones([batchSize, 1, vocabSize]),
+        );
         scaled = tf.mul(exps, expandedScale);
         expandedScale.dispose();
       }
-      const flat = tf.reshape(scaled, [rows * vocabSize]);
-      const indices = tf.tensor1d(plan.entryIndices, 'int32');
-      const updates = tf.sub(tf.gather(flat, indices), tf.mul(dy, tf.tensor1d(plan.entryWeights)));
+      // The saved buffer is not needed any more: free it now rather than after the whole backward
+      // pass (the engine's later dispose of saved tensors is then a no-op).
+      for (const tensor of saved) tensor.dispose();
+      const entryCoordinates = tf.tensor2d(coordinates, [entries, 3], 'int32');
+      const updates = tf.sub(
+        tf.gatherND(scaled, entryCoordinates),
+        tf.mul(dy, tf.tensor1d(plan.entryWeights)),
+      );
       // Entries are distinct, so the update of each is well defined. (The cpu kernel writes into
       // the input's buffer; `scaled` is ours and dies here, so that is harmless.)
-      const gradient = tf.tensorScatterUpdate(flat, tf.reshape(indices, [entries, 1]), updates);
+      const gradient = tf.tensorScatterUpdate(scaled, entryCoordinates, updates);
       scaled.dispose();
-      return tf.reshape(gradient, shape);
+      return gradient;
     };
     return { value: value as tf.Scalar, gradFunc };
   });
