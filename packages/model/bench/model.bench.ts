@@ -51,7 +51,8 @@ function nextTokenLoss(logits: TF.Tensor3D, ids: TF.Tensor2D): TF.Scalar {
   const [batch, time, vocab] = logits.shape;
   const predictions = tf.reshape(tf.slice(logits, [0, 0, 0], [batch, time - 1, vocab]), [-1, vocab]);
   const targets = tf.oneHot(tf.reshape(tf.slice(ids, [0, 1], [batch, time - 1]), [-1]), vocab);
-  return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(predictions), targets), -1))) as TF.Scalar;
+  // Fused softmax cross-entropy: its gradient is softmax − target, no autodiff through logSoftmax.
+  return tf.losses.softmaxCrossEntropy(targets, predictions) as TF.Scalar;
 }
 
 function trainingFlops(model: CausalLM, tokens: number, batch: number): number {

@@ -51,3 +51,4 @@ export { linear } from './ops/linear.js';
 export { batchMatMul } from './ops/mat-mul.js';
 export { rmsNorm } from './ops/rms-norm.js';
 export { applyRotary, ropeScalingType, rotaryInverseFrequencies, rotaryTables } from './ops/rotary.js';
+export { swiglu } from './ops/swiglu.js';

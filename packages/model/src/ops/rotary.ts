@@ -129,10 +129,34 @@ export function rotaryTables(
  * ```
  */
 export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const half = x.shape[3] / 2;
-    const [first, second] = tf.split(x, [half, half], 3) as [tf.Tensor4D, tf.Tensor4D];
-    const rotated = tf.concat([tf.neg(second), first], 3);
-    return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tf.Tensor4D;
-  });
+  // Custom gradient: the rotation is linear, dx = dy·cos + rotate_halfᵀ(dy·sin), with
+  // rotate_halfᵀ([a, b]) = [b, −a]; fewer kernels than autodiff through split/concat/neg.
+  const rotate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+    // Saved (not closed over): the enclosing tidy would dispose them before the backward pass.
+    save([cos, sin]);
+    return {
+      value: tf.add(tf.mul(input, cos), tf.mul(rotateHalf(input), sin)),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const gradient = dy as tf.Tensor4D;
+        const [savedCos, savedSin] = saved as [tf.Tensor4D, tf.Tensor4D];
+        return [
+          tf.add(tf.mul(gradient, savedCos), rotateHalfTransposed(tf.mul(gradient, savedSin) as tf.Tensor4D)),
+        ];
+      },
+    };
+  }) as (input: tf.Tensor4D) => tf.Tensor4D;
+  return rotate(x);
+}
+
+function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
+  const half = x.shape[3] / 2;
+  const [first, second] = tf.split(x, [half, half], 3) as [tf.Tensor4D, tf.Tensor4D];
+  return tf.concat([tf.neg(second), first], 3);
+}
+
+function rotateHalfTransposed(x: tf.Tensor4D): tf.Tensor4D {
+  const half = x.shape[3] / 2;
+  const [first, second] = tf.split(x, [half, half], 3) as [tf.Tensor4D, tf.Tensor4D];
+  return tf.concat([second, tf.neg(first)], 3);
 }

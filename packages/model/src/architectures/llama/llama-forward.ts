@@ -5,6 +5,7 @@ import { groupedQueryAttention } from '../../ops/grouped-query-attention.js';
 import { linear } from '../../ops/linear.js';
 import { rmsNorm } from '../../ops/rms-norm.js';
 import { applyRotary, rotaryInverseFrequencies, rotaryTables } from '../../ops/rotary.js';
+import { swiglu } from '../../ops/swiglu.js';
 import type { DecoderInput, DecoderOutput, ForwardContext, KvCache } from '../architecture.js';
 
 /**
@@ -69,7 +70,7 @@ export function llamaFamilyForward(context: ForwardContext, input: DecoderInput)
     const normedMlp = rmsNorm(hidden, context.weight(`${prefix}.post_attention_layernorm.weight`), eps);
     const gate = context.project(normedMlp, `${prefix}.mlp.gate_proj`);
     const up = context.project(normedMlp, `${prefix}.mlp.up_proj`);
-    const activated = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+    const activated = swiglu(gate, up);
     hidden = tf.add(hidden, context.project(activated, `${prefix}.mlp.down_proj`));
   }
   hidden = rmsNorm(hidden, context.weight('model.norm.weight'), eps);
