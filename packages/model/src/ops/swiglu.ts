@@ -17,11 +17,11 @@ const swigluWithGradient = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)
   const [gate, up, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
   const sigmoid = tf.sigmoid(gate);
   const activated = tf.mul(gate, sigmoid);
-  save([gate, up, sigmoid, activated]);
+  save([up, sigmoid, activated]);
   return {
     value: tf.mul(activated, up),
     gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const [g, u, s, a] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const [u, s, a] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
       const gradient = dy as tf.Tensor;
       // d silu / dg = σ + g·σ·(1 − σ) = σ + a − a·σ
       const siluGradient = tf.sub(tf.add(s, a), tf.mul(a, s));
