@@ -17,7 +17,8 @@ export const mistralArchitecture: Architecture = createLlamaFamilyArchitecture({
   className: 'MistralForCausalLM',
   defaults: { maxPositionEmbeddings: 4096 * 32, ropeTheta: 10000, rmsNormEps: 1e-6 },
   readVariant(raw, numHiddenLayers) {
-    const window = configField.slidingWindow(raw, 'sliding_window');
+    // MistralConfig's default is 4096 when the key is absent; an explicit null means no window.
+    const window = 'sliding_window' in raw ? configField.slidingWindow(raw, 'sliding_window') : 4096;
     return {
       qkvBias: false,
       outputBias: false,

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { defaultArchitectureRegistry } from '../architectures/architecture-registry.js';
+import { rotaryInverseFrequencies } from '../ops/rotary.js';
+
+const sizes = {
+  vocab_size: 100,
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+};
+
+describe('config.json parsing', () => {
+  it('applies the transformers defaults of each architecture', () => {
+    const llama = defaultArchitectureRegistry.get('llama').parseConfig({ model_type: 'llama', ...sizes });
+    expect(llama).toMatchObject({
+      numKeyValueHeads: 4,
+      headDim: 16,
+      ropeTheta: 10000,
+      rmsNormEps: 1e-6,
+      tieWordEmbeddings: false,
+      qkvBias: false,
+      maxPositionEmbeddings: 2048,
+    });
+    const mistral = defaultArchitectureRegistry
+      .get('mistral')
+      .parseConfig({ model_type: 'mistral', ...sizes });
+    expect(mistral.layerSlidingWindows).toEqual([4096, 4096, 4096, 4096]);
+    const noWindow = defaultArchitectureRegistry
+      .get('mistral')
+      .parseConfig({ model_type: 'mistral', ...sizes, sliding_window: null });
+    expect(noWindow.layerSlidingWindows).toEqual([null, null, null, null]);
+    const qwen = defaultArchitectureRegistry.get('qwen2').parseConfig({
+      model_type: 'qwen2',
+      ...sizes,
+      use_sliding_window: true,
+      sliding_window: 32,
+      max_window_layers: 2,
+    });
+    expect(qwen).toMatchObject({
+      qkvBias: true,
+      outputBias: false,
+      layerSlidingWindows: [null, null, 32, 32],
+    });
+    const qwenOff = defaultArchitectureRegistry
+      .get('qwen2')
+      .parseConfig({ model_type: 'qwen2', ...sizes, sliding_window: 32 });
+    expect(qwenOff.layerSlidingWindows).toEqual([null, null, null, null]);
+  });
+
+  it('keeps unknown keys and writes HF keys back', () => {
+    const architecture = defaultArchitectureRegistry.get('qwen2');
+    const raw = {
+      model_type: 'qwen2',
+      ...sizes,
+      num_key_value_heads: 2,
+      custom_key: [1, 2],
+      transformers_version: '4.44.0',
+      use_sliding_window: false,
+      sliding_window: 131072,
+    };
+    const hf = architecture.toHfConfig(architecture.parseConfig(raw));
+    expect(hf).toMatchObject({
+      ...raw,
+      architectures: ['Qwen2ForCausalLM'],
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: false,
+    });
+    expect(hf).not.toHaveProperty('head_dim');
+    expect(architecture.toHfConfig(architecture.parseConfig({ ...raw, head_dim: 32 }))).toHaveProperty(
+      'head_dim',
+      32,
+    );
+  });
+
+  it('rejects bad values, naming the key', () => {
+    const llama = defaultArchitectureRegistry.get('llama');
+    expect(() => llama.parseConfig({ model_type: 'llama', ...sizes, hidden_size: 0 })).toThrow(/hidden_size/);
+    expect(() => llama.parseConfig({ model_type: 'llama', ...sizes, vocab_size: undefined })).toThrow(
+      /vocab_size.*missing/,
+    );
+    expect(() => llama.parseConfig({ model_type: 'llama', ...sizes, hidden_act: 'gelu' })).toThrow(
+      /hidden_act/,
+    );
+    expect(() =>
+      llama.parseConfig({ model_type: 'llama', ...sizes, rope_scaling: { type: 'dynamic', factor: 2 } }),
+    ).toThrow(/dynamic.*not supported/);
+    expect(() =>
+      llama.parseConfig({ model_type: 'llama', ...sizes, rope_scaling: { rope_type: 'llama3', factor: 8 } }),
+    ).toThrow(/low_freq_factor/);
+  });
+});
+
+describe('rotary inverse frequencies', () => {
+  const base = { headDim: 16, ropeTheta: 500000 };
+  const plain = Array.from({ length: 8 }, (_, i) => 1 / 500000 ** ((2 * i) / 16));
+  it('default and linear scaling', () => {
+    const unscaled = rotaryInverseFrequencies({ ...base, ropeScaling: null });
+    unscaled.forEach((value, i) => expect(value).toBeCloseTo(plain[i]!, 6));
+    const linear = rotaryInverseFrequencies({ ...base, ropeScaling: { rope_type: 'linear', factor: 4 } });
+    linear.forEach((value, i) => expect(value / (plain[i]! / 4)).toBeCloseTo(1, 5));
+  });
+  it('llama3 scaling follows transformers _compute_llama3_parameters', () => {
+    const scaling = {
+      rope_type: 'llama3',
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 64,
+    };
+    const scaled = rotaryInverseFrequencies({ ...base, ropeScaling: scaling });
+    plain.forEach((frequency, i) => {
+      const wavelength = (2 * Math.PI) / frequency;
+      let expected: number;
+      if (wavelength < 64 / 4) expected = frequency;
+      else if (wavelength > 64 / 1) expected = frequency / 8;
+      else {
+        const smooth = (64 / wavelength - 1) / (4 - 1);
+        expected = (1 - smooth) * (frequency / 8) + smooth * frequency;
+      }
+      expect(scaled[i]! / expected).toBeCloseTo(1, 5);
+    });
+    // the three regimes all occur with these numbers
+    expect(scaled[0]).toBeCloseTo(plain[0]!, 6);
+    expect(scaled[7]! / plain[7]!).toBeCloseTo(1 / 8, 5);
+  });
+});
