@@ -277,55 +277,45 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
       pivotKeyStamps.stripped[pivot.strippedKey[pivotIds[j]!]!] = callStamp;
       pivotKeyStamps.spelled[pivot.spelledKey[pivotIds[j]!]!] = callStamp;
     }
-    // Rows (columns) whose token has no zero-cost partner: their exact minimum over the other
-    // sequence's distinct tokens, found with early-exit distances, tightens the bound further.
+    // Rows whose token has no zero-cost partner: their exact minimum over the pivot's distinct
+    // tokens, found with early-exit distances, tightens the bound further.
     const sourceFirst = new Int32Array(sourceUnique).fill(-1);
     const pivotFirst = new Int32Array(pivotUnique).fill(-1);
     for (let i = 0; i < n; i++) if (sourceFirst[sourceLocal[i]!]! < 0) sourceFirst[sourceLocal[i]!] = i;
     for (let j = 0; j < m; j++) if (pivotFirst[pivotLocal[j]!]! < 0) pivotFirst[pivotLocal[j]!] = j;
-    const minimumCost = (isRow: boolean, position: number): number => {
+    // Row minima: one source token against every distinct pivot token (bit-parallel, per row).
+    const rowMinimum = new Int32Array(sourceUnique);
+    for (let u = 0; u < sourceUnique; u++) {
+      const id = sourceIds[sourceFirst[u]!]!;
+      const zeroPossible =
+        pivotKeyStamps.stripped[source.strippedKey[id]!] === callStamp ||
+        pivotKeyStamps.spelled[source.spelledKey[id]!] === callStamp;
+      if (zeroPossible) continue;
       let best = INF;
-      const count = isRow ? pivotUnique : sourceUnique;
-      for (let other = 0; other < count && best > 1; other++) {
-        const i = isRow ? position : sourceFirst[other]!;
-        const j = isRow ? pivotFirst[other]! : position;
-        const key = sourceLocal[i]! * pivotUnique + pivotLocal[j]!;
-        let value = useCache ? costCache[key]! : -1;
+      for (let v = 0; v < pivotUnique && best > 1; v++) {
+        let value = useCache ? costCache[u * pivotUnique + v]! : -1;
         if (value < 0) {
-          if (isRow) beginRow(sourceIds[i]!);
-          value = isRow ? rowCost(pivotIds[j]!, best - 1) : pairCost(sourceIds[i]!, pivotIds[j]!, best - 1);
-          if (useCache && value < best) costCache[key] = value;
+          beginRow(id);
+          value = rowCost(pivotIds[pivotFirst[v]!]!, best - 1);
+          if (useCache && value < best) costCache[u * pivotUnique + v] = value;
         }
         if (value < best) best = value;
       }
-      return best;
-    };
-    const rowMinimum = new Int32Array(sourceUnique).fill(-1);
+      rowMinimum[u] = best;
+    }
+    // Columns only get the 0/1 bound: their exact minima cost more time than they save.
+    const columnMinimum = new Int32Array(pivotUnique);
+    for (let v = 0; v < pivotUnique; v++) {
+      const id = pivotIds[pivotFirst[v]!]!;
+      const zeroPossible =
+        keyStamps.sourceStripped[pivot.strippedKey[id]!] === callStamp ||
+        keyStamps.sourceSpelled[pivot.spelledKey[id]!] === callStamp;
+      if (!zeroPossible) columnMinimum[v] = 1;
+    }
     const rowsAfter = new Int32Array(n + 1);
-    for (let i = n - 1; i >= 0; i--) {
-      const id = sourceIds[i]!;
-      const local = sourceLocal[i]!;
-      if (rowMinimum[local]! < 0) {
-        const zeroPossible =
-          pivotKeyStamps.stripped[source.strippedKey[id]!] === callStamp ||
-          pivotKeyStamps.spelled[source.spelledKey[id]!] === callStamp;
-        rowMinimum[local] = zeroPossible ? 0 : minimumCost(true, i);
-      }
-      rowsAfter[i] = rowsAfter[i + 1]! + rowMinimum[local]!;
-    }
-    const columnMinimum = new Int32Array(pivotUnique).fill(-1);
+    for (let i = n - 1; i >= 0; i--) rowsAfter[i] = rowsAfter[i + 1]! + rowMinimum[sourceLocal[i]!]!;
     const columnsAfter = new Int32Array(m + 1);
-    for (let j = m - 1; j >= 0; j--) {
-      const id = pivotIds[j]!;
-      const local = pivotLocal[j]!;
-      if (columnMinimum[local]! < 0) {
-        const zeroPossible =
-          keyStamps.sourceStripped[pivot.strippedKey[id]!] === callStamp ||
-          keyStamps.sourceSpelled[pivot.spelledKey[id]!] === callStamp;
-        columnMinimum[local] = zeroPossible ? 0 : minimumCost(false, j);
-      }
-      columnsAfter[j] = columnsAfter[j + 1]! + columnMinimum[local]!;
-    }
+    for (let j = m - 1; j >= 0; j--) columnsAfter[j] = columnsAfter[j + 1]! + columnMinimum[pivotLocal[j]!]!;
 
     if (rowStart.length < n) {
       rowStart = new Int32Array(n);
@@ -339,23 +329,35 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
       bandLow: Int32Array | undefined,
       bandHigh: Int32Array | undefined,
     ): number => {
+      // Locals, not closure slots: this loop is the hot path.
+      const starts = rowStart;
+      const ends = rowEnd;
+      const offsets = rowOffset;
+      const cache = useCache ? costCache : undefined;
+      const columns = columnsAfter;
+      const pivotLocals = pivotLocal;
+      const pivotLengths = pivotStrippedLength;
+      let cells = values;
       let write = 0;
       for (let i = 0; i < n; i++) {
-        const previousStart = i > 0 ? rowStart[i - 1]! : 0;
-        const previousEnd = i > 0 ? rowEnd[i - 1]! : 0;
-        const previousOffset = i > 0 ? rowOffset[i - 1]! : 0;
+        const previousStart = i > 0 ? starts[i - 1]! : 0;
+        const previousEnd = i > 0 ? ends[i - 1]! : 0;
+        const previousOffset = i > 0 ? offsets[i - 1]! : 0;
         let start = previousStart;
         let limit = m - 1;
         if (bandLow !== undefined && bandHigh !== undefined) {
           if (bandLow[i]! > start) start = bandLow[i]!;
           limit = bandHigh[i]!;
         }
-        if (write + (limit - start + 1) > values.length)
-          values = growInt32(values, write + (limit - start + 1));
+        if (write + (limit - start + 1) > cells.length) {
+          values = growInt32(cells, write + (limit - start + 1));
+          cells = values;
+        }
         const rowBegin = write;
         const remainingRows = rowsAfter[i + 1]!;
         const cacheRow = sourceLocal[i]! * pivotUnique;
         const sourceLength = sourceStrippedLength[sourceLocal[i]!]!;
+        const sourceId = sourceIds[i]!;
         let first = -1;
         let last = -1;
         let left = INF;
@@ -364,30 +366,31 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
           if (i === 0) {
             if (j === 0) best = 0;
           } else {
-            if (j >= previousStart && j < previousEnd) {
-              const up = values[previousOffset + j - previousStart]!;
+            if (j < previousEnd) {
+              const up = cells[previousOffset + j - previousStart]!;
               if (up < best) best = up;
             }
-            if (j - 1 >= previousStart && j - 1 < previousEnd) {
-              const diagonal = values[previousOffset + j - 1 - previousStart]!;
+            if (j > previousStart && j <= previousEnd) {
+              const diagonal = cells[previousOffset + j - 1 - previousStart]!;
               if (diagonal < best) best = diagonal;
             }
           }
           if (best >= INF) {
             if (j > previousEnd || i === 0) break;
-            values[write++] = INF;
+            cells[write++] = INF;
             left = INF;
             continue;
           }
-          const remaining = Math.max(columnsAfter[j + 1]!, remainingRows);
+          const remainingColumns = columns[j + 1]!;
+          const slack =
+            threshold - best - (remainingColumns > remainingRows ? remainingColumns : remainingRows);
           let value = INF;
-          const slack = threshold - best - remaining;
           if (slack >= 0) {
-            const pivotUniqueIndex = pivotLocal[j]!;
-            let pair = useCache ? costCache[cacheRow + pivotUniqueIndex]! : -1;
+            const pivotUniqueIndex = pivotLocals[j]!;
+            let pair = cache !== undefined ? cache[cacheRow + pivotUniqueIndex]! : -1;
             if (pair < 0) {
               // Lengths bound the distance: skip the edit distance when even that is too much.
-              const pivotLength = pivotStrippedLength[pivotUniqueIndex]!;
+              const pivotLength = pivotLengths[pivotUniqueIndex]!;
               const lengthGap =
                 sourceLength === 0 || pivotLength === 0
                   ? 0
@@ -396,14 +399,14 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
                     : pivotLength - sourceLength;
               if (lengthGap > slack) pair = INF;
               else {
-                beginRow(sourceIds[i]!);
+                beginRow(sourceId);
                 pair = rowCost(pivotIds[j]!, slack);
-                if (useCache && pair <= slack) costCache[cacheRow + pivotUniqueIndex] = pair;
+                if (cache !== undefined && pair <= slack) cache[cacheRow + pivotUniqueIndex] = pair;
               }
             }
             if (pair <= slack) value = best + pair;
           }
-          values[write++] = value;
+          cells[write++] = value;
           left = value;
           if (value < INF) {
             if (first < 0) first = j;
@@ -411,12 +414,12 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
           }
         }
         if (first < 0) return INF;
-        rowStart[i] = first;
-        rowEnd[i] = last + 1;
-        rowOffset[i] = rowBegin + (first - start);
+        starts[i] = first;
+        ends[i] = last + 1;
+        offsets[i] = rowBegin + (first - start);
         write = rowBegin + (last + 1 - start);
       }
-      return rowEnd[n - 1] === m ? values[rowOffset[n - 1]! + (m - 1 - rowStart[n - 1]!)]! : INF;
+      return ends[n - 1] === m ? cells[offsets[n - 1]! + (m - 1 - starts[n - 1]!)]! : INF;
     };
 
     const [bandLow, bandHigh] = characterBand(sourceIds, pivotIds, source.spelled, pivot.spelled, table, m);
