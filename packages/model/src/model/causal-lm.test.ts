@@ -118,6 +118,20 @@ describe.each(TEST_BACKENDS)('forward parity with a float64 reference (%s)', (ba
     }
   });
 
+  it("createModel accepts another model's (edited) config", async () => {
+    await useBackend(backend);
+    const first = createModel({ ...base, modelType: 'qwen2', numAttentionHeads: 4, numKeyValueHeads: 2 });
+    const second = createModel({ ...first.config, numHiddenLayers: 1 }, { seed: 2 });
+    try {
+      expect(second.config.numHiddenLayers).toBe(1);
+      expect(second.config.qkvBias).toBe(true);
+      expect(second.weights.has('model.layers.1.mlp.up_proj.weight')).toBe(false);
+    } finally {
+      first.dispose();
+      second.dispose();
+    }
+  });
+
   it('logits resolve to a tensor the caller owns', async () => {
     await useBackend(backend);
     const model = createModel({ ...base, modelType: 'llama', numAttentionHeads: 4 });

@@ -35,7 +35,11 @@ export function createModel(
 ): CausalLM {
   const registry = options.architectures ?? defaultArchitectureRegistry;
   const architecture = registry.get(config.modelType);
-  const resolved = 'raw' in config ? architecture.parseConfig(config.raw) : architecture.createConfig(config);
+  // A full config goes through its config.json form, so edited fields and raw keys both count.
+  const resolved =
+    'raw' in config
+      ? architecture.parseConfig(architecture.toHfConfig(config))
+      : architecture.createConfig(config);
   const random = createRandom(options.seed ?? 0);
   const weights = new Map<string, tf.Tensor>();
   for (const spec of architecture.weightSpecs(resolved)) {
