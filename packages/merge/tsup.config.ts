@@ -1,10 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/testing.ts'],
+  // The worker is its own entry, emitted beside index.js as merge-worker.js / .cjs.
+  entry: { index: 'src/index.ts', testing: 'src/testing.ts', 'merge-worker': 'src/engine/merge-worker.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
   clean: true,
+  // import.meta.url (to find the worker) in the CommonJS build.
+  shims: true,
   target: 'node20',
 });

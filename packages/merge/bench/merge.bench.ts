@@ -20,6 +20,7 @@ const INTERMEDIATE = 2560;
 interface ChildResult {
   readonly seconds: number;
   readonly maxRssBytes: number;
+  readonly timings?: { readWait: number; compute: number; writeWait: number };
 }
 
 function tensorPlan() {
@@ -113,15 +114,25 @@ const CONFIGS: Record<string, (root: string) => Record<string, unknown>> = {
 
 async function child(task: string, root: string, out: string) {
   const started = performance.now();
+  let timings: ChildResult['timings'];
   if (task === 'io-floor')
     await ioFloor(
       ['pivot', 'target-1', 'target-2'].map((name) => join(root, name)),
       out,
     );
-  else await mergeModels(CONFIGS[task]!(root), { out, overwrite: true });
+  else {
+    const [method, mode] = task.split(':');
+    const result = await mergeModels(CONFIGS[method!]!(root), {
+      out,
+      overwrite: true,
+      prefetch: mode !== 'no-prefetch',
+    });
+    timings = result.timings;
+  }
   const result: ChildResult = {
     seconds: (performance.now() - started) / 1000,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    ...(timings ? { timings } : {}),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -161,7 +172,7 @@ async function main() {
         rssOfInput: floor.maxRssBytes / inputBytes,
       },
     ];
-    for (const task of Object.keys(CONFIGS)) {
+    for (const task of [...Object.keys(CONFIGS), 'variation_ratio:no-prefetch']) {
       const result = runChild(task, root, out);
       rows.push({
         task,
@@ -169,14 +180,18 @@ async function main() {
         ratio: result.seconds / floor.seconds,
         peakRssMB: result.maxRssBytes / 1e6,
         rssOfInput: result.maxRssBytes / inputBytes,
+        ...(result.timings ? { timings: result.timings } : {}),
       });
     }
     const load = loadavg();
     console.log(`\nload average ${load.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
-    console.log('task              seconds  × I/O floor  peak RSS MB  RSS / input');
+    console.log(
+      'task                          seconds  × I/O floor  peak RSS MB  RSS / input  read wait / compute / write wait s',
+    );
     for (const row of rows) {
+      const t = row.timings as ChildResult['timings'];
       console.log(
-        `${String(row.task).padEnd(16)} ${(row.seconds as number).toFixed(2).padStart(8)} ${(row.ratio as number).toFixed(2).padStart(12)} ${(row.peakRssMB as number).toFixed(0).padStart(12)} ${((row.rssOfInput as number) * 100).toFixed(1).padStart(10)}%`,
+        `${String(row.task).padEnd(28)} ${(row.seconds as number).toFixed(2).padStart(8)} ${(row.ratio as number).toFixed(2).padStart(12)} ${(row.peakRssMB as number).toFixed(0).padStart(12)} ${((row.rssOfInput as number) * 100).toFixed(1).padStart(10)}%  ${t ? `${t.readWait.toFixed(1)} / ${t.compute.toFixed(1)} / ${t.writeWait.toFixed(1)}` : ''}`,
       );
     }
     const resultsDir = join(here, '..', '..', '..', 'bench-results');

@@ -326,4 +326,23 @@ describe('mergeModels', () => {
     expect(outputs[1]).toEqual(outputs[0]);
     expect(outputs[2]).not.toEqual(outputs[0]);
   });
+
+  it('merges the same bytes on worker threads as on the main thread', async () => {
+    const config = {
+      merge_method: 'dare_ties',
+      base_model: 'pivot',
+      parameters: { weight: 0.5, density: 0.7 },
+      models: [{ model: 'target-a' }, { model: 'target-b' }],
+    };
+    const outputs = [];
+    for (const workers of [0, 2]) {
+      const out = join(root, `out-workers-${workers}`);
+      const result = await mergeModels(config, { out, cwd: root, workers });
+      outputs.push({
+        tensors: readOutput(out),
+        weights: result.report.tensors.map((t) => t.changeMeanSquare),
+      });
+    }
+    expect(outputs[1]).toEqual(outputs[0]);
+  });
 });

@@ -1,15 +1,20 @@
 import { existsSync } from 'node:fs';
 import { copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { createRandom, FuseChatError, NumericalError } from '@fusechat/core';
-import { createCheckpointWriter } from '@fusechat/safetensors';
-import { meanSquaredDifference } from '../kernels/weighted-sum.js';
-import type { MergeTensorResult } from '../merge-method.js';
+import { FuseChatError } from '@fusechat/core';
+import { createCheckpointWriter, type TensorArray } from '@fusechat/safetensors';
+import { builtinMergeMethods } from '../builtin-merge-methods.js';
 import type { MergeModelsOptions } from './merge-options.js';
 import { type MergeReport, renderReportSvg, summariseLayers, type TensorReport } from './merge-report.js';
+import { runTensorJob, type TensorJobResult } from './merge-tensor.js';
 import { closePlan, type MergePlan, type PlannedTensor, preflightMerge } from './preflight.js';
+import { TensorReader } from './tensor-reader.js';
+import { MergeWorkerPool } from './worker-pool.js';
 
 const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+/** Below this much input, starting worker threads costs more than it saves. */
+const AUTO_WORKERS_MIN_BYTES = 256 * 2 ** 20;
 const CONFIG_FILES = ['config.json', 'generation_config.json'];
 const TOKENIZER_FILES = [
   'tokenizer.json',
@@ -38,6 +43,8 @@ export interface MergeModelsResult {
   readonly inputBytes: number;
   readonly outputBytes: number;
   readonly warnings: readonly string[];
+  /** Where the time went: waiting for reads, merging, waiting for writes (incl. the final fsync). */
+  readonly timings: MergeTimings;
   readonly report: MergeReport;
 }
 
@@ -64,7 +71,8 @@ export async function mergeModels(config: unknown, options: MergeModelsOptions):
   const temp = `${plan.out}.partial-${process.pid}`;
   try {
     await rm(temp, { recursive: true, force: true });
-    const tensorReports = await writeWeights(plan, temp, options);
+    const timings: MergeTimings = { readWait: 0, compute: 0, writeWait: 0 };
+    const tensorReports = await writeWeights(plan, temp, options, timings);
     await copySideFiles(plan, temp);
     const seconds = (performance.now() - started) / 1000;
     const modelNames = plan.models.map((model) => model.reference);
@@ -92,6 +100,7 @@ export async function mergeModels(config: unknown, options: MergeModelsOptions):
       inputBytes: plan.inputBytes,
       outputBytes: plan.outputBytes,
       warnings: plan.warnings,
+      timings,
       report,
     };
   } catch (error) {
@@ -102,10 +111,18 @@ export async function mergeModels(config: unknown, options: MergeModelsOptions):
   }
 }
 
+/** Time spent waiting for reads, computing, and waiting for writes (seconds). */
+export interface MergeTimings {
+  readWait: number;
+  compute: number;
+  writeWait: number;
+}
+
 async function writeWeights(
   plan: MergePlan,
   dir: string,
   options: MergeModelsOptions,
+  timings: MergeTimings,
 ): Promise<TensorReport[]> {
   const writer = await createCheckpointWriter(
     dir,
@@ -115,133 +132,119 @@ async function writeWeights(
       metadata: { format: 'pt', merged_by: 'fusechat', merge_method: plan.method.name },
     },
   );
-  const reports: TensorReport[] = [];
+  const sources = [...(plan.base ? [plan.base] : []), ...plan.models];
+  const isBuiltin = Object.values(builtinMergeMethods).includes(plan.method as never);
   const prefetch = options.prefetch ?? true;
+  const autoWorkers =
+    prefetch && availableParallelism() >= 2 && plan.inputBytes >= AUTO_WORKERS_MIN_BYTES ? 2 : 0;
+  const workers = isBuiltin ? (options.workers ?? autoWorkers) : 0;
+  // Lanes run read → merge → write one tensor at a time, interleaved: with 2 lanes one tensor is
+  // read (or written) while another is merged. Each lane owns one float32 buffer per input,
+  // reused for every tensor it handles, so memory stays at lanes × inputs × the largest tensor.
+  const laneCount = Math.max(workers, prefetch ? 2 : 1);
+  const capacity = sources.map((model) =>
+    Math.max(
+      0,
+      ...plan.tensors.filter((t) => !t.copy).map((t) => model.checkpoint.tensors.get(t.name)!.numel),
+    ),
+  );
+  const reader = new TensorReader();
+  const pool = workers > 0 ? new MergeWorkerPool(workers) : undefined;
+  const reports: TensorReport[] = new Array(plan.tensors.length);
   const total = plan.tensors.length;
-  let pendingWrite: Promise<unknown> = Promise.resolve();
-  try {
-    let nextRead: Promise<Float32Array[]> | undefined =
-      total > 0 ? readInputs(plan, plan.tensors[0]!) : undefined;
-    for (let index = 0; index < total; index++) {
+  let next = 0;
+  let completed = 0;
+  let failed = false;
+  const clock = (key: keyof MergeTimings, since: number) => {
+    timings[key] += (performance.now() - since) / 1000 / laneCount;
+  };
+
+  const lane = async () => {
+    let buffers = capacity.map((size) => new Float32Array(size));
+    while (!failed && next < total) {
+      const index = next++;
       const tensor = plan.tensors[index]!;
-      const inputs = await nextRead!;
-      nextRead = undefined;
-      const readNext = () => {
-        if (index + 1 < total) {
-          nextRead = readInputs(plan, plan.tensors[index + 1]!);
-          // Observed later; keep an early failure from becoming an unhandled rejection.
-          nextRead.catch(() => undefined);
-        }
-      };
-      if (prefetch) readNext();
-      let output:
-        | Float32Array
-        | Uint8Array
-        | Uint16Array
-        | Int32Array
-        | BigInt64Array
-        | Int16Array
-        | Int8Array
-        | Float64Array;
+      let started = performance.now();
+      let output: Float32Array | TensorArray;
       if (tensor.copy) {
         output = (await plan.reference.checkpoint.readTensor(tensor.name)).data;
-        reports.push({
+        clock('readWait', started);
+        reports[index] = {
           name: tensor.name,
           shape: tensor.shape,
           dtype: tensor.dtype,
           layer: tensor.layer,
           copied: true,
-        });
+        };
       } else {
-        const { values, report } = mergeTensor(plan, tensor, inputs);
-        output = values;
-        reports.push(report);
+        const inputs = await Promise.all(
+          sources.map(async (model, j) => {
+            const values = await reader.read(model, tensor.name, buffers[j]!);
+            // Row-major [vocab, hidden]: the first rows are the base vocabulary's.
+            return values.length > tensor.numel ? values.subarray(0, tensor.numel) : values;
+          }),
+        );
+        clock('readWait', started);
+        started = performance.now();
+        const job = {
+          tensorName: tensor.name,
+          shape: tensor.shape,
+          numel: tensor.numel,
+          seed: plan.config.seed,
+          inputs,
+          hasBase: plan.base !== undefined,
+          models: plan.models.map((model) => model.reference),
+          parameters: tensor.parameters,
+          perModel: tensor.perModel,
+        };
+        let result: TensorJobResult;
+        if (pool) {
+          const response = await pool.run({ ...job, method: plan.method.name });
+          buffers = response.buffers.map((buffer) => new Float32Array(buffer));
+          result = response;
+        } else {
+          result = runTensorJob(plan.method, job);
+        }
+        clock('compute', started);
+        output = result.output;
+        reports[index] = {
+          name: tensor.name,
+          shape: tensor.shape,
+          dtype: tensor.dtype,
+          layer: tensor.layer,
+          ...(result.weights ? { weights: [...result.weights] } : {}),
+          ...(result.changeMeanSquare ? { changeMeanSquare: [...result.changeMeanSquare] } : {}),
+          ...(tensor.cropped.length > 0 ? { cropped: tensor.cropped } : {}),
+        };
       }
-      await pendingWrite;
-      pendingWrite = Promise.resolve(writer.write(tensor.name, output));
-      pendingWrite.catch(() => undefined);
-      if (!prefetch) readNext();
-      options.onProgress?.({
-        task: 'merge',
-        completed: index + 1,
-        total,
-        unit: 'tensors',
-        detail: tensor.name,
-      });
+      started = performance.now();
+      await writer.write(tensor.name, output);
+      clock('writeWait', started);
+      completed++;
+      options.onProgress?.({ task: 'merge', completed, total, unit: 'tensors', detail: tensor.name });
     }
-    await pendingWrite;
+  };
+
+  try {
+    const lanes = Array.from({ length: laneCount }, () =>
+      lane().catch((error: unknown) => {
+        failed = true;
+        throw error;
+      }),
+    );
+    const settled = await Promise.allSettled(lanes);
+    const rejected = settled.find((outcome) => outcome.status === 'rejected');
+    if (rejected) throw (rejected as PromiseRejectedResult).reason;
+    const started = performance.now();
     await writer.close();
+    timings.writeWait += (performance.now() - started) / 1000;
   } catch (error) {
-    await Promise.resolve(writer.abort()).catch(() => undefined);
+    await writer.abort().catch(() => undefined);
     throw error;
+  } finally {
+    await Promise.all([reader.close(), pool?.close()]);
   }
   return reports;
-}
-
-async function readInputs(plan: MergePlan, tensor: PlannedTensor): Promise<Float32Array[]> {
-  if (tensor.copy) return [];
-  const sources = [...(plan.base ? [plan.base] : []), ...plan.models];
-  return Promise.all(
-    sources.map(async (model) => {
-      const values = await model.checkpoint.readFloat32(tensor.name);
-      // Row-major [vocab, hidden]: the first rows are the base vocabulary's.
-      return values.length > tensor.numel ? values.subarray(0, tensor.numel) : values;
-    }),
-  );
-}
-
-function mergeTensor(
-  plan: MergePlan,
-  tensor: PlannedTensor,
-  inputs: Float32Array[],
-): { values: Float32Array; report: TensorReport } {
-  const base = plan.base ? inputs[0] : undefined;
-  const modelTensors = plan.base ? inputs.slice(1) : inputs;
-  const changeMeanSquare = base
-    ? modelTensors.map((values) => meanSquaredDifference(values, base))
-    : undefined;
-  const random = createRandom(plan.config.seed).fork(tensor.name);
-  const result = plan.method.merge({
-    tensorName: tensor.name,
-    shape: tensor.shape,
-    base,
-    models: modelTensors.map((values, j) => ({
-      model: plan.models[j]!.reference,
-      tensor: values,
-      parameters: tensor.perModel[j],
-    })),
-    parameters: tensor.parameters,
-    random,
-    changeMeanSquare,
-  });
-  const output = result instanceof Float32Array ? { tensor: result } : (result as MergeTensorResult);
-  if (output.tensor.length !== tensor.numel) {
-    throw new FuseChatError(
-      'MERGE_METHOD_BAD_OUTPUT',
-      `${plan.method.name} returned ${output.tensor.length} values for ${tensor.name}, expected ${tensor.numel}.`,
-      { details: { tensorName: tensor.name } },
-    );
-  }
-  for (let i = 0; i < output.tensor.length; i++) {
-    if (!Number.isFinite(output.tensor[i]!)) {
-      throw new NumericalError(
-        `Merging ${tensor.name} with ${plan.method.name} produced a non-finite value at element ${i}; check the inputs for NaN/Inf and the parameters for extreme values.`,
-        { code: 'MERGE_NON_FINITE', tensorName: tensor.name, details: { index: i } },
-      );
-    }
-  }
-  return {
-    values: output.tensor,
-    report: {
-      name: tensor.name,
-      shape: tensor.shape,
-      dtype: tensor.dtype,
-      layer: tensor.layer,
-      ...(output.weights ? { weights: [...output.weights] } : {}),
-      ...(changeMeanSquare ? { changeMeanSquare } : {}),
-      ...(tensor.cropped.length > 0 ? { cropped: tensor.cropped } : {}),
-    },
-  };
 }
 
 async function copySideFiles(plan: MergePlan, dir: string): Promise<void> {

@@ -12,10 +12,17 @@ export interface MergeModelsOptions {
   /** Largest output shard in bytes; default 5 GB (Hugging Face's default). */
   readonly maxShardBytes?: number;
   /**
-   * Read the next tensor while merging the current one (overlaps disk and math on 2 cores);
-   * costs one more set of input tensors in memory. Default `true`.
+   * Read the next tensor while merging the current one (overlaps disk and math); costs one more
+   * set of input tensors in memory. Default `true`; `false` also turns off the automatic workers,
+   * for the smallest footprint (one set of inputs).
    */
   readonly prefetch?: boolean;
+  /**
+   * Worker threads merging whole tensors in parallel (built-in methods only; a custom method runs
+   * on the main thread). Default 2 when `prefetch` is on, the machine has 2+ cores and the inputs
+   * exceed 256 MiB, else 0. Each worker works on its own set of input buffers.
+   */
+  readonly workers?: number;
   /** Merge methods to choose from; default the built-ins. */
   readonly registry?: MergeRegistry;
   /** Where warnings go (ignored keys, cropped embeddings…). */

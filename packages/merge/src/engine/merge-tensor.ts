@@ -1,0 +1,65 @@
+import { createRandom, FuseChatError, NumericalError } from '@fusechat/core';
+import { meanSquaredDifference } from '../kernels/weighted-sum.js';
+import type { AnyMergeMethod, MergeTensorResult } from '../merge-method.js';
+
+/** One tensor's merge job, the same on the main thread and in a worker. */
+export interface TensorJob {
+  readonly tensorName: string;
+  readonly shape: readonly number[];
+  readonly numel: number;
+  readonly seed: number;
+  /** Base first when `hasBase`, then the models. */
+  readonly inputs: readonly Float32Array[];
+  readonly hasBase: boolean;
+  readonly models: readonly string[];
+  readonly parameters: unknown;
+  readonly perModel: readonly unknown[];
+}
+
+/** The merged tensor with what the report needs. */
+export interface TensorJobResult {
+  readonly output: Float32Array;
+  readonly weights?: readonly number[] | undefined;
+  readonly changeMeanSquare?: readonly number[] | undefined;
+}
+
+/**
+ * Runs a method on one tensor: the models' mean squared change against the base (for the
+ * report, and handed to the method), the merge, and a check that the output is finite and whole.
+ */
+export function runTensorJob(method: AnyMergeMethod, job: TensorJob): TensorJobResult {
+  const base = job.hasBase ? job.inputs[0] : undefined;
+  const modelTensors = job.hasBase ? job.inputs.slice(1) : job.inputs;
+  const changeMeanSquare = base
+    ? modelTensors.map((values) => meanSquaredDifference(values, base))
+    : undefined;
+  const result = method.merge({
+    tensorName: job.tensorName,
+    shape: job.shape,
+    base,
+    models: modelTensors.map((tensor, j) => ({ model: job.models[j]!, tensor, parameters: job.perModel[j] })),
+    parameters: job.parameters,
+    random: createRandom(job.seed).fork(job.tensorName),
+    changeMeanSquare,
+  });
+  const output = result instanceof Float32Array ? result : (result as MergeTensorResult).tensor;
+  const weights = result instanceof Float32Array ? undefined : (result as MergeTensorResult).weights;
+  if (output.length !== job.numel) {
+    throw new FuseChatError(
+      'MERGE_METHOD_BAD_OUTPUT',
+      `${method.name} returned ${output.length} values for ${job.tensorName}, expected ${job.numel}.`,
+      { details: { tensorName: job.tensorName } },
+    );
+  }
+  for (let i = 0; i < output.length; i++) {
+    const value = output[i]!;
+    // value - value is NaN exactly for NaN and ±Infinity: one cheap test per element.
+    if (value - value !== 0) {
+      throw new NumericalError(
+        `Merging ${job.tensorName} with ${method.name} produced a non-finite value at element ${i}; check the inputs for NaN/Inf and the parameters for extreme values.`,
+        { code: 'MERGE_NON_FINITE', tensorName: job.tensorName, details: { index: i } },
+      );
+    }
+  }
+  return { output, weights: weights ? [...weights] : undefined, changeMeanSquare };
+}
