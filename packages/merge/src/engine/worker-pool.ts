@@ -24,7 +24,8 @@ export class MergeWorkerPool {
   constructor(count: number) {
     const here = fileURLToPath(import.meta.url);
     const extension = extname(here);
-    const script = here.slice(0, -extension.length).replace(/worker-pool$/, 'merge-worker') + extension;
+    // Sources: src/engine/merge-worker.ts beside this file; build: dist/merge-worker.js beside the bundle.
+    const script = join(dirname(here), `merge-worker${extension}`);
     for (let i = 0; i < count; i++) {
       const worker = extension === '.ts' ? sourceWorker(script) : new Worker(script);
       worker.on('message', (response: WorkerResponse) => this.#settle(worker, response));
