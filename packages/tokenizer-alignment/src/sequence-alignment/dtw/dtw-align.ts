@@ -2,7 +2,7 @@ import { resolveSpaceMarker } from '../../token-strings/space-marker.js';
 import { createDtwAligner, type DtwAligner, type TokenAlignmentMarkers } from './dtw-aligner.js';
 
 const aligners = new Map<string, DtwAligner>();
-const MAX_CACHED_ALIGNERS = 8;
+const MAX_CACHED_ALIGNERS = 4;
 
 /**
  * Aligns a source token sequence to a pivot token sequence of the same text by dynamic time

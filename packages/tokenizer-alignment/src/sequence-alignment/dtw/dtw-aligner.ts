@@ -137,8 +137,9 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
 
   // Myers' bit-parallel distance for one source token against many pivot tokens (a DTW row):
   // match masks of the row's two forms (stripped, marker-swapped) are set once per row.
-  const strippedMasks = new Int32Array(0x110000);
-  const spelledMasks = new Int32Array(0x110000);
+  // Indexed by code point (4.4 MB each), allocated on first use; all zero between rows.
+  let strippedMasks = new Int32Array(0);
+  let spelledMasks = new Int32Array(0);
   let rowSource = -1;
   let rowStrippedLength = 0;
   let rowSpelledLength = 0;
@@ -155,6 +156,10 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
   const beginRow = (s: number): void => {
     if (rowSource === s) return;
     endRow();
+    if (strippedMasks.length === 0) {
+      strippedMasks = new Int32Array(0x110000);
+      spelledMasks = new Int32Array(0x110000);
+    }
     rowSource = s;
     rowStrippedLength = setMasks(strippedMasks, source.stripped[s]!, true);
     rowSpelledLength = setMasks(spelledMasks, source.spelled[s]!, true);
@@ -468,7 +473,13 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
   };
 
   return {
-    align,
+    align(sourceTokens: readonly string[], pivotTokens: readonly string[]): number[][] {
+      try {
+        return align(sourceTokens, pivotTokens);
+      } finally {
+        endRow(); // leaves the match masks clean even when a call throws
+      }
+    },
     cost(sourceToken: string, pivotToken: string): number {
       return pairCost(intern(source, sourceToken, true), intern(pivot, pivotToken, false));
     },
