@@ -11,7 +11,7 @@ export interface WeightSpec {
   readonly init: 'normal' | 'embedding' | 'ones' | 'zeros';
 }
 
-/** Keys and values cached per layer for incremental decoding: `[batch, kvHeads, length, headDim]`. */
+/** Keys (after rotary) and values cached per layer for incremental decoding: `[batch, length, kvHeads, headDim]`. */
 export interface KvCache {
   readonly length: number;
   readonly layers: readonly { readonly key: tf.Tensor4D; readonly value: tf.Tensor4D }[];

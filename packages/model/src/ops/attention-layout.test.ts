@@ -8,22 +8,36 @@ import { createAttentionLayout } from './attention-layout.js';
 describe('padding invariance (property)', () => {
   it('position ids of the real tokens are 0…n−1 whatever the padding', () => {
     fc.assert(
-      fc.property(fc.array(fc.array(fc.boolean(), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 }), (rows) => {
-        const time = rows[0]!.length;
-        const mask = rows.map((row) => Array.from({ length: time }, (_, t) => (row[t % row.length] ? 1 : 0)));
-        const layout = createAttentionLayout({ batch: mask.length, queryLength: time, keyMask: mask });
-        mask.forEach((row, b) => {
-          const real = row.flatMap((value, t) => (value ? [layout.positionIds[b * time + t]!] : []));
-          expect(real).toEqual(real.map((_, i) => i));
-        });
-      }),
+      fc.property(
+        fc.array(fc.array(fc.boolean(), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 }),
+        (rows) => {
+          const time = rows[0]!.length;
+          const mask = rows.map((row) =>
+            Array.from({ length: time }, (_, t) => (row[t % row.length] ? 1 : 0)),
+          );
+          const layout = createAttentionLayout({ batch: mask.length, queryLength: time, keyMask: mask });
+          mask.forEach((row, b) => {
+            const real = row.flatMap((value, t) => (value ? [layout.positionIds[b * time + t]!] : []));
+            expect(real).toEqual(real.map((_, i) => i));
+          });
+        },
+      ),
     );
   });
 
   it('left and right padding never change the logits of the real tokens', async () => {
     await useBackend('cpu');
     const model = createModel(
-      { modelType: 'llama', vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, initializerRange: 0.5 },
+      {
+        modelType: 'llama',
+        vocabSize: 40,
+        hiddenSize: 16,
+        intermediateSize: 24,
+        numHiddenLayers: 2,
+        numAttentionHeads: 4,
+        numKeyValueHeads: 2,
+        initializerRange: 0.5,
+      },
       { seed: 9 },
     );
     try {

@@ -63,17 +63,17 @@ export function createAttentionLayout(options: {
 export const MASKED_SCORE = -1e9;
 
 /**
- * Additive attention bias `[batch, 1, 1, queries, keys]` (0 = attend, {@link MASKED_SCORE} =
+ * Additive attention bias values `[batch, queries, keys]` (0 = attend, {@link MASKED_SCORE} =
  * masked): causal, padding keys masked, and, with a sliding window `w`, only keys with
  * `query position − key position < w` (positions counted in the padded sequence, as
- * `transformers` does). The returned tensor is owned by the caller.
+ * `transformers` does).
  *
  * @example
  * ```ts
- * const bias = attentionBias(layout, null); // full causal attention
+ * const values = attentionBiasValues(layout, 4096); // Float32Array
  * ```
  */
-export function attentionBias(layout: AttentionLayout, slidingWindow: number | null): tf.Tensor {
+export function attentionBiasValues(layout: AttentionLayout, slidingWindow: number | null): Float32Array {
   const { batch, queryLength, pastLength, keyMask } = layout;
   const keys = pastLength + queryLength;
   const bias = new Float32Array(batch * queryLength * keys);
@@ -88,5 +88,25 @@ export function attentionBias(layout: AttentionLayout, slidingWindow: number | n
       }
     }
   }
-  return tf.tensor(bias, [batch, 1, 1, queryLength, keys]);
+  return bias;
+}
+
+/**
+ * {@link attentionBiasValues} as a tensor `[batch, 1, 1, queries, keys]` (owned by the caller),
+ * shaped to broadcast over grouped heads in `groupedQueryAttention`.
+ *
+ * @example
+ * ```ts
+ * const bias = attentionBias(layout, null); // full causal attention
+ * ```
+ */
+export function attentionBias(layout: AttentionLayout, slidingWindow: number | null): tf.Tensor {
+  const keys = layout.pastLength + layout.queryLength;
+  return tf.tensor(attentionBiasValues(layout, slidingWindow), [
+    layout.batch,
+    1,
+    1,
+    layout.queryLength,
+    keys,
+  ]);
 }

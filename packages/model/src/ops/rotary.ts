@@ -83,8 +83,9 @@ export function ropeScalingType(scaling: RopeScaling | null | undefined): 'defau
 }
 
 /**
- * `cos` and `sin` tables `[batch, 1, time, headDim]` for the given position ids (`batch·time`,
- * row-major), in the `transformers` layout: the frequencies repeated over both halves.
+ * `cos` and `sin` tables `[batch, time, 1, headDim]` (broadcasting over the heads of
+ * `[batch, time, heads, headDim]`) for the given position ids (`batch·time`, row-major), in the
+ * `transformers` layout: the frequencies repeated over both halves.
  * The returned tensors are owned by the caller.
  *
  * @example
@@ -115,11 +116,11 @@ export function rotaryTables(
       sin[row * dim + i + half] = s;
     }
   }
-  return { cos: tf.tensor4d(cos, [batch, 1, time, dim]), sin: tf.tensor4d(sin, [batch, 1, time, dim]) };
+  return { cos: tf.tensor4d(cos, [batch, time, 1, dim]), sin: tf.tensor4d(sin, [batch, time, 1, dim]) };
 }
 
 /**
- * Applies rotary embeddings to `x` (`[batch, heads, time, headDim]`) with the `transformers`
+ * Applies rotary embeddings to `x` (`[batch, time, heads, headDim]`, tables from {@link rotaryTables}) with the `transformers`
  * `rotate_half` convention: `x·cos + rotate_half(x)·sin`, `rotate_half([a, b]) = [−b, a]` over
  * the first and second halves of the head dimension.
  *

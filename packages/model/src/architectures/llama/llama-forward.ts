@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionBias } from '../../ops/attention-layout.js';
+import { causalAttention } from '../../ops/causal-attention.js';
 import { embeddingLookup } from '../../ops/embedding-lookup.js';
-import { groupedQueryAttention } from '../../ops/grouped-query-attention.js';
 import { linear } from '../../ops/linear.js';
 import { rmsNorm } from '../../ops/rms-norm.js';
 import { applyRotary, rotaryInverseFrequencies, rotaryTables } from '../../ops/rotary.js';
@@ -29,17 +28,8 @@ export function llamaFamilyForward(context: ForwardContext, input: DecoderInput)
     config.hiddenSize,
   ]);
   const { cos, sin } = rotaryTables(rotaryInverseFrequencies(config), layout.positionIds, batch, time);
-  const biases = new Map<number | null, tf.Tensor>();
-  const biasFor = (window: number | null) => {
-    let bias = biases.get(window);
-    if (bias === undefined) {
-      bias = attentionBias(layout, window);
-      biases.set(window, bias);
-    }
-    return bias;
-  };
   const toHeads = (x: tf.Tensor, count: number) =>
-    tf.transpose(tf.reshape(x, [batch, time, count, headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
+    tf.reshape(x, [batch, time, count, headDim]) as tf.Tensor4D;
 
   const newLayers: { key: tf.Tensor4D; value: tf.Tensor4D }[] = [];
   for (let layer = 0; layer < config.numHiddenLayers; layer++) {
@@ -54,17 +44,18 @@ export function llamaFamilyForward(context: ForwardContext, input: DecoderInput)
     let values = toHeads(context.project(normed, `${prefix}.self_attn.v_proj`), kvHeads);
     const past = cache?.layers[layer];
     if (past !== undefined) {
-      keys = tf.concat([past.key, keys], 2);
-      values = tf.concat([past.value, values], 2);
+      keys = tf.concat([past.key, keys], 1);
+      values = tf.concat([past.value, values], 1);
     }
     if (input.returnCache) newLayers.push({ key: keys, value: values });
-    const attended = groupedQueryAttention(
+    const attended = causalAttention(
       queries,
       keys,
       values,
-      biasFor(config.layerSlidingWindows[layer] ?? null),
+      layout,
+      config.layerSlidingWindows[layer] ?? null,
     );
-    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch * time, heads * headDim]);
+    const merged = tf.reshape(attended, [batch * time, heads * headDim]);
     hidden = tf.add(hidden, context.project(merged, `${prefix}.self_attn.o_proj`));
 
     const normedMlp = rmsNorm(hidden, context.weight(`${prefix}.post_attention_layernorm.weight`), eps);
