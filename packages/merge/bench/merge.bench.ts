@@ -161,8 +161,10 @@ async function main() {
     );
 
     const out = join(root, 'out');
-    runChild('io-floor', root, out); // warm the page cache the same way for every run
-    const floor = runChild('io-floor', root, out);
+    // Warm the page cache the same way for every run; the floor is the faster of two runs.
+    runChild('io-floor', root, out);
+    const floors = [runChild('io-floor', root, out), runChild('io-floor', root, out)];
+    const floor = floors[0]!.seconds <= floors[1]!.seconds ? floors[0]! : floors[1]!;
     const rows: Record<string, unknown>[] = [
       {
         task: 'io-floor',

@@ -16,6 +16,8 @@ export interface MergeMethodDefinition<Global extends ParameterSchemas, PerModel
   readonly baseModel?: BaseModelUse;
   /** Default `{ min: 1 }`. */
   readonly modelCount?: { readonly min: number; readonly max?: number };
+  /** `merge` returns `changeMeanSquare` itself (see `MergeMethod.reportsChange`). */
+  readonly reportsChange?: boolean;
   /** Global parameters as zod schemas; `.default(…)` makes one optional. */
   readonly parameters?: Global;
   /** Per-model parameters as zod schemas (global values are their fallback, as in mergekit). */
@@ -71,6 +73,7 @@ export function defineMergeMethod<
     description: definition.description ?? '',
     baseModel: definition.baseModel ?? 'required',
     modelCount,
+    ...(definition.reportsChange ? { reportsChange: true } : {}),
     parameters,
     perModelParameters,
     parseParameters: (raw: Readonly<Record<string, unknown>>, where?: string) =>

@@ -64,6 +64,11 @@ export interface MergeTensorResult {
    * merge report: VaRM's variation ratios, SCE's coefficients.
    */
   readonly weights?: readonly number[];
+  /**
+   * `mean((θj − θ0)²)` per model, when the method computed it while forming deltas (see
+   * {@link MergeMethod.reportsChange}).
+   */
+  readonly changeMeanSquare?: readonly number[];
 }
 
 /**
@@ -79,6 +84,11 @@ export interface MergeMethod<Global = Record<string, unknown>, PerModel = Record
   readonly baseModel: BaseModelUse;
   /** Fewest and most models (not counting the base) the method accepts. */
   readonly modelCount: { readonly min: number; readonly max?: number | undefined };
+  /**
+   * `true` when `merge` returns `changeMeanSquare` itself (computed in the pass that forms the
+   * deltas), so the engine skips its own pass over the inputs for the merge report.
+   */
+  readonly reportsChange?: boolean;
   /** Global parameter schemas (config `parameters:`), by mergekit name. */
   readonly parameters: ParameterSchemas;
   /** Per-model parameter schemas (`models[].parameters:`; a global value is the fallback). */

@@ -177,6 +177,13 @@ describe('mergeModels', () => {
     expect(merged['model.position_ids']).toMatchObject({ dtype: 'I64', values: [0, 1, 2, 3] });
     expect(existsSync(join(out, 'model.safetensors.index.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype).toBe('bfloat16');
+    // TIES reports each model's change size from the pass that forms its deltas.
+    const report = JSON.parse(readFileSync(join(out, 'merge-report.json'), 'utf8')) as MergeReport;
+    const name = 'model.layers.1.mlp.up_proj.weight';
+    const a = Array.from(targetA[name]!.values);
+    const b = Array.from(base[name]!.values);
+    const expected = a.reduce((sum, v, i) => sum + (v - b[i]!) ** 2, 0) / a.length;
+    expect(report.tensors.find((t) => t.name === name)!.changeMeanSquare![0]).toBeCloseTo(expected, 12);
   });
 
   it('preflight reports every problem at once and writes nothing', async () => {

@@ -30,9 +30,10 @@ export interface TensorJobResult {
 export function runTensorJob(method: AnyMergeMethod, job: TensorJob): TensorJobResult {
   const base = job.hasBase ? job.inputs[0] : undefined;
   const modelTensors = job.hasBase ? job.inputs.slice(1) : job.inputs;
-  const changeMeanSquare = base
-    ? modelTensors.map((values) => meanSquaredDifference(values, base))
-    : undefined;
+  const engineChange =
+    base && !method.reportsChange
+      ? modelTensors.map((values) => meanSquaredDifference(values, base))
+      : undefined;
   const result = method.merge({
     tensorName: job.tensorName,
     shape: job.shape,
@@ -40,10 +41,13 @@ export function runTensorJob(method: AnyMergeMethod, job: TensorJob): TensorJobR
     models: modelTensors.map((tensor, j) => ({ model: job.models[j]!, tensor, parameters: job.perModel[j] })),
     parameters: job.parameters,
     random: createRandom(job.seed).fork(job.tensorName),
-    changeMeanSquare,
+    changeMeanSquare: engineChange,
   });
   const output = result instanceof Float32Array ? result : (result as MergeTensorResult).tensor;
   const weights = result instanceof Float32Array ? undefined : (result as MergeTensorResult).weights;
+  const reported =
+    result instanceof Float32Array ? undefined : (result as MergeTensorResult).changeMeanSquare;
+  const changeMeanSquare = engineChange ?? (base ? reported : undefined);
   if (output.length !== job.numel) {
     throw new FuseChatError(
       'MERGE_METHOD_BAD_OUTPUT',

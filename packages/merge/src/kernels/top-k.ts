@@ -13,9 +13,12 @@ interface Threshold {
 
 const SIGN_CLEAR = 0x7fffffff;
 
-function findThreshold(bits: Uint32Array, k: number): Threshold {
-  const high = new Uint32Array(65536);
-  for (let i = 0; i < bits.length; i++) high[(bits[i]! & SIGN_CLEAR) >>> 16]!++;
+function findThreshold(bits: Uint32Array, k: number, highHistogram?: Uint32Array): Threshold {
+  let high = highHistogram;
+  if (high === undefined) {
+    high = new Uint32Array(65536);
+    for (let i = 0; i < bits.length; i++) high[(bits[i]! & SIGN_CLEAR) >>> 16]!++;
+  }
   let remaining = k;
   let highBucket = 65535;
   for (; highBucket > 0; highBucket--) {
@@ -43,7 +46,8 @@ function bitsOf(values: Float32Array): Uint32Array {
 
 /**
  * Zeroes all but the `k` largest-magnitude entries of `values`, in place (TIES' magnitude
- * sparsification). `k ≥ length` keeps everything, `k ≤ 0` zeroes everything.
+ * sparsification). `k ≥ length` keeps everything, `k ≤ 0` zeroes everything. `highHistogram`
+ * (65536 counts of `(bits & 0x7fffffff) >>> 16`, e.g. from `subtractWithMeanSquare`) saves a pass.
  *
  * @example
  * ```ts
@@ -51,14 +55,14 @@ function bitsOf(values: Float32Array): Uint32Array {
  * keepLargestMagnitudes(delta, 2); // → [0, -3, 2, 0]
  * ```
  */
-export function keepLargestMagnitudes(values: Float32Array, k: number): void {
+export function keepLargestMagnitudes(values: Float32Array, k: number, highHistogram?: Uint32Array): void {
   if (k >= values.length) return;
   if (k <= 0) {
     values.fill(0);
     return;
   }
   const bits = bitsOf(values);
-  const threshold = findThreshold(bits, k);
+  const threshold = findThreshold(bits, k, highHistogram);
   let equalLeft = threshold.equalToKeep;
   for (let i = 0; i < bits.length; i++) {
     const magnitude = bits[i]! & SIGN_CLEAR;

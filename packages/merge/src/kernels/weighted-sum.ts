@@ -58,3 +58,34 @@ export function subtractInPlace(target: Float32Array, base: Float32Array): Float
   for (let i = 0; i < target.length; i++) target[i] = target[i]! - base[i]!;
   return target;
 }
+
+/**
+ * In place: `target[i] = fround(target[i] − base[i])`, returning `mean((target − base)²)` (float64,
+ * from the unrounded differences, as `meanSquaredDifference`) — one pass instead of two. When
+ * `magnitudeHistogram` (65536 counters) is given, also counts the high 16 bits of each |delta|'s
+ * float32 pattern, the first pass of `keepLargestMagnitudes`.
+ */
+export function subtractWithMeanSquare(
+  target: Float32Array,
+  base: Float32Array,
+  magnitudeHistogram?: Uint32Array,
+): number {
+  let sum = 0;
+  const length = target.length;
+  if (magnitudeHistogram === undefined) {
+    for (let i = 0; i < length; i++) {
+      const d = target[i]! - base[i]!;
+      sum += d * d;
+      target[i] = d;
+    }
+  } else {
+    const bits = new Uint32Array(target.buffer, target.byteOffset, length);
+    for (let i = 0; i < length; i++) {
+      const d = target[i]! - base[i]!;
+      sum += d * d;
+      target[i] = d;
+      magnitudeHistogram[(bits[i]! & 0x7fffffff) >>> 16]!++;
+    }
+  }
+  return length === 0 ? 0 : sum / length;
+}

@@ -2,7 +2,7 @@ import type { Random } from '@fusechat/core';
 import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
 import { keepLargestMagnitudes } from '../../kernels/top-k.js';
-import { subtractInPlace, weightedSum } from '../../kernels/weighted-sum.js';
+import { subtractWithMeanSquare, weightedSum } from '../../kernels/weighted-sum.js';
 import type { MergeMethod, ParameterValues } from '../../merge-method.js';
 import { flag, fraction, int8Mask, real } from '../parameter-schemas.js';
 
@@ -108,18 +108,23 @@ export function defineTaskArithmeticFamily(
     name: options.name,
     description: options.description,
     baseModel: 'required',
+    reportsChange: true,
     parameters: globalSchemas(options),
     perModelParameters: perModelSchemas,
     merge({ base, models, parameters, random }) {
       const out = base!;
       const deltas: Float32Array[] = [];
       const weights: number[] = [];
+      const changeMeanSquare: number[] = [];
       models.forEach((model, j) => {
-        const delta = subtractInPlace(model.tensor, out);
         const density = model.parameters.density;
-        if (options.sparsification === 'magnitude' && density < 1) {
+        const trim = options.sparsification === 'magnitude' && density < 1;
+        const histogram = trim ? new Uint32Array(65536) : undefined;
+        changeMeanSquare.push(subtractWithMeanSquare(model.tensor, out, histogram));
+        const delta = model.tensor;
+        if (trim) {
           const before = parameters.rescale && parameters.rescale_mode === 'l1' ? l1(delta) : 0;
-          keepLargestMagnitudes(delta, Math.floor(density * delta.length));
+          keepLargestMagnitudes(delta, Math.floor(density * delta.length), histogram);
           if (parameters.rescale) {
             if (parameters.rescale_mode === 'l1') rescaleToL1(delta, before);
             else if (density > 0) for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! / density;
@@ -144,14 +149,18 @@ export function defineTaskArithmeticFamily(
           divisor = Math.abs(sum) < 1e-8 ? 1 : sum;
         }
         const scale = parameters.lambda / divisor;
-        return weightedSum(
+        const tensor = weightedSum(
           out,
           deltas,
           weights.map((w) => w * scale),
           out,
         );
+        return { tensor, changeMeanSquare };
       }
-      return signConsensusMix(out, deltas, weights, parameters.normalize, parameters.lambda);
+      return {
+        tensor: signConsensusMix(out, deltas, weights, parameters.normalize, parameters.lambda),
+        changeMeanSquare,
+      };
     },
   });
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
 import { topKMask } from '../../kernels/top-k.js';
-import { subtractInPlace } from '../../kernels/weighted-sum.js';
+import { subtractWithMeanSquare } from '../../kernels/weighted-sum.js';
 import { fraction, int8Mask } from '../parameter-schemas.js';
 
 /**
@@ -25,6 +25,7 @@ export const sce = defineMergeMethod({
   description:
     'Select by variance, calculate weights from squared change, erase sign conflicts (FuseChat 2.0).',
   baseModel: 'required',
+  reportsChange: true,
   parameters: {
     select_topk: fraction(1),
     sce_variant: z.enum(['mergekit', 'fusechat']).default('mergekit'),
@@ -33,7 +34,8 @@ export const sce = defineMergeMethod({
   merge({ base, models, parameters }) {
     const out = base!;
     const count = models.length;
-    const deltas = models.map((model) => subtractInPlace(model.tensor, out));
+    const changeMeanSquare = models.map((model) => subtractWithMeanSquare(model.tensor, out));
+    const deltas = models.map((model) => model.tensor);
     const length = out.length;
     const mask = parameters.select_topk < 1 ? varianceMask(deltas, parameters.select_topk) : undefined;
 
@@ -65,7 +67,7 @@ export const sce = defineMergeMethod({
       }
       if (divisor > 0) out[i] = out[i]! + mixed / divisor;
     }
-    return { tensor: out, weights };
+    return { tensor: out, weights, changeMeanSquare };
   },
 });
 
