@@ -82,22 +82,28 @@ function dimensions(q: tf.Tensor4D, k: tf.Tensor4D): Dimensions {
   };
 }
 
-/** Queries of the heads of group `kv` in sequence `b`, stacked: `[group·time, d]`, times `scale`. */
+/**
+ * Queries of the heads of group `kv` in sequence `b`, stacked: `[group·time, d]` (or transposed
+ * `[d, group·time]`), times `scale`.
+ */
 function gatherQueries(
   source: Float32Array,
   dims: Dimensions,
   b: number,
   kv: number,
   scale: number,
+  transposed = false,
 ): Float32Array {
   const { time, heads, group, headDim } = dims;
-  const out = new Float32Array(group * time * headDim);
+  const rows = group * time;
+  const out = new Float32Array(rows * headDim);
   for (let j = 0; j < group; j++) {
     const head = kv * group + j;
     for (let t = 0; t < time; t++) {
       const from = ((b * time + t) * heads + head) * headDim;
-      const to = (j * time + t) * headDim;
-      for (let d = 0; d < headDim; d++) out[to + d] = source[from + d]! * scale;
+      const row = j * time + t;
+      if (transposed) for (let d = 0; d < headDim; d++) out[d * rows + row] = source[from + d]! * scale;
+      else for (let d = 0; d < headDim; d++) out[row * headDim + d] = source[from + d]! * scale;
     }
   }
   return out;
@@ -139,7 +145,8 @@ function gatherKeys(
   return out;
 }
 
-function scatterKeys(
+/** Writes `[d, s]` (transposed) values of head `kv` in sequence `b` into `[b, s, kvHeads, d]`. */
+function scatterTransposedKeys(
   target: Float32Array,
   values: Float32Array,
   dims: Dimensions,
@@ -149,7 +156,7 @@ function scatterKeys(
   const { keyLength, kvHeads, headDim } = dims;
   for (let s = 0; s < keyLength; s++) {
     const to = ((b * keyLength + s) * kvHeads + kv) * headDim;
-    for (let d = 0; d < headDim; d++) target[to + d] = values[s * headDim + d]!;
+    for (let d = 0; d < headDim; d++) target[to + d] = values[d * keyLength + s]!;
   }
 }
 
@@ -216,20 +223,26 @@ function attentionBackward(
           tf.tensor2d(gatherKeys(valueData, dims, b, kv, true), [headDim, keyLength]),
         );
         const dScores = tf.mul(p, tf.sub(dWeights, tf.sum(tf.mul(dWeights, p), -1, true)));
-        const scaledQueries = tf.tensor2d(gatherQueries(queryData, dims, b, kv, scale), [
-          group * time,
-          headDim,
-        ]);
         const keysMatrix = tf.tensor2d(gatherKeys(keyData, dims, b, kv, false), [keyLength, headDim]);
+        // dKᵀ = (scaled Q)ᵀ·dS and dVᵀ = dOᵀ·P: the small operands are transposed while
+        // gathering, so no [group·time, s] matrix is ever transposed.
+        const scaledQueriesTransposed = tf.tensor2d(gatherQueries(queryData, dims, b, kv, scale, true), [
+          headDim,
+          group * time,
+        ]);
+        const dContextTransposed = tf.tensor2d(gatherQueries(gradientData, dims, b, kv, 1, true), [
+          headDim,
+          group * time,
+        ]);
         return [
           tf.mul(tf.matMul(dScores, keysMatrix), scale),
-          tf.matMul(tf.transpose(dScores), scaledQueries),
-          tf.matMul(tf.transpose(p), dContext),
+          tf.matMul(scaledQueriesTransposed, dScores),
+          tf.matMul(dContextTransposed, p),
         ];
       });
       scatterQueries(dq, dQuery.dataSync() as Float32Array, dims, b, kv);
-      scatterKeys(dk, dKey.dataSync() as Float32Array, dims, b, kv);
-      scatterKeys(dv, dValue.dataSync() as Float32Array, dims, b, kv);
+      scatterTransposedKeys(dk, dKey.dataSync() as Float32Array, dims, b, kv);
+      scatterTransposedKeys(dv, dValue.dataSync() as Float32Array, dims, b, kv);
       tf.dispose([dQuery, dKey, dValue]);
     }
   }
