@@ -1,11 +1,14 @@
 // `pnpm bench loss`: time of loss + gradient w.r.t. the student logits, per supervised token, for
-// vocabularies of 32k (Llama-2) and 151,936 (Qwen2), k = 10 fused target entries per position,
-// as a ratio to a plain dense CLM cross-entropy + gradient on the same logits
-// (`tf.losses.softmaxCrossEntropy(tf.oneHot(labels, V), logits)`, tfjs's own formulation; its
-// unreduced form with dy = 1/N, so no gradient registration is needed under plain Node). Peak tfjs memory (`tf.profile` peak minus the bytes
-// held before the step, i.e. beyond the logits themselves) and the child's peak RSS are reported
-// per method: every (backend, vocab, positions, method) runs in a fresh child process.
-// Writes bench-results/loss.json. Options: `--quick` (fewer configurations, for a smoke run).
+// vocabularies of 32k (Llama-2) and 151,936 (Qwen2), k = 10 fused target entries per position.
+// Baselines on the same logits:
+// - `dense-ce`: tfjs's own dense CLM cross-entropy, `tf.losses.softmaxCrossEntropy(tf.oneHot(
+//   labels, V), logits)` + gradient (unreduced, dy = 1/N, so no gradient registration is needed);
+// - `clm`: this package's sparse CLM loss, so `×clm` is what the fusion term adds to plain SFT.
+// Timing: all four methods interleaved in one process (so machine load hits them alike);
+// min and median of the repetitions. Memory: one fresh process per method, reporting the tfjs
+// peak beyond the logits (`tf.profile`; tfjs counts every reshaped/cloned view as its own bytes,
+// so this over-counts shared buffers) and the process's peak RSS (ground truth, includes the
+// logits and their JS source array). Writes bench-results/loss.json. `--quick`: smoke run.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,26 +23,23 @@ import { clmLoss, combinedLoss, fusionLoss } from '../src/index.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
 const K = 10;
+const BATCH = 4;
 const METHODS = ['dense-ce', 'clm', 'fusion', 'combined'] as const;
 type Method = (typeof METHODS)[number];
 
-interface ChildResult {
-  readonly backend: string;
-  readonly vocab: number;
-  readonly positions: number;
+interface Timing {
   readonly method: Method;
-  readonly repetitions: number;
-  readonly medianMs: number;
   readonly minMs: number;
-  readonly microsecondsPerToken: number;
-  readonly peakExtraBytes: number;
-  readonly logitsBytes: number;
-  readonly rssBeforeBytes: number;
-  readonly maxRssBytes: number;
+  readonly medianMs: number;
   readonly tensorsStable: boolean;
 }
 
-/** Cheap deterministic uniform fill in ±scale (xorshift32). */
+interface Memory {
+  readonly peakExtraBytes: number;
+  readonly maxRssBytes: number;
+}
+
+/** Cheap deterministic uniform fill in ±scale (xorshift32), or integers in [0, scale). */
 function fill(out: Float32Array | Int32Array, seed: number, scale: number, integer = false): void {
   let state = seed >>> 0 || 1;
   for (let i = 0; i < out.length; i++) {
@@ -51,105 +51,89 @@ function fill(out: Float32Array | Int32Array, seed: number, scale: number, integ
   }
 }
 
-async function child(
-  backend: 'wasm' | 'cpu',
-  vocab: number,
-  positions: number,
-  method: Method,
-  repetitions: number,
-) {
+/** Sets up the backend and the inputs; returns one training-like step per method. */
+async function setUp(backend: string, vocab: number, positions: number): Promise<Record<Method, () => void>> {
   // Backends are imported directly: @fusechat/backend's gradient registration needs a resolve hook
   // when run from sources under plain Node, and none of these losses uses registered gradients.
   const require = createRequire(import.meta.url);
   setWasmPaths(`${join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}/`);
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} unavailable`);
   await tf.ready();
-  const batch = 4;
-  const time = positions / batch;
+  const time = positions / BATCH;
   const logitsData = new Float32Array(positions * vocab);
   fill(logitsData, 1, 8);
-  const logits = tf.tensor3d(logitsData, [batch, time, vocab]);
+  const logits = tf.tensor3d(logitsData, [BATCH, time, vocab]);
   const labelData = new Int32Array(positions);
   fill(labelData, 2, vocab, true);
-  const labels = tf.tensor2d(labelData, [batch, time], 'int32');
+  const labels = tf.tensor2d(labelData, [BATCH, time], 'int32');
   const targetIdData = new Int32Array(positions * K);
   fill(targetIdData, 3, vocab, true);
-  const targetIds = tf.tensor3d(targetIdData, [batch, time, K], 'int32');
+  const targetIds = tf.tensor3d(targetIdData, [BATCH, time, K], 'int32');
   const targetLogitData = new Float32Array(positions * K);
   fill(targetLogitData, 4, 5);
-  const targetLogits = tf.tensor3d(targetLogitData, [batch, time, K]);
-  const flatLabels = tf.reshape(labels, [positions]);
-  const labelMask = tf.ones([batch, time], 'int32');
-  const batchInput = { labels, targetIds, targetLogits };
-
+  const targetLogits = tf.tensor3d(targetLogitData, [BATCH, time, K]);
+  const oneHotLabels = tf.oneHot(tf.reshape(labels, [positions]), vocab);
+  const labelMask = tf.ones([BATCH, time], 'int32');
+  const logits2d = tf.reshape(logits, [positions, vocab]);
   const inverseCount = tf.fill([positions], 1 / positions);
-  const loss = (z: tf.Tensor): tf.Tensor => {
-    switch (method) {
-      case 'dense-ce':
-        return tf.losses.softmaxCrossEntropy(
-          tf.oneHot(flatLabels, vocab),
-          z,
-          undefined,
-          0,
-          tf.Reduction.NONE,
-        );
-      case 'clm':
-        return clmLoss(z, labels);
-      case 'fusion':
-        return fusionLoss(z, targetIds, targetLogits, labelMask);
-      case 'combined':
-        return combinedLoss(z, batchInput);
-    }
-  };
-  const input = method === 'dense-ce' ? tf.reshape(logits, [positions, vocab]) : logits;
-  // Dense: per-row losses with dy = 1/N is the gradient of their mean. Ours: scalar, dy = 1.
-  const step = () => {
-    const { value, grad } = tf.valueAndGrad(loss)(input, method === 'dense-ce' ? inverseCount : undefined);
+
+  const run = (loss: (z: tf.Tensor) => tf.Tensor, input: tf.Tensor, dy?: tf.Tensor) => () => {
+    const { value, grad } = tf.valueAndGrad(loss)(input, dy);
     value.dataSync();
     tf.dispose([value, grad]);
   };
-
-  step(); // warm-up
-  const rssBeforeBytes = process.memoryUsage().rss;
-  const tensorsBefore = tf.memory().numTensors;
-  const times: number[] = [];
-  for (let repetition = 0; repetition < repetitions; repetition++) {
-    const started = performance.now();
-    step();
-    times.push(performance.now() - started);
-  }
-  const tensorsStable = tf.memory().numTensors === tensorsBefore;
-  const bytesBefore = tf.memory().numBytes;
-  const profile = await tf.profile(step);
-  times.sort((a, b) => a - b);
-  const medianMs = times[Math.floor(times.length / 2)]!;
-  // Our losses skip the last position of each row (nothing to predict); the dense baseline does not.
-  const tokens = method === 'dense-ce' ? positions : positions - batch;
-  const result: ChildResult = {
-    backend,
-    vocab,
-    positions,
-    method,
-    repetitions,
-    medianMs,
-    minMs: times[0]!,
-    microsecondsPerToken: (medianMs * 1000) / tokens,
-    peakExtraBytes: profile.peakBytes - bytesBefore,
-    logitsBytes: positions * vocab * 4,
-    rssBeforeBytes,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
-    tensorsStable,
+  return {
+    // Per-row losses with dy = 1/N: the gradient of their mean. The one-hot labels are built
+    // once, outside the timed step (as a data pipeline would).
+    'dense-ce': run(
+      (z) => tf.losses.softmaxCrossEntropy(oneHotLabels, z, undefined, 0, tf.Reduction.NONE),
+      logits2d,
+      inverseCount,
+    ),
+    clm: run((z) => clmLoss(z, labels), logits),
+    fusion: run((z) => fusionLoss(z, targetIds, targetLogits, labelMask), logits),
+    combined: run((z) => combinedLoss(z, { labels, targetIds, targetLogits }), logits),
   };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-function runChild(
-  backend: string,
-  vocab: number,
-  positions: number,
-  method: Method,
-  repetitions: number,
-): ChildResult {
+async function timingChild(backend: string, vocab: number, positions: number, repetitions: number) {
+  const steps = await setUp(backend, vocab, positions);
+  const times = Object.fromEntries(METHODS.map((method) => [method, [] as number[]])) as Record<
+    Method,
+    number[]
+  >;
+  for (const method of METHODS) steps[method](); // warm-up
+  const tensorsBefore = tf.memory().numTensors;
+  for (let repetition = 0; repetition < repetitions; repetition++) {
+    for (const method of METHODS) {
+      // Collect the previous method's garbage outside the timed region (--expose-gc).
+      (globalThis as { gc?: () => void }).gc?.();
+      const started = performance.now();
+      steps[method]();
+      times[method].push(performance.now() - started);
+    }
+  }
+  const tensorsStable = tf.memory().numTensors === tensorsBefore;
+  const timings: Timing[] = METHODS.map((method) => {
+    const sorted = times[method].sort((a, b) => a - b);
+    return { method, minMs: sorted[0]!, medianMs: sorted[Math.floor(sorted.length / 2)]!, tensorsStable };
+  });
+  process.stdout.write(`${JSON.stringify(timings)}\n`);
+}
+
+async function memoryChild(backend: string, vocab: number, positions: number, method: Method) {
+  const steps = await setUp(backend, vocab, positions);
+  steps[method]();
+  const bytesBefore = tf.memory().numBytes;
+  const profile = await tf.profile(steps[method]);
+  const memory: Memory = {
+    peakExtraBytes: profile.peakBytes - bytesBefore,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+  process.stdout.write(`${JSON.stringify(memory)}\n`);
+}
+
+function runChild(args: string[]): unknown {
   const output = execFileSync(
     process.execPath,
     [
@@ -159,15 +143,11 @@ function runChild(
       'tsx',
       fileURLToPath(import.meta.url),
       '--child',
-      backend,
-      String(vocab),
-      String(positions),
-      method,
-      String(repetitions),
+      ...args,
     ],
     { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
   );
-  return JSON.parse(output.trim().split('\n').at(-1)!) as ChildResult;
+  return JSON.parse(output.trim().split('\n').at(-1)!);
 }
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
@@ -188,50 +168,67 @@ async function main() {
         { backend: 'cpu', vocab: 151936, positions: 256, repetitions: 2 },
       ];
   const loadBefore = loadavg();
-  const results: (ChildResult & { ratioToDense: number; ratioToSparseClm: number | null })[] = [];
+  const results: Record<string, unknown>[] = [];
   console.log(
     `cores: ${cpus().length}, load average before: ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`,
   );
   console.log(
-    'backend  vocab   pos  method    median ms  µs/token  ×dense  ×clm  peak extra tfjs  (×logits)  max RSS  tensors',
+    'backend  vocab   pos  method     min ms  median ms  µs/token  ×dense  ×clm  tfjs peak extra (×logits)  max RSS',
   );
-  for (const configuration of configurations) {
-    let dense: ChildResult | undefined;
-    let clm: ChildResult | undefined;
-    for (const method of METHODS) {
-      const result = runChild(
-        configuration.backend,
-        configuration.vocab,
-        configuration.positions,
-        method,
-        configuration.repetitions,
-      );
-      if (method === 'dense-ce') dense = result;
-      if (method === 'clm') clm = result;
-      const ratioToDense = result.microsecondsPerToken / dense!.microsecondsPerToken;
-      // The fusion terms against this package's own CLM loss: what distillation adds to plain SFT.
-      const ratioToSparseClm = clm ? result.microsecondsPerToken / clm.microsecondsPerToken : null;
-      results.push({ ...result, ratioToDense, ratioToSparseClm });
+  for (const { backend, vocab, positions, repetitions } of configurations) {
+    const timings = runChild([
+      'timing',
+      backend,
+      String(vocab),
+      String(positions),
+      String(repetitions),
+    ]) as Timing[];
+    const byMethod = Object.fromEntries(timings.map((timing) => [timing.method, timing])) as Record<
+      Method,
+      Timing
+    >;
+    // Our losses skip the last position of each row (it predicts nothing); the dense one does not.
+    const perToken = (timing: Timing) =>
+      (timing.minMs * 1000) / (timing.method === 'dense-ce' ? positions : positions - BATCH);
+    for (const timing of timings) {
+      const memory = runChild(['memory', backend, String(vocab), String(positions), timing.method]) as Memory;
+      const ratioToDense = perToken(timing) / perToken(byMethod['dense-ce']);
+      const ratioToClm = perToken(timing) / perToken(byMethod.clm);
+      const logitsBytes = positions * vocab * 4;
+      results.push({
+        backend,
+        vocab,
+        positions,
+        k: K,
+        repetitions,
+        ...timing,
+        microsecondsPerToken: perToken(timing),
+        ratioToDense,
+        ratioToClm,
+        ...memory,
+        logitsBytes,
+      });
       console.log(
         [
-          result.backend.padEnd(7),
-          String(result.vocab).padStart(6),
-          String(result.positions).padStart(5),
-          ` ${method.padEnd(9)}`,
-          result.medianMs.toFixed(1).padStart(9),
-          result.microsecondsPerToken.toFixed(1).padStart(9),
+          backend.padEnd(7),
+          String(vocab).padStart(6),
+          String(positions).padStart(5),
+          ` ${timing.method.padEnd(9)}`,
+          timing.minMs.toFixed(0).padStart(7),
+          timing.medianMs.toFixed(0).padStart(10),
+          perToken(timing).toFixed(0).padStart(9),
           ratioToDense.toFixed(2).padStart(7),
-          (ratioToSparseClm === null ? '-' : ratioToSparseClm.toFixed(2)).padStart(5),
-          mb(result.peakExtraBytes).padStart(16),
-          `(${(result.peakExtraBytes / result.logitsBytes).toFixed(2)})`.padStart(10),
-          mb(result.maxRssBytes).padStart(8),
-          result.tensorsStable ? 'stable' : 'GROWING',
+          ratioToClm.toFixed(2).padStart(5),
+          `${mb(memory.peakExtraBytes)} (${(memory.peakExtraBytes / logitsBytes).toFixed(1)})`.padStart(26),
+          mb(memory.maxRssBytes).padStart(8),
+          timing.tensorsStable ? '' : ' tensors GROWING',
         ].join(' '),
       );
     }
   }
   const loadAfter = loadavg();
   console.log(`load average after: ${loadAfter.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log('ratios use the min time per token; max RSS includes the logits and their JS source array');
   mkdirSync(join(root, 'bench-results'), { recursive: true });
   writeFileSync(
     join(root, 'bench-results', 'loss.json'),
@@ -244,7 +241,7 @@ async function main() {
         loadAverageBefore: loadBefore,
         loadAverageAfter: loadAfter,
         k: K,
-        baseline: 'tf.losses.softmaxCrossEntropy(tf.oneHot(labels, V), logits) + tf.valueAndGrad',
+        baseline: 'dense-ce = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, V), logits) + gradient',
         results,
       },
       null,
@@ -255,14 +252,9 @@ async function main() {
 }
 
 if (process.argv[2] === '--child') {
-  const [, , , backend, vocab, positions, method, repetitions] = process.argv;
-  await child(
-    backend as 'wasm' | 'cpu',
-    Number(vocab),
-    Number(positions),
-    method as Method,
-    Number(repetitions),
-  );
+  const [, , , mode, backend, vocab, positions, last] = process.argv;
+  if (mode === 'timing') await timingChild(backend!, Number(vocab), Number(positions), Number(last));
+  else await memoryChild(backend!, Number(vocab), Number(positions), last as Method);
 } else {
   await main();
 }
