@@ -97,9 +97,9 @@ describe('rotary inverse frequencies', () => {
   const plain = Array.from({ length: 8 }, (_, i) => 1 / 500000 ** ((2 * i) / 16));
   it('default and linear scaling', () => {
     const unscaled = rotaryInverseFrequencies({ ...base, ropeScaling: null });
-    unscaled.forEach((value, i) => expect(value).toBeCloseTo(plain[i]!, 6));
+    for (const [i, value] of unscaled.entries()) expect(value).toBeCloseTo(plain[i]!, 6);
     const linear = rotaryInverseFrequencies({ ...base, ropeScaling: { rope_type: 'linear', factor: 4 } });
-    linear.forEach((value, i) => expect(value / (plain[i]! / 4)).toBeCloseTo(1, 5));
+    for (const [i, value] of linear.entries()) expect(value / (plain[i]! / 4)).toBeCloseTo(1, 5);
   });
   it('llama3 scaling follows transformers _compute_llama3_parameters', () => {
     const scaling = {
