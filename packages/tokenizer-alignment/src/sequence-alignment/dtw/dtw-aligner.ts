@@ -34,7 +34,7 @@ export interface DtwAligner {
 
 const INF = 0x3fffffff;
 /** Half-width (in pivot positions) of the band that finds the upper bound of the exact pass. */
-const BAND_MARGIN = 6;
+const BAND_MARGIN = 12;
 /** Largest dense per-call cost cache (entries); bigger calls compute costs uncached. */
 const MAX_COST_CACHE = 1 << 22;
 
