@@ -174,7 +174,7 @@ async function main() {
         rssOfInput: floor.maxRssBytes / inputBytes,
       },
     ];
-    for (const task of [...Object.keys(CONFIGS), 'variation_ratio:no-prefetch']) {
+    for (const task of [...Object.keys(CONFIGS), 'variation_ratio:no-prefetch', 'ties:workers-2']) {
       const result = runChild(task, root, out);
       rows.push({
         task,

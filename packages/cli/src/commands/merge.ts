@@ -62,6 +62,7 @@ export function registerMergeCommand(program: Command): void {
     .option('--overwrite', 'replace an existing output directory once the new one is complete', false)
     .option('--max-shard-size <size>', 'largest output shard, e.g. 5GB, 500MB, 2GiB', '5GB')
     .option('--no-prefetch', 'do not read the next tensor while merging the current one (less memory)')
+    .option('--workers <count>', 'worker threads merging tensors in parallel (built-in methods)', '0')
     .addOption(backendOption())
     .action(
       async (
@@ -71,10 +72,18 @@ export function registerMergeCommand(program: Command): void {
           overwrite: boolean;
           maxShardSize: string;
           prefetch: boolean;
+          workers: string;
           backend: string;
         },
       ) => {
         const maxShardBytes = parseByteSize(options.maxShardSize);
+        const workers = Number(options.workers);
+        if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
+          throw new InvalidInputError(`--workers: "${options.workers}" is not a thread count (0–64).`, {
+            code: 'CLI_INVALID_WORKERS',
+            field: 'workers',
+          });
+        }
         const config = await loadMergeConfig(configPath);
         const progress = createProgressPrinter();
         try {
@@ -83,6 +92,7 @@ export function registerMergeCommand(program: Command): void {
             overwrite: options.overwrite,
             maxShardBytes,
             prefetch: options.prefetch,
+            workers,
             onProgress: progress,
             logger: createConsoleLogger({ prefix: 'fusechat: ' }),
           });

@@ -13,14 +13,14 @@ export interface MergeModelsOptions {
   readonly maxShardBytes?: number;
   /**
    * Read the next tensor while merging the current one (overlaps disk and math); costs one more
-   * set of input tensors in memory. Default `true`; `false` also turns off the automatic workers,
-   * for the smallest footprint (one set of inputs).
+   * set of input tensors in memory. Default `true`; `false` gives the smallest footprint (one set
+   * of inputs).
    */
   readonly prefetch?: boolean;
   /**
    * Worker threads merging whole tensors in parallel (built-in methods only; a custom method runs
-   * on the main thread). Default 2 when `prefetch` is on, the machine has 2+ cores and the inputs
-   * exceed 256 MiB, else 0. Each worker works on its own set of input buffers.
+   * on the main thread); each works on its own set of input buffers. Default 0: on 2 shared cores
+   * one thread whose reads and writes overlap its math (`prefetch`) measured faster.
    */
   readonly workers?: number;
   /** Merge methods to choose from; default the built-ins. */
