@@ -43,13 +43,17 @@ const MAX_COST_CACHE = 1 << 22;
  * `O(n·m)` matrix, backtrack with ties diag → left → up), computed faster but with identical
  * output:
  *
- * 1. costs are cached per distinct (source token, pivot token) pair of the call;
+ * 1. costs are cached per distinct (source token, pivot token) pair of the call and computed
+ *    with Myers' bit-parallel Levenshtein (code points), with an early exit at the cost that
+ *    would no longer matter;
  * 2. a DTW restricted to a band around the character-length diagonal gives the cost `U` of one
  *    valid path, an upper bound of the optimum;
  * 3. the exact pass skips every cell whose prefix cost plus a consistent lower bound of the
- *    remaining cost (the count of later rows / columns whose token matches nothing at cost 0)
- *    exceeds `U`. Such a cell can neither lie on an optimal path nor tie with one during the
- *    backtrack, so the backtrack takes the same steps as over the full matrix.
+ *    remaining cost exceeds `U`. The bound sums, over the later rows, each row token's smallest
+ *    cost against any pivot token of the call (0 when an equal token exists), or counts the later
+ *    columns whose token has no zero-cost partner, whichever is larger. A skipped cell can
+ *    neither lie on an optimal path nor tie with one during the backtrack, so the backtrack takes
+ *    the same steps as over the full matrix (see the proof sketch in README.md, "Exactness").
  *
  * @example
  * ```ts
