@@ -441,11 +441,15 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
 
     const at = (i: number, j: number): number =>
       j >= rowStart[i]! && j < rowEnd[i]! ? values[rowOffset[i]! + j - rowStart[i]!]! : INF;
-    const aligned: number[][] = Array.from({ length: m }, () => []);
+    // The backtrack walks from the end; the path is recorded, then read forwards.
+    const pathSource = new Int32Array(n + m);
+    const pathPivot = new Int32Array(n + m);
+    let steps = 0;
     let i = n - 1;
     let j = m - 1;
     while (i > 0 || j > 0) {
-      aligned[j]!.push(i);
+      pathSource[steps] = i;
+      pathPivot[steps++] = j;
       let move = 0;
       let best = i > 0 && j > 0 ? at(i - 1, j - 1) : INF;
       if (j > 0) {
@@ -471,8 +475,11 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
         i--;
       }
     }
-    aligned[0]!.push(0);
-    for (const list of aligned) list.reverse();
+    pathSource[steps] = 0;
+    pathPivot[steps++] = 0;
+    const aligned: number[][] = new Array(m);
+    for (let k = 0; k < m; k++) aligned[k] = [];
+    for (let k = steps - 1; k >= 0; k--) aligned[pathPivot[k]!]!.push(pathSource[k]!);
     return aligned;
   };
 
