@@ -292,7 +292,18 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
     const pivotFirst = new Int32Array(pivotUnique).fill(-1);
     for (let i = 0; i < n; i++) if (sourceFirst[sourceLocal[i]!]! < 0) sourceFirst[sourceLocal[i]!] = i;
     for (let j = 0; j < m; j++) if (pivotFirst[pivotLocal[j]!]! < 0) pivotFirst[pivotLocal[j]!] = j;
-    // Row minima: one source token against every distinct pivot token (bit-parallel, per row).
+    // Row minima: one source token against the distinct pivot tokens (bit-parallel, per row),
+    // visited by increasing length gap — a lower bound of the distance — until it cannot win.
+    let longestPivot = 0;
+    for (let v = 0; v < pivotUnique; v++)
+      if (pivotStrippedLength[v]! > longestPivot) longestPivot = pivotStrippedLength[v]!;
+    const byLengthStart = new Int32Array(longestPivot + 2);
+    for (let v = 0; v < pivotUnique; v++) byLengthStart[pivotStrippedLength[v]! + 1]!++;
+    for (let length = 1; length < byLengthStart.length; length++)
+      byLengthStart[length]! += byLengthStart[length - 1]!;
+    const byLength = new Int32Array(pivotUnique);
+    const byLengthFill = byLengthStart.slice();
+    for (let v = 0; v < pivotUnique; v++) byLength[byLengthFill[pivotStrippedLength[v]!]!++] = v;
     const rowMinimum = new Int32Array(sourceUnique);
     for (let u = 0; u < sourceUnique; u++) {
       const id = sourceIds[sourceFirst[u]!]!;
@@ -301,7 +312,7 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
         pivotKeyStamps.spelled[source.spelledKey[id]!] === callStamp;
       if (zeroPossible) continue;
       let best = INF;
-      for (let v = 0; v < pivotUnique && best > 1; v++) {
+      const visit = (v: number): void => {
         let value = useCache ? costCache[u * pivotUnique + v]! : -1;
         if (value < 0) {
           beginRow(id);
@@ -309,6 +320,26 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
           if (useCache && value < best) costCache[u * pivotUnique + v] = value;
         }
         if (value < best) best = value;
+      };
+      const length = sourceStrippedLength[u]!;
+      // Pivot tokens with an empty stripped form compare other strings: no length bound for them.
+      for (let k = byLengthStart[0]!; k < byLengthStart[1]! && best > 1; k++) visit(byLength[k]!);
+      if (length === 0) {
+        for (let k = byLengthStart[1]!; k < pivotUnique && best > 1; k++) visit(byLength[k]!);
+      } else {
+        for (let gap = 0; gap < best && best > 1; gap++) {
+          const shorter = length - gap;
+          const longer = length + gap;
+          if (shorter < 1 && longer > longestPivot) break;
+          if (shorter >= 1 && shorter <= longestPivot) {
+            for (let k = byLengthStart[shorter]!; k < byLengthStart[shorter + 1]! && best > 1; k++)
+              visit(byLength[k]!);
+          }
+          if (gap > 0 && longer <= longestPivot) {
+            for (let k = byLengthStart[longer]!; k < byLengthStart[longer + 1]! && best > 1; k++)
+              visit(byLength[k]!);
+          }
+        }
       }
       rowMinimum[u] = best;
     }
