@@ -175,7 +175,10 @@ async function main() {
       },
     ];
     for (const task of [...Object.keys(CONFIGS), 'variation_ratio:no-prefetch', 'ties:workers-2']) {
-      const result = runChild(task, root, out);
+      // Two runs: the faster one's time (the machine is shared), the larger peak RSS.
+      const runs = [runChild(task, root, out), runChild(task, root, out)];
+      const fastest = runs[0]!.seconds <= runs[1]!.seconds ? runs[0]! : runs[1]!;
+      const result = { ...fastest, maxRssBytes: Math.max(runs[0]!.maxRssBytes, runs[1]!.maxRssBytes) };
       rows.push({
         task,
         seconds: result.seconds,

@@ -352,4 +352,35 @@ describe('mergeModels', () => {
     }
     expect(outputs[1]).toEqual(outputs[0]);
   });
+
+  it('copies the tokenizer from tokenizer_source and applies slice gradients (slerp, mergekit slices form)', async () => {
+    writeCheckpoint(join(root, 'other-tokenizer'), targetA, modelConfig(), { tokenizer: 'chat-tokenizer' });
+    const out = join(root, 'out-slerp');
+    await mergeModels(
+      {
+        merge_method: 'slerp',
+        base_model: 'pivot',
+        tokenizer_source: 'other-tokenizer',
+        slices: [
+          {
+            sources: [
+              { model: 'pivot', layer_range: [0, LAYERS] },
+              { model: 'other-tokenizer', layer_range: [0, LAYERS] },
+            ],
+          },
+        ],
+        parameters: { t: [{ filter: 'self_attn', value: [0, 1] }, { value: 0.5 }] },
+      },
+      { out, cwd: root },
+    );
+    expect(readFileSync(join(out, 'tokenizer.json'), 'utf8')).toContain('chat-tokenizer');
+    const merged = readOutput(out);
+    // t = 0 at layer 0 (the base), t = 1 at the last layer (the other model).
+    const first = 'model.layers.0.self_attn.q_proj.weight';
+    const last = `model.layers.${LAYERS - 1}.self_attn.q_proj.weight`;
+    expect(merged[first]!.values).toEqual(Array.from(base[first]!.values));
+    merged[last]!.values.forEach((v, i) => {
+      expect(Math.abs(v - targetA[last]!.values[i]!)).toBeLessThan(1e-6);
+    });
+  });
 });
