@@ -31,7 +31,14 @@ const linear2d = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
       const [savedX, savedWeight] = saved as [tf.Tensor2D, tf.Tensor2D];
       const gradient = dy as tf.Tensor2D;
-      return [tf.matMul(gradient, savedWeight), tf.matMul(tf.transpose(gradient), savedX)];
+      const [rows, outFeatures] = gradient.shape;
+      const inFeatures = savedX.shape[1];
+      // dW = dyᵀ·x, or (xᵀ·dy)ᵀ when that transposes fewer elements (wide outputs such as lm_head).
+      const weightGradient =
+        rows * outFeatures <= rows * inFeatures + inFeatures * outFeatures
+          ? tf.matMul(tf.transpose(gradient), savedX)
+          : tf.transpose(tf.matMul(tf.transpose(savedX), gradient));
+      return [tf.matMul(gradient, savedWeight), weightGradient];
     },
   };
 }) as (x: tf.Tensor2D, weight: tf.Tensor2D) => tf.Tensor2D;

@@ -45,6 +45,17 @@ describe.each(TEST_BACKENDS)('ops (%s)', (backend) => {
       const difference = tf.max(tf.abs(tf.sub(mine[i]!, plain[i]!))).dataSync()[0]!;
       expect(difference).toBeLessThan(1e-4);
     }
+    // A wide output (like lm_head) takes the other weight-gradient formulation.
+    const wideX = tf.randomNormal([3, 2], 0, 1, 'float32', 6);
+    const wideW = tf.randomNormal([50, 2], 0, 1, 'float32', 7);
+    const wide = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(linear(p, q))))([wideX, wideW]);
+    const widePlain = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+      tf.sum(tf.square(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D, false, true))),
+    )([wideX, wideW]);
+    for (let i = 0; i < 2; i++) {
+      expect(tf.max(tf.abs(tf.sub(wide[i]!, widePlain[i]!))).dataSync()[0]!).toBeLessThan(1e-4);
+    }
+    tf.dispose([wideX, wideW, ...wide, ...widePlain]);
     const a = tf.randomNormal([3, 4, 5], 0, 1, 'float32', 4);
     const b = tf.randomNormal([3, 5, 2], 0, 1, 'float32', 5);
     const batched = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
