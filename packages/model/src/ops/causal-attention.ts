@@ -174,17 +174,19 @@ function attentionForward(
   const out = new Float32Array(q.size);
   const probabilities: tf.Tensor2D[] = [];
   for (let b = 0; b < batch; b++) {
-    const rowBias = bias.subarray(b * time * keyLength, (b + 1) * time * keyLength);
+    // One bias tensor per sequence, shared by its key/value heads.
+    const rowBias = tf.tensor3d(bias.subarray(b * time * keyLength, (b + 1) * time * keyLength), [
+      1,
+      time,
+      keyLength,
+    ]);
     for (let kv = 0; kv < kvHeads; kv++) {
       const [p, context] = tf.tidy(() => {
         const scores = tf.matMul(
           tf.tensor2d(gatherQueries(queryData, dims, b, kv, dims.scale), [group * time, headDim]),
           tf.tensor2d(gatherKeys(keyData, dims, b, kv, true), [headDim, keyLength]),
         );
-        const masked = tf.add(
-          tf.reshape(scores, [group, time, keyLength]),
-          tf.tensor3d(rowBias, [1, time, keyLength]),
-        );
+        const masked = tf.add(tf.reshape(scores, [group, time, keyLength]), rowBias);
         const weights = tf.reshape(tf.softmax(masked, -1), [group * time, keyLength]) as tf.Tensor2D;
         return [
           weights,
@@ -195,6 +197,7 @@ function attentionForward(
       context.dispose();
       probabilities.push(p);
     }
+    rowBias.dispose();
   }
   return { value: tf.tensor4d(out, q.shape), probabilities };
 }
