@@ -422,8 +422,7 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
             continue;
           }
           const remainingColumns = columns[j + 1]!;
-          const slack =
-            threshold - best - (remainingColumns > remainingRows ? remainingColumns : remainingRows);
+          const slack = threshold - best - Math.max(remainingColumns, remainingRows);
           let value = INF;
           if (slack >= 0) {
             const pivotUniqueIndex = pivotLocals[j]!;

@@ -157,7 +157,7 @@ export function nearestTokenKernel(tables: NearestTokenTables, queries: NearestT
         const length = side === 0 ? lower : upper;
         if (length < 0 || length > maxLength || (side === 1 && delta === 0)) continue;
         const end = lengthStarts[length + 1]!;
-        const longer = n > length ? n : length;
+        const longer = Math.max(n, length);
         let position = lengthStarts[length]!;
         while (position < end) {
           // Blocks of 16 consecutive entries share an OR-ed signature: one bound skips them all.
