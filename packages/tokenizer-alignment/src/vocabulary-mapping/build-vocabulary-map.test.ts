@@ -118,6 +118,24 @@ describe('buildVocabularyMap', () => {
     expect(map.sourceToPivot[qwen.tokenToId('Ġwhale')!]).not.toBe(0);
   });
 
+  it('real vocabularies: BOS/EOS from tokenizer_config.json, exact matches across markers', async () => {
+    const [llama, mistral] = await Promise.all([realTokenizer('llama3'), realTokenizer('mistral')]);
+    const map = await buildVocabularyMap(llama, mistral, { method: 'exact' });
+    expect(map.sourceToPivot[128000]).toBe(1); // <|begin_of_text|> → <s>
+    expect(map.sourceToPivot[128001]).toBe(2); // <|end_of_text|> → </s>
+    expect(map.sourceToPivot[llama.tokenToId('Ġthe')!]).toBe(mistral.tokenToId('▁the'));
+    expect(map.sourceToPivot[llama.tokenToId('<|reserved_special_token_0|>')!]).toBe(0); // unk
+  });
+
+  it('refuses corpus ids outside the vocabularies', async () => {
+    await expect(
+      buildVocabularyMap(source, pivot, {
+        method: 'statistics',
+        corpus: [{ sourceIds: [99], pivotIds: [1] }],
+      }),
+    ).rejects.toMatchObject({ code: 'VOCAB_MAP_UNKNOWN_TOKEN', field: 'corpus[0].sourceIds[0]' });
+  });
+
   it('serialises with both hashes and refuses other tokenizers', async () => {
     const map = await buildVocabularyMap(source, pivot, { method: 'exact' });
     const text = serializeVocabularyMap(map);
