@@ -125,11 +125,8 @@ export function sparseCrossEntropy(
       let scaled: tf.Tensor;
       if (strategy === 'softmax-kernel') {
         const [probabilities] = saved as [tf.Tensor];
-        // A scalar multiply when every row has the same weight; otherwise a [B, T, 1] broadcast.
-        const rowScale =
-          plan.uniformRowWeight !== undefined
-            ? tf.mul(dy, plan.uniformRowWeight)
-            : tf.reshape(tf.mul(dy, tf.tensor1d(plan.rowWeights)), [batchSize, timeSteps, 1]);
+        // A [B, T, 1] broadcast (as fast as a scalar multiply on wasm); zero on inactive rows.
+        const rowScale = tf.reshape(tf.mul(dy, tf.tensor1d(plan.rowWeights)), [batchSize, timeSteps, 1]);
         scaled = tf.mul(probabilities, rowScale);
       } else {
         const [exps, sums] = saved as [tf.Tensor, tf.Tensor];

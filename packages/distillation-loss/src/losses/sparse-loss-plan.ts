@@ -42,8 +42,6 @@ export interface SparseLossPlan {
   readonly constant: number;
   /** Number of rows with a non-zero weight. */
   readonly activeRows: number;
-  /** The common weight of all active rows when they share one (lets the gradient use a scalar). */
-  readonly uniformRowWeight: number | undefined;
 }
 
 function countActive(active: Uint8Array): number {
@@ -226,16 +224,8 @@ export function mergeTerms(
     termEntryWeights.set(termEntry64.subarray(c * capacity, c * capacity + entries), c * entries);
   }
   let activeRows = 0;
-  let uniformRowWeight: number | undefined;
-  let uniform = true;
   const rowWeights = Float32Array.from(rowWeights64);
-  for (let n = 0; n < rows; n++) {
-    const weight = rowWeights[n]!;
-    if (weight === 0) continue;
-    activeRows++;
-    if (uniformRowWeight === undefined) uniformRowWeight = weight;
-    else if (uniformRowWeight !== weight) uniform = false;
-  }
+  for (let n = 0; n < rows; n++) if (rowWeights[n] !== 0) activeRows++;
   let constant = 0;
   for (let c = 0; c < termCount; c++) constant += scales[c]! * terms[c]!.constant;
   return {
@@ -252,6 +242,5 @@ export function mergeTerms(
     entryWeights: Float32Array.from(entryWeights64.subarray(0, entries)),
     constant,
     activeRows,
-    uniformRowWeight: uniform && activeRows === rows ? uniformRowWeight : undefined,
   };
 }
