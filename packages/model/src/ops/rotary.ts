@@ -150,14 +150,37 @@ export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D):
   return rotate(x);
 }
 
+/**
+ * `rotate_half` as a product with a signed permutation matrix `R` (`x·R = [−x₂, x₁]`, and
+ * `y·Rᵀ = [y₂, −y₁]` for the gradient): one plain 2-D matMul instead of split + neg + concat,
+ * whose split and concat kernels copy element by element on wasm.
+ */
+function rotationMatrix(dim: number, transposed: boolean): tf.Tensor2D {
+  const half = dim / 2;
+  const values = new Float32Array(dim * dim);
+  for (let i = 0; i < half; i++) {
+    // R[i + half][i] = −1, R[i][i + half] = 1
+    values[(i + half) * dim + i] = transposed ? 1 : -1;
+    values[i * dim + i + half] = transposed ? -1 : 1;
+  }
+  return tf.tensor2d(values, [dim, dim]);
+}
+
 function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
-  const half = x.shape[3] / 2;
-  const [first, second] = tf.split(x, [half, half], 3) as [tf.Tensor4D, tf.Tensor4D];
-  return tf.concat([tf.neg(second), first], 3);
+  return rotateBy(x, false);
 }
 
 function rotateHalfTransposed(x: tf.Tensor4D): tf.Tensor4D {
-  const half = x.shape[3] / 2;
-  const [first, second] = tf.split(x, [half, half], 3) as [tf.Tensor4D, tf.Tensor4D];
-  return tf.concat([second, tf.neg(first)], 3);
+  return rotateBy(x, true);
+}
+
+function rotateBy(x: tf.Tensor4D, transposed: boolean): tf.Tensor4D {
+  const dim = x.shape[3];
+  return tf.tidy(
+    () =>
+      tf.reshape(
+        tf.matMul(tf.reshape(x, [-1, dim]) as tf.Tensor2D, rotationMatrix(dim, transposed)),
+        x.shape,
+      ) as tf.Tensor4D,
+  );
 }
