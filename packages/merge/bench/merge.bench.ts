@@ -20,6 +20,8 @@ const INTERMEDIATE = 2560;
 interface ChildResult {
   readonly seconds: number;
   readonly maxRssBytes: number;
+  /** User + system CPU seconds of the whole process (all threads): less sensitive to load than wall time. */
+  readonly cpuSeconds: number;
   readonly timings?: { readWait: number; compute: number; writeWait: number };
 }
 
@@ -132,6 +134,7 @@ async function child(task: string, root: string, out: string) {
   const result: ChildResult = {
     seconds: (performance.now() - started) / 1000,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     ...(timings ? { timings } : {}),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -169,6 +172,7 @@ async function main() {
       {
         task: 'io-floor',
         seconds: floor.seconds,
+        cpuSeconds: floor.cpuSeconds,
         ratio: 1,
         peakRssMB: floor.maxRssBytes / 1e6,
         rssOfInput: floor.maxRssBytes / inputBytes,
@@ -182,6 +186,7 @@ async function main() {
       rows.push({
         task,
         seconds: result.seconds,
+        cpuSeconds: result.cpuSeconds,
         ratio: result.seconds / floor.seconds,
         peakRssMB: result.maxRssBytes / 1e6,
         rssOfInput: result.maxRssBytes / inputBytes,
@@ -191,12 +196,12 @@ async function main() {
     const load = loadavg();
     console.log(`\nload average ${load.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
     console.log(
-      'task                          seconds  × I/O floor  peak RSS MB  RSS / input  read wait / compute / write wait s',
+      'task                          seconds  × I/O floor  cpu s  peak RSS MB  RSS / input  read wait / compute / write wait s',
     );
     for (const row of rows) {
       const t = row.timings as ChildResult['timings'];
       console.log(
-        `${String(row.task).padEnd(28)} ${(row.seconds as number).toFixed(2).padStart(8)} ${(row.ratio as number).toFixed(2).padStart(12)} ${(row.peakRssMB as number).toFixed(0).padStart(12)} ${((row.rssOfInput as number) * 100).toFixed(1).padStart(10)}%  ${t ? `${t.readWait.toFixed(1)} / ${t.compute.toFixed(1)} / ${t.writeWait.toFixed(1)}` : ''}`,
+        `${String(row.task).padEnd(28)} ${(row.seconds as number).toFixed(2).padStart(8)} ${(row.ratio as number).toFixed(2).padStart(12)} ${(row.cpuSeconds as number).toFixed(1).padStart(6)} ${(row.peakRssMB as number).toFixed(0).padStart(12)} ${((row.rssOfInput as number) * 100).toFixed(1).padStart(10)}%  ${t ? `${t.readWait.toFixed(1)} / ${t.compute.toFixed(1)} / ${t.writeWait.toFixed(1)}` : ''}`,
       );
     }
     const resultsDir = join(here, '..', '..', '..', 'bench-results');
