@@ -37,6 +37,18 @@ function now(): number {
   return performance.now() / 1000;
 }
 
+/** Median wall time of `runs` calls: robust to other processes on a shared machine. */
+function medianSeconds(run: () => void, runs: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = now();
+    run();
+    times.push(now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor((times.length - 1) / 2)]!;
+}
+
 /** Plain (no transpose flags) square matMul throughput: the better of 512 and 1024. */
 async function matMulGflops(): Promise<{ gflops: number; shape: string }> {
   let best = { gflops: 0, shape: '' };
@@ -81,7 +93,7 @@ const loadBefore = loadavg()[0]!;
 for (const backend of backends) {
   await initBackend(backend, { quiet: true });
   const batch = Number(args.get('batch') ?? (backend === 'cpu' ? 1 : 2));
-  const steps = Number(args.get('steps') ?? (backend === 'cpu' ? 1 : 3));
+  const steps = Number(args.get('steps') ?? (backend === 'cpu' ? 1 : 5));
   const matMul = await matMulGflops();
   const model = createModel(config, { seed: 1 });
   let parameters = 0;
@@ -94,9 +106,7 @@ for (const backend of backends) {
 
   const forwardOnce = () => tf.tidy(() => tf.sum(model.forward(ids)).dataSync());
   forwardOnce();
-  let start = now();
-  for (let i = 0; i < steps; i++) forwardOnce();
-  const forwardSeconds = (now() - start) / steps;
+  const forwardSeconds = medianSeconds(forwardOnce, steps);
 
   const optimizer = tf.train.adam(1e-4);
   const trainOnce = () => {
@@ -110,9 +120,7 @@ for (const backend of backends) {
   };
   trainOnce();
   const tensors = tf.memory().numTensors;
-  start = now();
-  for (let i = 0; i < steps; i++) trainOnce();
-  const trainSeconds = (now() - start) / steps;
+  const trainSeconds = medianSeconds(trainOnce, steps);
   if (tf.memory().numTensors !== tensors)
     console.warn(`warning: tensor count changed during training (${tensors} → ${tf.memory().numTensors})`);
   const trainingGflops = trainingFlops(model, tokens, batch) / trainSeconds / 1e9;
