@@ -177,37 +177,56 @@ function signConsensusMix(
   normalize: boolean,
   lambda: number,
 ): Float32Array {
-  // Blocked, one model at a time: tight loops over typed arrays instead of a per-element loop
-  // over models (about 2× faster in V8), with float64 block accumulators.
+  // Blocked, one model at a time, and branch-free: delta signs are random, so an if on them
+  // mispredicts half the time (measured ≈3× slower). Agreement is computed from sign bits:
+  // sign(wj·δj) = sign(wj) xor sign(δj), compared with the sign bit of Σ wj δj (rounded to
+  // float32, which keeps the sign; +0 counts as positive, as `≥ 0` does).
   const count = deltas.length;
   const total = new Float64Array(CONSENSUS_BLOCK);
+  const totalRounded = new Float32Array(CONSENSUS_BLOCK);
+  const totalBits = new Uint32Array(totalRounded.buffer);
   const mixed = new Float64Array(CONSENSUS_BLOCK);
   const divisor = new Float64Array(CONSENSUS_BLOCK);
+  const keptCount = new Int32Array(CONSENSUS_BLOCK);
+  const deltaBits = deltas.map((delta) => new Uint32Array(delta.buffer, delta.byteOffset, delta.length));
   for (let start = 0; start < base.length; start += CONSENSUS_BLOCK) {
     const size = Math.min(CONSENSUS_BLOCK, base.length - start);
     total.fill(0, 0, size);
     mixed.fill(0, 0, size);
     divisor.fill(0, 0, size);
+    keptCount.fill(0, 0, size);
     for (let j = 0; j < count; j++) {
       const delta = deltas[j]!;
       const weight = weights[j]!;
       for (let i = 0; i < size; i++) total[i]! += weight * delta[start + i]!;
     }
+    for (let i = 0; i < size; i++) totalRounded[i] = total[i]!;
     for (let j = 0; j < count; j++) {
       const delta = deltas[j]!;
+      const bits = deltaBits[j]!;
       const weight = weights[j]!;
+      const weightSign = weight < 0 ? 1 : 0;
       for (let i = 0; i < size; i++) {
-        const weighted = weight * delta[start + i]!;
-        if (total[i]! >= 0 ? weighted > 0 : weighted < 0) {
-          mixed[i]! += weighted;
-          divisor[i]! += weight;
-        }
+        const word = bits[start + i]!;
+        // 1 when the weighted delta's sign differs from the majority's, or the delta is ±0.
+        const disagree =
+          ((word >>> 31) ^ weightSign ^ (totalBits[i]! >>> 31)) | (((word & 0x7fffffff) - 1) >>> 31);
+        const keep = 1 - disagree;
+        mixed[i]! += keep * weight * delta[start + i]!;
+        divisor[i]! += keep * weight;
+        keptCount[i]! += keep;
       }
     }
-    for (let i = 0; i < size; i++) {
-      const d = divisor[i]!;
-      const value = normalize && d !== 0 ? mixed[i]! / d : mixed[i]!;
-      base[start + i] = base[start + i]! + lambda * value;
+    if (normalize) {
+      for (let i = 0; i < size; i++) {
+        // Nothing kept → divide 0 by 1 (branch-free: (0 − 1) >>> 31 = 1); kept weights summing
+        // to exactly 0 (negative weights) → divide by 1, as mergekit.
+        let value = mixed[i]! / (divisor[i]! + ((keptCount[i]! - 1) >>> 31));
+        if (value - value !== 0) value = mixed[i]!;
+        base[start + i] = base[start + i]! + lambda * value;
+      }
+    } else {
+      for (let i = 0; i < size; i++) base[start + i] = base[start + i]! + lambda * mixed[i]!;
     }
   }
   return base;
