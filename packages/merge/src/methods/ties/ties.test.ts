@@ -55,6 +55,22 @@ describe('ties', () => {
     }
   });
 
+  it('matches the reference with negative and zero weights, and kept weights summing to zero', () => {
+    const base = randomValues(22, 2000);
+    const targets = [perturbed(base, 4, 0.02), perturbed(base, 5, 0.02), perturbed(base, 6, 0.02)];
+    for (const weights of [
+      [0.7, -0.4, 0.5],
+      [1, -1, 0],
+    ]) {
+      const densities = [0.6, 0.6, 0.6];
+      const { tensor } = mergeOnce(ties, {
+        base,
+        models: targets.map((t, j) => ({ tensor: t, parameters: { weight: weights[j], density: densities[j] } })),
+      });
+      expect(maxRelativeError(tensor, referenceTies(base, targets, weights, densities))).toBeLessThan(1e-6);
+    }
+  });
+
   it('resolves sign conflicts by the weighted majority', () => {
     // +1 (weight 1) and −3 (weight 1): Σ = −2 → negative wins; normalised by the weights kept.
     const { tensor } = mergeOnce(ties, {
