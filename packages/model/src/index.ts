@@ -42,9 +42,11 @@ export { type CreateModelOptions, createModel } from './model/create-model.js';
 export {
   type AttentionLayout,
   attentionBias,
+  attentionBiasValues,
   createAttentionLayout,
   MASKED_SCORE,
 } from './ops/attention-layout.js';
+export { causalAttention } from './ops/causal-attention.js';
 export { embeddingLookup } from './ops/embedding-lookup.js';
 export { groupedQueryAttention } from './ops/grouped-query-attention.js';
 export { linear } from './ops/linear.js';
