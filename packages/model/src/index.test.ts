@@ -8,6 +8,7 @@ describe('public API', () => {
       'saveModel',
       'createModel',
       'generate',
+      'generateBatch',
       'evaluatePerplexity',
       'applyLora',
       'mergeLora',

@@ -27,6 +27,7 @@ export {
   type PerplexityResult,
 } from './evaluation/evaluate-perplexity.js';
 export { type GenerateOptions, type GenerateResult, generate } from './generation/generate.js';
+export { generateBatch } from './generation/generate-batch.js';
 export { type SamplingOptions, sampleToken } from './generation/sample-token.js';
 export { type LoadModelOptions, loadModel, readModelConfig } from './io/load-model.js';
 export { type SaveModelOptions, saveModel, TOKENIZER_FILES } from './io/save-model.js';

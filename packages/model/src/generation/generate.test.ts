@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createModel } from '../model/create-model.js';
 import { TEST_BACKENDS, useBackend } from '../testing/test-backends.js';
 import { generate } from './generate.js';
+import { generateBatch } from './generate-batch.js';
 import { sampleToken } from './sample-token.js';
 
 const config = {
@@ -100,5 +101,41 @@ describe('sampleToken', () => {
     const seen = new Set<number>();
     for (let i = 0; i < 500; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.6 }, random));
     expect([...seen].sort()).toEqual([1, 2]);
+  });
+});
+
+describe.each(TEST_BACKENDS)('generateBatch (%s)', (backend) => {
+  it('left-padded batch decoding equals decoding each prompt alone (greedy and seeded sampling)', async () => {
+    await useBackend(backend);
+    const model = createModel({ ...config, modelType: 'qwen2', slidingWindow: null }, { seed: 12 });
+    try {
+      const prompts = [[5, 9, 2, 30, 11], [7], [3, 3, 8]];
+      const before = tf.memory().numTensors;
+      const batch = await generateBatch(model, prompts, { maxNewTokens: 6, stopTokens: [] });
+      expect(tf.memory().numTensors).toBe(before);
+      for (const [i, prompt] of prompts.entries()) {
+        expect(batch[i]!.tokens).toEqual(
+          (await generate(model, prompt, { maxNewTokens: 6, stopTokens: [] })).tokens,
+        );
+      }
+      const sampled = await generateBatch(model, prompts, {
+        maxNewTokens: 4,
+        temperature: 1,
+        seed: 3,
+        stopTokens: [],
+      });
+      const again = await generateBatch(model, prompts, {
+        maxNewTokens: 4,
+        temperature: 1,
+        seed: 3,
+        stopTokens: [],
+      });
+      expect(sampled).toEqual(again);
+      const stopAt = batch[0]!.tokens[1]!;
+      const stopped = await generateBatch(model, prompts, { maxNewTokens: 6, stopTokens: [stopAt] });
+      expect(stopped[0]).toEqual({ tokens: batch[0]!.tokens.slice(0, 2), finishReason: 'stop' });
+    } finally {
+      model.dispose();
+    }
   });
 });
