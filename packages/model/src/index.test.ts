@@ -12,6 +12,8 @@ describe('public API', () => {
       'evaluatePerplexity',
       'applyLora',
       'mergeLora',
+      'saveLoraAdapter',
+      'loadLoraAdapter',
       'createArchitectureRegistry',
       'createLlamaFamilyArchitecture',
       'readModelConfig',

@@ -32,7 +32,9 @@ export { type SamplingOptions, sampleToken } from './generation/sample-token.js'
 export { type LoadModelOptions, loadModel, readModelConfig } from './io/load-model.js';
 export { type SaveModelOptions, saveModel, TOKENIZER_FILES } from './io/save-model.js';
 export { applyLora, type LoraOptions } from './lora/apply-lora.js';
+export { loadLoraAdapter } from './lora/load-lora-adapter.js';
 export { mergedWeight, mergeLora } from './lora/merge-lora.js';
+export { peftTensorName, saveLoraAdapter } from './lora/save-lora-adapter.js';
 export type {
   CausalLM,
   ForwardOptions,

@@ -68,12 +68,16 @@ export function applyLora(model: CausalLM, options: LoraOptions): LoraAdapter[] 
     const stream = random.fork(module);
     const initialA = new Float32Array(rank * inFeatures);
     for (let i = 0; i < initialA.length; i++) initialA[i] = (2 * stream.float() - 1) * bound;
+    const initialATensor = tf.tensor2d(initialA, [rank, inFeatures]);
+    const initialBTensor = tf.zeros([out, rank]);
     const adapter: LoraAdapter = {
       module,
-      a: tf.variable(tf.tensor2d(initialA, [rank, inFeatures]), true),
-      b: tf.variable(tf.zeros([out, rank]), true),
+      a: tf.variable(initialATensor, true),
+      b: tf.variable(initialBTensor, true),
       scale: alpha / rank,
     };
+    // The variables hold their own reference to the data.
+    tf.dispose([initialATensor, initialBTensor]);
     target.adapters.set(module, adapter);
     created.push(adapter);
   }
