@@ -65,7 +65,10 @@ describe('ties', () => {
       const densities = [0.6, 0.6, 0.6];
       const { tensor } = mergeOnce(ties, {
         base,
-        models: targets.map((t, j) => ({ tensor: t, parameters: { weight: weights[j], density: densities[j] } })),
+        models: targets.map((t, j) => ({
+          tensor: t,
+          parameters: { weight: weights[j], density: densities[j] },
+        })),
       });
       expect(maxRelativeError(tensor, referenceTies(base, targets, weights, densities))).toBeLessThan(1e-6);
     }
