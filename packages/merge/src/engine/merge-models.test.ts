@@ -383,4 +383,21 @@ describe('mergeModels', () => {
       expect(Math.abs(v - targetA[last]!.values[i]!)).toBeLessThan(1e-6);
     });
   });
+
+  it('preflight refuses integer tensors where floats are merged, and models of another depth', async () => {
+    const ints = {
+      ...targetA,
+      'model.norm.weight': { shape: [HIDDEN], values: new Array(HIDDEN).fill(1), dtype: 'I64' as const },
+    };
+    writeCheckpoint(join(root, 'int-norm'), ints, modelConfig());
+    writeCheckpoint(join(root, 'deeper'), targetB, { ...modelConfig(), num_hidden_layers: LAYERS + 1 });
+    const error = await failure(
+      mergeModels(
+        { ...varmConfig(), models: [{ model: 'int-norm' }, { model: 'deeper' }] },
+        { out: join(root, 'x'), cwd: root },
+      ),
+    );
+    expect(error.message).toMatch(/model\.norm\.weight is I64, expected a float dtype/);
+    expect(error.message).toMatch(/deeper: config\.json has 4 layers .* but pivot has 3/);
+  });
 });
