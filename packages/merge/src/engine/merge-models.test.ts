@@ -302,6 +302,10 @@ describe('mergeModels', () => {
           return base!;
         },
       });
+    const leftover = join(root, 'out-leftover.partial-99999');
+    mkdirSync(leftover);
+    const warned = await mergeModels(varmConfig(), { out: join(root, 'out-leftover'), cwd: root });
+    expect(warned.warnings.join('\n')).toMatch(/out-leftover\.partial-99999: left by an interrupted merge/);
     for (const errno of [undefined, 'ENOSPC']) {
       calls = 0;
       const out = join(root, `out-failing-${errno ?? 'error'}`);
@@ -312,7 +316,9 @@ describe('mergeModels', () => {
       if (errno) expect(isFuseChatError(error, 'MERGE_DISK_FULL')).toBe(true);
       else expect(error.message).toBe('boom');
       expect(existsSync(out)).toBe(false);
-      expect(readdirSync(root).some((name) => name.includes('.partial-'))).toBe(false);
+      expect(readdirSync(root).some((name) => name.includes('.partial-') && !name.endsWith('99999'))).toBe(
+        false,
+      );
     }
   });
 

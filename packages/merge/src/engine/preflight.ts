@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { formatBytes, InvalidInputError, isFuseChatError } from '@fusechat/core';
 import { DTYPE_BYTES, type DType } from '@fusechat/safetensors';
 import { builtinMergeMethods } from '../builtin-merge-methods.js';
@@ -138,6 +138,14 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
   }
 
   const out = resolve(cwd, options.out);
+  const leftovers = (existsSync(dirname(out)) ? readdirSync(dirname(out), { withFileTypes: true }) : [])
+    .filter((entry) => entry.isDirectory() && entry.name.startsWith(`${basename(out)}.partial-`))
+    .map((entry) => join(dirname(out), entry.name));
+  if (leftovers.length > 0) {
+    warnings.push(
+      `${leftovers.join(', ')}: left by an interrupted merge (incomplete); delete ${leftovers.length === 1 ? 'it' : 'them'}`,
+    );
+  }
   if (existsSync(out) && !options.overwrite) {
     problems.push(
       `out: ${out} already exists; choose another directory or pass --overwrite (overwrite: true) to replace it`,
