@@ -7,7 +7,7 @@ import { builtinMergeMethods } from '../builtin-merge-methods.js';
 import type { MergeModelsOptions } from './merge-options.js';
 import { type MergeReport, renderReportSvg, summariseLayers, type TensorReport } from './merge-report.js';
 import { runTensorJob, type TensorJobResult } from './merge-tensor.js';
-import { closePlan, type MergePlan, type PlannedTensor, preflightMerge } from './preflight.js';
+import { closePlan, type MergePlan, preflightMerge } from './preflight.js';
 import { TensorReader } from './tensor-reader.js';
 import { MergeWorkerPool } from './worker-pool.js';
 
