@@ -61,16 +61,20 @@ describe('ties', () => {
     for (const weights of [
       [0.7, -0.4, 0.5],
       [1, -1, 0],
+      [0.8, -0.3],
+      [1, -1],
+      [0.5, 0],
     ]) {
       const densities = [0.6, 0.6, 0.6];
+      const used = targets.slice(0, weights.length);
       const { tensor } = mergeOnce(ties, {
         base,
-        models: targets.map((t, j) => ({
+        models: used.map((t, j) => ({
           tensor: t,
           parameters: { weight: weights[j], density: densities[j] },
         })),
       });
-      expect(maxRelativeError(tensor, referenceTies(base, targets, weights, densities))).toBeLessThan(1e-6);
+      expect(maxRelativeError(tensor, referenceTies(base, used, weights, densities))).toBeLessThan(1e-6);
     }
   });
 
