@@ -59,6 +59,22 @@ describe('sce', () => {
     }
   }
 
+  for (const variant of ['mergekit', 'fusechat'] as const) {
+    it(`matches a float64 reference with two targets (sce_variant: ${variant})`, () => {
+      const two = targets.slice(0, 2);
+      for (const topk of [1, 0.1, 0.5]) {
+        const actual = mergeOnce(sce, {
+          base,
+          models: two.map((tensor) => ({ tensor })),
+          parameters: { select_topk: topk, sce_variant: variant },
+        });
+        const expected = referenceSce(base, two, topk, variant);
+        expect(maxRelativeError(actual.tensor, expected.tensor)).toBeLessThan(1e-6);
+        expect(maxRelativeError([...actual.weights!], expected.weights)).toBeLessThan(1e-6);
+      }
+    });
+  }
+
   it('weights are not uniform for typical fine-tune sized changes (no absolute 1e-6 threshold)', () => {
     const tiny = [perturbed(base, 5, 1e-5), perturbed(base, 6, 3e-5)];
     const { weights } = mergeOnce(sce, { base, models: tiny.map((tensor) => ({ tensor })) });
