@@ -6,15 +6,22 @@
 // workspace from the lockfile when node_modules is missing or stale, then runs the task.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pnpmVersion = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
+// Tools run with the workspace's bin directory first on PATH: turbo looks for a `pnpm` binary
+// there (the pinned one is a root devDependency), so no global pnpm is needed.
+const env = {
+  ...process.env,
+  PATH: `${join(root, 'node_modules', '.bin')}${delimiter}${process.env.PATH ?? ''}`,
+};
+
 function run(command, args, options = {}) {
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env, ...options });
   if (result.error) throw result.error;
   return result.status ?? 1;
 }
@@ -109,6 +116,8 @@ function bench(args) {
     const status = run(process.execPath, [
       '--conditions=source',
       '--expose-gc',
+      '--import',
+      join(root, 'scripts', 'register-source-hooks.mjs'),
       '--import',
       'tsx',
       file,

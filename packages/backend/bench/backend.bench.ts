@@ -3,10 +3,9 @@
 // `linear` forward+backward vs tf.matMul(x, W, false, true) under tf.grads, and embedding gradients.
 import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { register } from 'node:module';
 import { join } from 'node:path';
 
-register('./tfjs-esm-hook.mjs', import.meta.url);
+// Run through `pnpm bench`, which registers scripts/tfjs-esm-hook.mjs for tfjs-core's ESM files.
 const tf = await import('@tensorflow/tfjs-core');
 // Relative import: the bench measures this checkout's sources, not a build.
 const { embeddingLookup, initBackend, installFastKernels, linear, measureMatMulGflops } = await import(

@@ -5,14 +5,12 @@
 //
 //   node scripts/dev.mjs bench model [--backends wasm,cpu] [--batch 2] [--steps 3]
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { register } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../src/index.js';
 
-// Before anything imports tfjs-core's ESM gradient files (see tfjs-esm-hook.mjs).
-register('./tfjs-esm-hook.mjs', import.meta.url);
+// Run through `pnpm bench`, which registers scripts/tfjs-esm-hook.mjs for tfjs-core's ESM files.
 const { initBackend, measureMatMulGflops } = await import('@fusechat/backend');
 const tf: typeof TF = await import('@tensorflow/tfjs-core');
 const { createModel } = await import('../src/index.js');

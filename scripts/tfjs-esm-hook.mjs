@@ -1,4 +1,4 @@
-// Node resolve hook for running @fusechat/backend from sources (tsx, `--conditions=source`): the
+// Node resolve hook for running @fusechat packages from sources (tsx, `--conditions=source`): the
 // tfjs-core gradient modules it registers are ESM with extensionless relative imports
 // (`./gradients/Abs_grad`), which Node's ESM resolver rejects. The published build bundles them,
 // and vitest resolves them itself; only source runs under plain Node need this.
