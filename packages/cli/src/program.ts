@@ -11,13 +11,17 @@ export function backendOption(): Option {
 
 /**
  * Builds the `fusechat` program. Each command lives in `src/commands/<name>.ts` and registers
- * itself on the program; `src/commands/index.ts` lists them.
+ * itself on the program; `src/commands/index.ts` lists them. With `exitOverride`, help and usage
+ * errors throw a `CommanderError` instead of exiting the process (what `runCli` needs).
  */
-export function createProgram(): Command {
+export function createProgram(options: { exitOverride?: boolean } = {}): Command {
   const program = new Command('fusechat')
     .description('Knowledge fusion of chat LLMs: capture, align, fuse, train and merge.')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(text) });
+  // Before the commands exist: commander copies this setting into subcommands only when they are
+  // created, so a later call would leave `fusechat merge --help` calling process.exit.
+  if (options.exitOverride) program.exitOverride();
   registerCommands(program);
   return program;
 }

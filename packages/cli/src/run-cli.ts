@@ -8,7 +8,7 @@ import { createProgram } from './program.js';
  * 2 for usage errors; unexpected errors print their stack.
  */
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = createProgram().exitOverride();
+  const program = createProgram({ exitOverride: true });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
