@@ -53,10 +53,10 @@ describe('initBackend', () => {
       ['wasm', true],
     ]);
     expect(selection.attempts[0]!.reason).toBe(
-      'not installed (pnpm add @tensorflow/tfjs-node-gpu needs libtensorflow download)',
+      'not installed (add @tensorflow/tfjs-node-gpu; its install downloads libtensorflow)',
     );
     expect(selection.attempts[1]!.reason).toBe(
-      'not installed (pnpm add @tensorflow/tfjs-node needs libtensorflow download)',
+      'not installed (add @tensorflow/tfjs-node; its install downloads libtensorflow)',
     );
     expect(logger.lines).toHaveLength(1);
     expect(logger.lines[0]).toMatch(
@@ -103,7 +103,7 @@ describe('initBackend', () => {
     expect(selection.name).toBe('wasm');
     expect(selection.attempts[0]!.reason).toMatch(/registered no "tensorflow" backend/);
     expect(selection.attempts[1]!.reason).toMatch(
-      /without its native binding.*npm rebuild @tensorflow\/tfjs-node\)$/,
+      /without its native binding.*npm rebuild @tensorflow\/tfjs-node,.*pnpm rebuild @tensorflow\/tfjs-node\)$/,
     );
   });
 
@@ -115,7 +115,7 @@ describe('initBackend', () => {
     if (!isFuseChatError(error)) throw error;
     expect(error.details.backend).toBe('tensorflow-gpu');
     expect(error.details.reason).toMatch(/^not installed/);
-    expect(error.message).toContain('needs libtensorflow download');
+    expect(error.message).toContain('its install downloads libtensorflow');
   });
 
   it('rejects unknown names, listing the known ones', async () => {

@@ -258,12 +258,13 @@ function describeImportFailure(error: unknown, packageName: string): string {
   const missing =
     code === 'ERR_MODULE_NOT_FOUND' ||
     code === 'MODULE_NOT_FOUND' ||
-    /Cannot find (module|package)|Failed to load url|Failed to resolve/i.test(message);
+    // Node, webpack-style bundlers, and vite/vitest ("Could not resolve …") word it differently.
+    /Cannot find (module|package)|Failed to load url|Failed to resolve|Could not resolve/i.test(message);
   if (missing && message.includes(packageName))
-    return `not installed (pnpm add ${packageName} needs libtensorflow download)`;
+    return `not installed (add ${packageName}; its install downloads libtensorflow)`;
   if (/native addon|tfjs_binding\.node/i.test(message))
-    return `installed without its native binding (libtensorflow download failed at install; fix: npm rebuild ${packageName})`;
-  if (missing) return `not installed (pnpm add ${packageName} needs libtensorflow download): ${message}`;
+    return `installed without its native binding (libtensorflow download failed or its install script did not run; fix: npm rebuild ${packageName}, or under pnpm 10 allow it in onlyBuiltDependencies then pnpm rebuild ${packageName})`;
+  if (missing) return `not installed (add ${packageName}; its install downloads libtensorflow): ${message}`;
   return `failed to load: ${message}`;
 }
 

@@ -79,7 +79,8 @@ export async function readModelConfig(
  * The returned model owns tfjs variables: call `model.dispose()` when done.
  *
  * @throws UnknownNameError (`MODEL_UNKNOWN_ARCHITECTURE`) for an unknown `model_type`;
- *   InvalidInputError (`MODEL_INVALID_CONFIG`) for a bad config; FileFormatError
+ *   FileFormatError (`MODEL_CONFIG_NOT_FOUND`, `MODEL_CONFIG_INVALID_JSON`) for a missing or
+ *   unreadable `config.json`; InvalidInputError (`MODEL_INVALID_CONFIG`) for a bad config; FileFormatError
  *   (`MODEL_MISSING_TENSOR`, `MODEL_UNEXPECTED_TENSOR`, `MODEL_UNSUPPORTED_DTYPE`, `SAFETENSORS_*`);
  *   ShapeMismatchError (`MODEL_TENSOR_SHAPE_MISMATCH`) naming the tensor and both shapes.
  * @example
