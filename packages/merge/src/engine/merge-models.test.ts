@@ -214,6 +214,25 @@ describe('mergeModels', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('preflight still checks the headers under an unknown method', async () => {
+    const lacking = { ...targetA };
+    delete lacking['model.layers.2.self_attn.q_proj.weight'];
+    writeCheckpoint(join(root, 'lacking'), lacking, modelConfig());
+    const out = join(root, 'out-unknown');
+    mkdirSync(out);
+    const error = await failure(
+      mergeModels(
+        { merge_method: 'varm', base_model: 'pivot', models: [{ model: 'target-a' }, { model: 'lacking' }] },
+        { out, cwd: root },
+      ),
+    );
+    const problems = error.details!.problems as string[];
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/Unknown merge method "varm"/);
+    expect(problems.join('\n')).toMatch(/lacking: lacks 1 tensor.*model\.layers\.2\.self_attn\.q_proj\.weight/);
+    expect(problems.join('\n')).toMatch(/already exists/);
+  });
+
   it('preflight reports missing parameters once per model, a missing base, and unknown methods', async () => {
     const missingWeight = await failure(
       mergeModels(

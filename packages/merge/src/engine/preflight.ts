@@ -172,8 +172,9 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
     const base = usesBase && config.baseModel ? opened.get(config.baseModel) : undefined;
     const models = methodModels.map((model) => opened.get(model.model));
     const tokenizerSource = config.tokenizerSource ? opened.get(config.tokenizerSource) : reference;
-    if (!reference || !method) throw preflightError(problems, warnings);
-    // Models that failed to open are already reported; check the others all the same.
+    if (!reference) throw preflightError(problems, warnings);
+    // Models that failed to open are already reported; check the others all the same (also under
+    // an unknown method, so one run lists the header problems too).
     const readModels = [...(base ? [base] : []), ...models.filter((model) => model !== undefined)];
 
     // Layer counts and vocabulary sizes from config.json.
@@ -270,8 +271,8 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
       if (entry) entry.count++;
       else parameterProblems.set(message, { count: 1, example: tensorName });
     };
-    const globalNames = Object.keys(method.parameters);
-    const perModelNames = Object.keys(method.perModelParameters);
+    const globalNames = method ? Object.keys(method.parameters) : [];
+    const perModelNames = method ? Object.keys(method.perModelParameters) : [];
     const uncovered: string[] = [];
     const tensors: PlannedTensor[] = [];
     let inputBytes = 0;
@@ -283,7 +284,7 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
       if (resolver.position(name) === undefined) uncovered.push(name);
       let parameters: unknown;
       const perModel: unknown[] = [];
-      if (!copy) {
+      if (!copy && method) {
         try {
           parameters = method.parseParameters(resolver.global(globalNames, name), 'parameters');
         } catch (error) {
@@ -350,7 +351,8 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
       ]),
     ]);
     for (const name of written) {
-      if (!used.has(name)) warnings.push(`parameter "${name}" is not used by ${method.name} (ignored)`);
+      if (method && !used.has(name))
+        warnings.push(`parameter "${name}" is not used by ${method.name} (ignored)`);
     }
 
     const free = await freeBytes(out);
@@ -360,7 +362,7 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
       );
     }
 
-    if (problems.length > 0 || !tokenizerSource || models.some((model) => model === undefined)) {
+    if (problems.length > 0 || !method || !tokenizerSource || models.some((model) => model === undefined)) {
       throw preflightError(problems, warnings);
     }
     for (const warning of warnings) options.logger?.warn(warning);
