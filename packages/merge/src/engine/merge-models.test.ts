@@ -229,7 +229,9 @@ describe('mergeModels', () => {
     const problems = error.details!.problems as string[];
     expect(problems).toHaveLength(3);
     expect(problems.join('\n')).toMatch(/Unknown merge method "varm"/);
-    expect(problems.join('\n')).toMatch(/lacking: lacks 1 tensor.*model\.layers\.2\.self_attn\.q_proj\.weight/);
+    expect(problems.join('\n')).toMatch(
+      /lacking: lacks 1 tensor.*model\.layers\.2\.self_attn\.q_proj\.weight/,
+    );
     expect(problems.join('\n')).toMatch(/already exists/);
   });
 
