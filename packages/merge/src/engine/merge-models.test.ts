@@ -7,8 +7,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRandom, isFuseChatError } from '@fusechat/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinMergeMethods } from '../builtin-merge-methods.js';
@@ -341,6 +343,55 @@ describe('mergeModels', () => {
         false,
       );
     }
+  });
+
+  it('a process killed (SIGKILL) mid-merge leaves only a .partial- directory, which the next run reports', async () => {
+    // A real kill, not a thrown error: nothing in the engine gets to clean up.
+    const child = join(root, 'merge-child.mts');
+    writeFileSync(
+      child,
+      `import { builtinMergeMethods, createMergeRegistry, defineMergeMethod, mergeModels } from ${JSON.stringify(
+        pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), '..', 'index.ts')).href,
+      )};
+const slow = defineMergeMethod({ name: 'slow_base', merge({ base }) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  return base;
+} });
+await mergeModels({ merge_method: 'slow_base', base_model: 'pivot', models: [{ model: 'target-a' }] }, {
+  out: 'out-killed', cwd: ${JSON.stringify(root)}, prefetch: false,
+  registry: createMergeRegistry({ ...builtinMergeMethods, slow }),
+  onProgress: (event) => { if (event.task === 'merge') process.stdout.write(\`tensor \${event.completed}\\n\`); },
+});
+process.stdout.write('finished\\n');
+`,
+    );
+    const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', child], {
+      cwd: packageDir,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('tensor 3\n')) {
+          proc.kill('SIGKILL');
+          resolve();
+        }
+      });
+      proc.on('exit', () => reject(new Error(`the child exited before it was killed: ${output}`)));
+    });
+    await new Promise((resolve) => proc.on('close', resolve));
+    expect(output).not.toContain('finished');
+    const out = join(root, 'out-killed');
+    expect(existsSync(out)).toBe(false);
+    const partial = readdirSync(root).filter((name) => name.startsWith('out-killed.partial-'));
+    expect(partial).toHaveLength(1);
+    // Inside it, nothing carries a final weight-file name yet.
+    expect(readdirSync(join(root, partial[0]!)).filter((name) => !name.startsWith('.'))).toEqual([]);
+    const next = await mergeModels(varmConfig(), { out, cwd: root });
+    expect(next.warnings.join('\n')).toMatch(/out-killed\.partial-\d+: left by an interrupted merge/);
+    rmSync(join(root, partial[0]!), { recursive: true });
   });
 
   it('is deterministic under a seed (dare_ties), and different under another', async () => {
