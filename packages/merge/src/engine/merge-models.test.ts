@@ -327,8 +327,12 @@ describe('mergeModels', () => {
       });
     const leftover = join(root, 'out-leftover.partial-99999');
     mkdirSync(leftover);
+    mkdirSync(join(root, 'out-leftover.replaced-99998'));
     const warned = await mergeModels(varmConfig(), { out: join(root, 'out-leftover'), cwd: root });
     expect(warned.warnings.join('\n')).toMatch(/out-leftover\.partial-99999: left by an interrupted merge/);
+    expect(warned.warnings.join('\n')).toMatch(
+      /out-leftover\.replaced-99998: the previous out-leftover, set aside by an interrupted --overwrite merge/,
+    );
     for (const errno of [undefined, 'ENOSPC']) {
       calls = 0;
       const out = join(root, `out-failing-${errno ?? 'error'}`);

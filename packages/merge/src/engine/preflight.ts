@@ -146,6 +146,15 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
       `${leftovers.join(', ')}: left by an interrupted merge (incomplete); delete ${leftovers.length === 1 ? 'it' : 'them'}`,
     );
   }
+  // An --overwrite merge killed between its two renames leaves the previous output set aside.
+  const setAside = (existsSync(dirname(out)) ? readdirSync(dirname(out), { withFileTypes: true }) : [])
+    .filter((entry) => entry.isDirectory() && entry.name.startsWith(`${basename(out)}.replaced-`))
+    .map((entry) => join(dirname(out), entry.name));
+  if (setAside.length > 0) {
+    warnings.push(
+      `${setAside.join(', ')}: the previous ${basename(out)}, set aside by an interrupted --overwrite merge; move it back or delete it`,
+    );
+  }
   if (existsSync(out) && !options.overwrite) {
     problems.push(
       `out: ${out} already exists; choose another directory or pass --overwrite (overwrite: true) to replace it`,
