@@ -9,8 +9,9 @@ export type SpaceMarkerOption = SpaceMarkerConvention | (string & {});
 /**
  * The marker string of a convention or marker option.
  *
- * Throws an {@link InvalidInputError} with code `TOKENIZER_UNKNOWN_MARKER` for an empty or
- * missing value, so that a typo never silently aligns with no marker at all.
+ * Throws an {@link InvalidInputError} with code `TOKENIZER_UNKNOWN_MARKER` for a missing value
+ * or any string that is neither a convention name nor a single character, so that a typo never
+ * silently aligns with no marker at all.
  *
  * @example
  * ```ts
@@ -21,9 +22,11 @@ export type SpaceMarkerOption = SpaceMarkerConvention | (string & {});
 export function resolveSpaceMarker(option: SpaceMarkerOption | undefined, field = 'marker'): string {
   if (option === 'sentencepiece' || option === 'byte-level')
     return SPACE_MARKERS[option as SpaceMarkerConvention];
-  if (typeof option !== 'string' || option.length === 0) {
+  // A marker is one character: a longer string is a misspelt convention ('bytelevel'), which
+  // would otherwise be taken as a marker that never occurs and silently strip nothing.
+  if (typeof option !== 'string' || [...option].length !== 1) {
     throw new InvalidInputError(
-      `${field}: unknown space-marker convention ${JSON.stringify(option)}; pass 'sentencepiece', 'byte-level' or the marker character (e.g. '▁' or 'Ġ').`,
+      `${field}: unknown space-marker convention ${JSON.stringify(option)}; pass 'sentencepiece', 'byte-level' or the marker character itself (e.g. '▁' or 'Ġ').`,
       { code: 'TOKENIZER_UNKNOWN_MARKER', field },
     );
   }
