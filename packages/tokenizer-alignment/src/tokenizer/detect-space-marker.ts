@@ -7,7 +7,7 @@ import { InvalidInputError, type SpaceMarkerConvention } from '@fusechat/core';
  * normalizer/decoder turning spaces into `▁` (or back), means SentencePiece-style (`▁`).
  *
  * Throws `TOKENIZER_UNKNOWN_MARKER` when neither is found or both are (pass the convention to
- * `loadTokenizer` explicitly in that case).
+ * `loadTokenizer` explicitly in that case), and when a `Metaspace` uses another character than `▁`.
  *
  * @example
  * ```ts
@@ -17,6 +17,7 @@ import { InvalidInputError, type SpaceMarkerConvention } from '@fusechat/core';
 export function detectSpaceMarker(tokenizerJson: unknown, source = 'tokenizer.json'): SpaceMarkerConvention {
   const json = (tokenizerJson ?? {}) as Record<string, unknown>;
   const found = new Set<SpaceMarkerConvention>();
+  const unknown: string[] = [];
   const visit = (component: unknown, role: 'normalizer' | 'pre_tokenizer' | 'decoder'): void => {
     if (component === null || typeof component !== 'object') return;
     const record = component as Record<string, unknown>;
@@ -25,7 +26,12 @@ export function detectSpaceMarker(tokenizerJson: unknown, source = 'tokenizer.js
     }
     const type = record.type;
     if (type === 'ByteLevel' && role !== 'normalizer') found.add('byte-level');
-    if (type === 'Metaspace') found.add('sentencepiece');
+    if (type === 'Metaspace') {
+      // Tokens carry the replacement character: anything but '▁' is a convention we do not know.
+      const replacement = record.replacement;
+      if (replacement === undefined || replacement === '▁') found.add('sentencepiece');
+      else unknown.push(`Metaspace replacement ${JSON.stringify(replacement)}`);
+    }
     if (type === 'Replace') {
       const pattern = record.pattern as Record<string, unknown> | undefined;
       const from = typeof pattern?.String === 'string' ? pattern.String : undefined;
@@ -36,6 +42,12 @@ export function detectSpaceMarker(tokenizerJson: unknown, source = 'tokenizer.js
   visit(json.normalizer, 'normalizer');
   visit(json.pre_tokenizer, 'pre_tokenizer');
   visit(json.decoder, 'decoder');
+  if (unknown.length > 0) {
+    throw new InvalidInputError(
+      `${source}: ${unknown.join(', ')} is neither the SentencePiece (▁) nor the byte-level (Ġ) space marker; fusechat cannot normalise its tokens`,
+      { code: 'TOKENIZER_UNKNOWN_MARKER', field: 'spaceMarker', details: { source } },
+    );
+  }
   if (found.size === 1) return [...found][0]!;
   throw new InvalidInputError(
     found.size === 0

@@ -71,6 +71,39 @@ describe('loadTokenizer', () => {
     expect(() => detectSpaceMarker({ pre_tokenizer: { type: 'Whitespace' } })).toThrow(
       expect.objectContaining({ code: 'TOKENIZER_UNKNOWN_MARKER' }),
     );
+    // A Metaspace that writes another character than '▁' is a convention we cannot normalise.
+    expect(() => detectSpaceMarker({ pre_tokenizer: { type: 'Metaspace', replacement: '_' } })).toThrow(
+      expect.objectContaining({ code: 'TOKENIZER_UNKNOWN_MARKER', message: expect.stringContaining('"_"') }),
+    );
+  });
+
+  it('ignores the tokenizer class that tokenizer_config.json names', () => {
+    // A byte-level definition under a SentencePiece class name, and the reverse.
+    const vocab = { a: 0, b: 1, '<unk>': 2 };
+    const byteLevel = JSON.stringify({
+      model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
+      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true },
+      decoder: { type: 'ByteLevel' },
+      normalizer: null,
+      post_processor: null,
+      added_tokens: [],
+    });
+    const metaspace = JSON.stringify({
+      model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
+      pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+      decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+      normalizer: null,
+      post_processor: null,
+      added_tokens: [],
+    });
+    expect(
+      createTokenizer({ tokenizerJson: byteLevel, tokenizerConfig: { tokenizer_class: 'LlamaTokenizer' } })
+        .spaceMarker,
+    ).toBe('byte-level');
+    expect(
+      createTokenizer({ tokenizerJson: metaspace, tokenizerConfig: { tokenizer_class: 'GPT2Tokenizer' } })
+        .spaceMarker,
+    ).toBe('sentencepiece');
   });
 
   it('rejects bad input with clear errors', async () => {
