@@ -88,9 +88,20 @@ describe('dtwAlign', () => {
       [0],
       [1],
     ]);
-    // Left and up tie after diag loses: source 'x','y' vs pivot 'y','x' → D=[[1,1],[1,2]]... checked by reference.
-    const tie = referenceDtw(['x', 'y'], ['y', 'x'], '▁', '▁');
-    expect(dtwAlign(['x', 'y'], ['y', 'x'], { sourceMarker: '▁', pivotMarker: '▁' })).toEqual(tie);
+    // Diag ties up: all costs 1, D = [[1,2],[2,2],[3,3]]; from (2,1) diag (1,0)=2 = up (1,1)=2 <
+    // left (2,0)=3 → diag, then up to (0,0). Preferring up would give [[0], [1, 2]].
+    expect(dtwAlign(['a', 'a', 'a'], ['b', 'b'], { sourceMarker: '▁', pivotMarker: '▁' })).toEqual([
+      [0, 1],
+      [2],
+    ]);
+    // Left ties up after diag loses: source a,b,a vs pivot b,a,b, D = [[1,1,2],[1,2,1],[2,1,2]];
+    // from (2,2) diag (1,1)=2 > left (2,1)=1 = up (1,2)=1 → left; then diag to (1,0), up to (0,0).
+    // Preferring up would give [[0], [0], [1, 2]].
+    expect(dtwAlign(['a', 'b', 'a'], ['b', 'a', 'b'], { sourceMarker: '▁', pivotMarker: '▁' })).toEqual([
+      [0, 1],
+      [2],
+      [2],
+    ]);
   });
 
   it('hand-checked: empty stripped strings compare marker-swapped with raw', () => {
