@@ -73,6 +73,35 @@ describe('alignDistributions', () => {
     ]);
   });
 
+  it('|J| = 1 compares marker-swapped strings, |J| > 1 marker-stripped ones', () => {
+    const source = rows([
+      [[0], [1]],
+      [[1], [2]],
+      [[2], [3]],
+    ]);
+    // 'catĠ' → 'cat▁' neither ends with 'cat' nor the reverse (stripped, both would be 'cat').
+    const single = alignDistributions({
+      source: { tokens: ['catĠ', 'Ġx', 'Ġy'], distributions: source, marker: 'byte-level' },
+      pivot: { tokens: ['cat', '▁x', '▁y'], inputIds: [20, 21, 22], marker: 'sentencepiece' },
+      sourceToPivot,
+      alignment: [[0], [1], [2]],
+    });
+    expect(single.origins).toEqual(['one-hot', 'mapped', 'mapped']);
+    expect(allRows(single.distributions)[0]).toEqual({ ids: [21], logits: [1] });
+    // Pivot '▁' strips to '' and so matches the first of J; marker-swapped, '▁x' and '▁' would not.
+    const several = alignDistributions({
+      source: { tokens: ['Ġx', 'Ġy', 'Ġz'], distributions: source, marker: 'byte-level' },
+      pivot: { tokens: ['▁', '▁z'], inputIds: [20, 21], marker: 'sentencepiece' },
+      sourceToPivot,
+      alignment: [[0, 1], [2]],
+    });
+    expect(several.origins).toEqual(['mapped', 'mapped']);
+    expect(allRows(several.distributions)).toEqual([
+      { ids: [10], logits: [1] },
+      { ids: [12], logits: [3] },
+    ]);
+  });
+
   it('|J| > 1: first source position whose stripped token ends like the pivot token (or the reverse)', () => {
     const source = rows([
       [[0], [1]],

@@ -90,6 +90,24 @@ describe('buildVocabularyMap', () => {
     });
   });
 
+  it('statistics without a candidate falls back to eos when the pivot has no unk', async () => {
+    const noUnk = toyTokenizer(['<pad>', '<s>', '</s>', '▁cat', '▁cart', 'ing', '▁do', '▁dot'], {
+      spaceMarker: 'sentencepiece',
+      bos: 1,
+      eos: 2,
+    });
+    const corpus = [{ sourceIds: [2], pivotIds: [6] }];
+    const map = await buildVocabularyMap(source, noUnk, { method: 'statistics', corpus });
+    // 'Ġdog' → '▁do' (co-aligned); 'Ġcar' and 'zzzz' were never co-aligned → eos (2), not id 0.
+    expect(Array.from(map.sourceToPivot)).toEqual([2, 3, 6, 5, 2, 2, 1]);
+    const neither = toyTokenizer(['▁cat'], { spaceMarker: 'sentencepiece' });
+    await expect(
+      buildVocabularyMap(source, neither, { method: 'statistics', corpus: [] }),
+    ).rejects.toMatchObject({
+      code: 'VOCAB_MAP_NO_FALLBACK',
+    });
+  });
+
   it('statistics over real text: every candidate was co-aligned, counts are sparse', async () => {
     const [qwen, mistral] = await Promise.all([realTokenizer('qwen3'), realTokenizer('mistral')]);
     const texts = [mobyDick(1).slice(0, 3000), mobyDick(2).slice(0, 3000), stateOfTheUnion(5).slice(0, 3000)];
