@@ -96,9 +96,13 @@ describe('buildVocabularyMap', () => {
       bos: 1,
       eos: 2,
     });
-    const corpus = [{ sourceIds: [2], pivotIds: [6] }];
+    const corpus = [
+      { sourceIds: [2], pivotIds: [3] },
+      { sourceIds: [2], pivotIds: [6] },
+    ];
     const map = await buildVocabularyMap(source, noUnk, { method: 'statistics', corpus });
-    // 'Ġdog' → '▁do' (co-aligned); 'Ġcar' and 'zzzz' were never co-aligned → eos (2), not id 0.
+    // 'Ġdog' → '▁do' (id 6, cost 1) rather than the lower id '▁cat' (3, cost 3); 'Ġcar' and
+    // 'zzzz' were never co-aligned → eos (2), not id 0.
     expect(Array.from(map.sourceToPivot)).toEqual([2, 3, 6, 5, 2, 2, 1]);
     const neither = toyTokenizer(['▁cat'], { spaceMarker: 'sentencepiece' });
     await expect(
