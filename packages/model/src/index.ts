@@ -22,6 +22,7 @@ export { mistralArchitecture } from './architectures/mistral/mistral.js';
 export { qwen2Architecture } from './architectures/qwen2/qwen2.js';
 export type { ModelConfig, ModelConfigInput, RopeScaling } from './config/model-config.js';
 export {
+  type EvaluatePerplexityOptions,
   evaluatePerplexity,
   type PerplexityBatch,
   type PerplexityResult,
