@@ -139,7 +139,7 @@ const mean = (values: readonly number[]): number =>
  * 5. trains one target per source from the pivot with `0.9·CLM + 0.1·fusion`, and a CLM-only
  *    control with the same steps;
  * 6. merges the targets with VaRM against the pivot;
- * 7. reports held-out perplexities and a greedy sample of the fused model.
+ * 7. reports held-out perplexities and a sample of the fused model.
  * Every model is saved as a Hugging Face checkpoint under `out`.
  *
  * @example
@@ -497,7 +497,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       if (name === 'fusechat') {
         const prompt = 'User: Continue the story: Call me Ishmael.\nAssistant:';
         const ids = [mistral.specialTokens.bos!, ...mistral.encode(prompt, { addSpecialTokens: false })];
-        const generated = await model.generate(ids, { maxNewTokens: 24, temperature: 0 });
+        // Sampled (seeded): a model this small often puts EOS first under greedy decoding.
+        const generated = await model.generate(ids, { maxNewTokens: 24, temperature: 0.8, topP: 0.95, seed });
         sample = { prompt, completion: mistral.decode(generated.tokens, { skipSpecialTokens: true }) };
         sampleTokens = generated.tokens.length;
       }
@@ -506,7 +507,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
   }
   log(
-    `\nsample from the fused model (greedy, ${sampleTokens} tokens):\n  ${sample.prompt.replace('\n', '\n  ')} ${JSON.stringify(sample.completion)}`,
+    `\nsample from the fused model (temperature 0.8, top-p 0.95, ${sampleTokens} tokens):\n  ${sample.prompt.replace('\n', '\n  ')} ${JSON.stringify(sample.completion)}`,
   );
   const seconds = (performance.now() - started) / 1000;
   const summary: DemoSummary = {
