@@ -306,4 +306,17 @@ describe('loadModel rejects bad checkpoints before reading weights', () => {
     expect((error as FileFormatError).code).toMatch(/^SAFETENSORS_/);
     expect((error as FileFormatError).path).toContain(shards[1]!);
   });
+
+  it('a shard missing only its last bytes fails before any tensor is read', async () => {
+    const dir = join(root, 'truncated-body');
+    await saveModel(model, dir, { maxShardBytes: 3000 });
+    const shards = (await readdir(dir)).filter((file) => file.endsWith('.safetensors')).sort();
+    const last = join(dir, shards.at(-1)!);
+    await truncate(last, (await readFile(last)).length - 4);
+    let tensorsRead = 0;
+    const error = await loadModel(dir, { onProgress: () => tensorsRead++ }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'SAFETENSORS_TRUNCATED' });
+    expect((error as FileFormatError).path).toContain(shards.at(-1)!);
+    expect(tensorsRead).toBe(0);
+  });
 });
