@@ -4,18 +4,33 @@
  * find the k-th largest value without sorting (mergekit sorts; this is O(n) and allocation-light).
  * Ties at the threshold are kept in index order.
  */
-interface Threshold {
+export interface Threshold {
   /** Bits (sign cleared) of the k-th largest magnitude. */
   readonly bits: number;
   /** How many elements equal to the threshold are kept (the first ones in index order). */
   readonly equalToKeep: number;
   /** How many elements equal the threshold. */
   readonly equalCount: number;
+  /**
+   * With `locateLastKept`: the index of the last element equal to the threshold that is kept
+   * (ties are kept in index order), or -1 when every equal element is kept.
+   */
+  readonly lastKeptEqualIndex?: number;
 }
 
 const SIGN_CLEAR = 0x7fffffff;
 
-function findThreshold(bits: Uint32Array, k: number, highHistogram?: Uint32Array): Threshold {
+/**
+ * The radix select behind {@link keepLargestMagnitudes} and {@link topKMask}: the `k`-th largest of
+ * the sign-cleared `bits` (`0 < k < bits.length`). `highHistogram` (65536 counts of the high 16
+ * bits) saves the first pass.
+ */
+export function findThreshold(
+  bits: Uint32Array,
+  k: number,
+  highHistogram?: Uint32Array,
+  locateLastKept = false,
+): Threshold {
   let high = highHistogram;
   if (high === undefined) {
     high = new Uint32Array(65536);
@@ -29,9 +44,15 @@ function findThreshold(bits: Uint32Array, k: number, highHistogram?: Uint32Array
     remaining -= count;
   }
   const low = new Uint32Array(65536);
+  // The indices in the high bucket (few: one bucket of 65536) locate the last kept tie later.
+  const candidates = locateLastKept ? new Uint32Array(high[highBucket]!) : undefined;
+  let candidateCount = 0;
   for (let i = 0; i < bits.length; i++) {
     const value = bits[i]! & SIGN_CLEAR;
-    if (value >>> 16 === highBucket) low[value & 0xffff]!++;
+    if (value >>> 16 === highBucket) {
+      low[value & 0xffff]!++;
+      if (candidates !== undefined) candidates[candidateCount++] = i;
+    }
   }
   let lowBucket = 65535;
   for (; lowBucket > 0; lowBucket--) {
@@ -39,10 +60,23 @@ function findThreshold(bits: Uint32Array, k: number, highHistogram?: Uint32Array
     if (count >= remaining) break;
     remaining -= count;
   }
+  const thresholdBits = ((highBucket << 16) | lowBucket) >>> 0;
+  const equalCount = low[lowBucket]!;
+  let lastKeptEqualIndex = -1;
+  if (candidates !== undefined && remaining < equalCount) {
+    let equalLeft = remaining;
+    for (let c = 0; c < candidateCount; c++) {
+      const index = candidates[c]!;
+      if ((bits[index]! & SIGN_CLEAR) !== thresholdBits) continue;
+      lastKeptEqualIndex = index;
+      if (--equalLeft === 0) break;
+    }
+  }
   return {
-    bits: ((highBucket << 16) | lowBucket) >>> 0,
+    bits: thresholdBits,
     equalToKeep: remaining,
-    equalCount: low[lowBucket]!,
+    equalCount,
+    ...(locateLastKept ? { lastKeptEqualIndex } : {}),
   };
 }
 

@@ -79,13 +79,54 @@ export function subtractWithMeanSquare(
       target[i] = d;
     }
   } else {
+    // Four interleaved sub-histograms: deltas cluster in a few buckets, and one table would
+    // serialise on repeated increments of the same counter (measured ≈3× slower). The sum stays
+    // in index order, so the result is bit-identical to the simple loop.
     const bits = new Uint32Array(target.buffer, target.byteOffset, length);
-    for (let i = 0; i < length; i++) {
+    const counts = subHistograms();
+    let i = 0;
+    for (; i + 3 < length; i += 4) {
+      const d0 = target[i]! - base[i]!;
+      const d1 = target[i + 1]! - base[i + 1]!;
+      const d2 = target[i + 2]! - base[i + 2]!;
+      const d3 = target[i + 3]! - base[i + 3]!;
+      sum += d0 * d0;
+      sum += d1 * d1;
+      sum += d2 * d2;
+      sum += d3 * d3;
+      target[i] = d0;
+      target[i + 1] = d1;
+      target[i + 2] = d2;
+      target[i + 3] = d3;
+      counts[(bits[i]! & 0x7fffffff) >>> 16]!++;
+      counts[65536 + ((bits[i + 1]! & 0x7fffffff) >>> 16)]!++;
+      counts[131072 + ((bits[i + 2]! & 0x7fffffff) >>> 16)]!++;
+      counts[196608 + ((bits[i + 3]! & 0x7fffffff) >>> 16)]!++;
+    }
+    for (; i < length; i++) {
       const d = target[i]! - base[i]!;
       sum += d * d;
       target[i] = d;
-      magnitudeHistogram[(bits[i]! & 0x7fffffff) >>> 16]!++;
+      counts[(bits[i]! & 0x7fffffff) >>> 16]!++;
     }
+    foldSubHistograms(counts, magnitudeHistogram);
   }
   return length === 0 ? 0 : sum / length;
+}
+
+let scratchHistograms: Uint32Array | undefined;
+
+/** A zeroed 4 × 65536 counter table, reused across calls (merges run one tensor at a time per thread). */
+export function subHistograms(): Uint32Array {
+  if (scratchHistograms === undefined) scratchHistograms = new Uint32Array(4 * 65536);
+  else scratchHistograms.fill(0);
+  return scratchHistograms;
+}
+
+/** Adds the four 65536-counter tables of `counts` into `histogram`. */
+export function foldSubHistograms(counts: Uint32Array, histogram: Uint32Array): void {
+  for (let b = 0; b < 65536; b++) {
+    histogram[b] =
+      histogram[b]! + counts[b]! + counts[65536 + b]! + counts[131072 + b]! + counts[196608 + b]!;
+  }
 }

@@ -1,7 +1,8 @@
 import type { Random } from '@fusechat/core';
 import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
-import { keepLargestMagnitudes } from '../../kernels/top-k.js';
+import { KEEP_ALL, KEEP_NONE, type TrimCut, trimAndMixTwo } from '../../kernels/sign-consensus.js';
+import { findThreshold, keepLargestMagnitudes } from '../../kernels/top-k.js';
 import { subtractWithMeanSquare, weightedSum } from '../../kernels/weighted-sum.js';
 import type { MergeMethod, ParameterValues } from '../../merge-method.js';
 import { flag, fraction, int8Mask, real } from '../parameter-schemas.js';
@@ -73,6 +74,16 @@ export function dropAndRescale(
   if (scale !== 1) for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! * scale;
 }
 
+/** The `trimAndMixTwo` cut equivalent to `keepLargestMagnitudes(delta, k, histogram)`. */
+function trimCut(delta: Float32Array, k: number, histogram: Uint32Array): TrimCut {
+  if (k >= delta.length) return KEEP_ALL;
+  if (k <= 0) return KEEP_NONE;
+  const bits = new Uint32Array(delta.buffer, delta.byteOffset, delta.length);
+  const threshold = findThreshold(bits, k, histogram, true);
+  const lastKept = threshold.lastKeptEqualIndex ?? -1;
+  return { below: threshold.bits - 1, until: lastKept < 0 ? Number.POSITIVE_INFINITY : lastKept + 1 };
+}
+
 function rescaleToL1(delta: Float32Array, before: number): void {
   let after = 0;
   for (let i = 0; i < delta.length; i++) after += Math.abs(delta[i]!);
@@ -116,18 +127,27 @@ export function defineTaskArithmeticFamily(
       const deltas: Float32Array[] = [];
       const weights: number[] = [];
       const changeMeanSquare: number[] = [];
+      // Two models with sign consensus: a plain magnitude trim is not applied here but folded
+      // into the fused mixing pass (trimAndMixTwo) as a per-model cut on the magnitude bits.
+      const fuseTrim = options.consensus === 'sum' && models.length === 2 && !parameters.rescale;
+      const cuts: TrimCut[] = [];
       models.forEach((model, j) => {
         const density = model.parameters.density;
         const trim = options.sparsification === 'magnitude' && density < 1;
         const histogram = trim ? new Uint32Array(65536) : undefined;
         changeMeanSquare.push(subtractWithMeanSquare(model.tensor, out, histogram));
         const delta = model.tensor;
+        let cut = KEEP_ALL;
         if (trim) {
-          const before = parameters.rescale && parameters.rescale_mode === 'l1' ? l1(delta) : 0;
-          keepLargestMagnitudes(delta, Math.floor(density * delta.length), histogram);
-          if (parameters.rescale) {
-            if (parameters.rescale_mode === 'l1') rescaleToL1(delta, before);
-            else if (density > 0) for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! / density;
+          const k = Math.floor(density * delta.length);
+          if (fuseTrim) cut = trimCut(delta, k, histogram!);
+          else {
+            const before = parameters.rescale && parameters.rescale_mode === 'l1' ? l1(delta) : 0;
+            keepLargestMagnitudes(delta, k, histogram);
+            if (parameters.rescale) {
+              if (parameters.rescale_mode === 'l1') rescaleToL1(delta, before);
+              else if (density > 0) for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! / density;
+            }
           }
         } else if (options.sparsification === 'random') {
           dropAndRescale(
@@ -138,10 +158,25 @@ export function defineTaskArithmeticFamily(
             parameters.rescale_mode,
           );
         }
+        cuts.push(cut);
         deltas.push(delta);
         weights.push(model.parameters.weight);
       });
 
+      if (options.consensus === 'sum' && models.length === 2) {
+        const tensor = trimAndMixTwo(
+          out,
+          deltas[0]!,
+          deltas[1]!,
+          cuts[0]!,
+          cuts[1]!,
+          weights[0]!,
+          weights[1]!,
+          parameters.normalize,
+          parameters.lambda,
+        );
+        return { tensor, changeMeanSquare };
+      }
       if (options.consensus === 'none') {
         let divisor = 1;
         if (parameters.normalize) {
@@ -168,61 +203,10 @@ export function defineTaskArithmeticFamily(
 /**
  * TIES' disjoint mean, in place into `base`: per element, the majority sign of `Σ wj δj` (≥ 0 →
  * +), the sum of the agreeing `wj δj` divided (when `normalize`) by the sum of their `wj` (1 when
- * none agree), times `lambda`.
+ * none agree), times `lambda`. Used for one or three and more models; two go through the fused
+ * `trimAndMixTwo` (which also applies the magnitude trim).
  */
 function signConsensusMix(
-  base: Float32Array,
-  deltas: readonly Float32Array[],
-  weights: readonly number[],
-  normalize: boolean,
-  lambda: number,
-): Float32Array {
-  if (deltas.length === 2) return signConsensusMixTwo(base, deltas, weights, normalize, lambda);
-  return signConsensusMixBlocked(base, deltas, weights, normalize, lambda);
-}
-
-/**
- * {@link signConsensusMix} for two models with everything in locals: V8 does not hoist loads
- * through an array of typed arrays, and this case (two fused targets) is FuseChat's usual one —
- * measured ≈5× faster than the blocked general loop.
- */
-function signConsensusMixTwo(
-  base: Float32Array,
-  deltas: readonly Float32Array[],
-  weights: readonly number[],
-  normalize: boolean,
-  lambda: number,
-): Float32Array {
-  const [first, second] = deltas as [Float32Array, Float32Array];
-  const firstBits = new Uint32Array(first.buffer, first.byteOffset, first.length);
-  const secondBits = new Uint32Array(second.buffer, second.byteOffset, second.length);
-  const firstWeight = weights[0]!;
-  const secondWeight = weights[1]!;
-  const firstSign = firstWeight < 0 ? 1 : 0;
-  const secondSign = secondWeight < 0 ? 1 : 0;
-  const rounded = new Float32Array(1);
-  const roundedBits = new Uint32Array(rounded.buffer);
-  for (let i = 0; i < base.length; i++) {
-    const a = firstWeight * first[i]!;
-    const b = secondWeight * second[i]!;
-    rounded[0] = a + b;
-    const majority = roundedBits[0]! >>> 31;
-    const u = firstBits[i]!;
-    const v = secondBits[i]!;
-    const keepA = 1 - (((u >>> 31) ^ firstSign ^ majority) | (((u & 0x7fffffff) - 1) >>> 31));
-    const keepB = 1 - (((v >>> 31) ^ secondSign ^ majority) | (((v & 0x7fffffff) - 1) >>> 31));
-    const mixed = keepA * a + keepB * b;
-    let value = mixed;
-    if (normalize) {
-      value = mixed / (keepA * firstWeight + keepB * secondWeight + ((keepA + keepB - 1) >>> 31));
-      if (value - value !== 0) value = mixed;
-    }
-    base[i] = base[i]! + lambda * value;
-  }
-  return base;
-}
-
-function signConsensusMixBlocked(
   base: Float32Array,
   deltas: readonly Float32Array[],
   weights: readonly number[],
