@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
+import { cutRanges, sceDeltasAndSelection } from '../../kernels/sce-two.js';
 import { topKMask } from '../../kernels/top-k.js';
 import { subtractWithMeanSquare } from '../../kernels/weighted-sum.js';
 import { fraction, int8Mask } from '../parameter-schemas.js';
@@ -34,6 +35,15 @@ export const sce = defineMergeMethod({
   merge({ base, models, parameters }) {
     const out = base!;
     const count = models.length;
+    if (count === 2) {
+      return mergeTwo(
+        out,
+        models[0]!.tensor,
+        models[1]!.tensor,
+        parameters.select_topk,
+        parameters.sce_variant === 'mergekit',
+      );
+    }
     const changeMeanSquare = models.map((model) => subtractWithMeanSquare(model.tensor, out));
     const deltas = models.map((model) => model.tensor);
     const length = out.length;
@@ -52,17 +62,6 @@ export const sce = defineMergeMethod({
     const weights = sumsOfSquares.map((value) => (total > 0 ? value / total : 1 / count));
 
     const zeroUnselected = mask !== undefined && parameters.sce_variant === 'mergekit';
-    if (count === 2) {
-      eraseAndMixTwo(
-        out,
-        deltas[0]!,
-        deltas[1]!,
-        weights[0]!,
-        weights[1]!,
-        zeroUnselected ? mask : undefined,
-      );
-      return { tensor: out, weights, changeMeanSquare };
-    }
     for (let i = 0; i < length; i++) {
       if (zeroUnselected && mask[i] === 0) continue;
       let sign = 0;
@@ -84,33 +83,111 @@ export const sce = defineMergeMethod({
 });
 
 /**
- * The erase step for two models with everything in locals and no data-dependent branch (V8 does
- * not hoist loads through an array of typed arrays; random signs mispredict): agreement with the
- * sign of `a + b` comes from sign bits (the float32-rounded sum keeps its sign; +0 is positive),
- * ±0 deltas never agree, unselected elements (`mask` 0) count as zero deltas (mergekit).
+ * SCE for two models in four passes over memory, bit-identical to the general path (see
+ * sce.test.ts): deltas + mean squared change + variance + its histogram (one pass), the low
+ * histogram of the radix select, the masked sums of squares of both models, and the erase/mix.
+ * The selection mask is never materialised: it is a cut on the variance's bits.
  */
-function eraseAndMixTwo(
+function mergeTwo(
+  out: Float32Array,
+  first: Float32Array,
+  second: Float32Array,
+  selectTopk: number,
+  zeroUnselectedVariant: boolean,
+): { tensor: Float32Array; weights: number[]; changeMeanSquare: number[] } {
+  const length = out.length;
+  const selecting = selectTopk < 1;
+  const variance = selecting ? new Float32Array(length) : undefined;
+  const { changeMeanSquare, cut } = sceDeltasAndSelection(out, first, second, variance, selectTopk);
+  const scores =
+    variance === undefined
+      ? new Uint32Array(first.buffer, first.byteOffset, length)
+      : new Uint32Array(variance.buffer, variance.byteOffset, length);
+  const sums = new Float64Array(2);
+  if (variance === undefined) {
+    let firstSum = 0;
+    let secondSum = 0;
+    for (let i = 0; i < length; i++) {
+      firstSum += first[i]! * first[i]!;
+      secondSum += second[i]! * second[i]!;
+    }
+    sums[0] = firstSum;
+    sums[1] = secondSum;
+  } else {
+    for (const [start, end, below] of cutRanges(cut, length)) {
+      selectedSquares(first, second, scores, start, end, below, sums);
+    }
+  }
+  const sumsOfSquares = [length === 0 ? 0 : sums[0]! / length, length === 0 ? 0 : sums[1]! / length];
+  const total = sumsOfSquares.reduce((a, b) => a + b, 0);
+  const weights = sumsOfSquares.map((value) => (total > 0 ? value / total : 1 / 2));
+  const ranges: [number, number, number][] =
+    variance !== undefined && zeroUnselectedVariant ? cutRanges(cut, length) : [[0, length, -1]];
+  for (const [start, end, below] of ranges) {
+    eraseAndMixRange(out, first, second, weights[0]!, weights[1]!, scores, start, end, below);
+  }
+  return { tensor: out, weights, changeMeanSquare };
+}
+
+/** Adds `Σ selected · δ²` of both models over `[start, end)` to `sums` (in index order). */
+function selectedSquares(
+  first: Float32Array,
+  second: Float32Array,
+  scores: Uint32Array,
+  start: number,
+  end: number,
+  below: number,
+  sums: Float64Array,
+): void {
+  let firstSum = sums[0]!;
+  let secondSum = sums[1]!;
+  for (let i = start; i < end; i++) {
+    // Branch-free: the selection is random, a branch on it would mispredict.
+    const selected = (below - (scores[i]! & SIGN_CLEAR)) >>> 31;
+    firstSum += selected * first[i]! * first[i]!;
+    secondSum += selected * second[i]! * second[i]!;
+  }
+  sums[0] = firstSum;
+  sums[1] = secondSum;
+}
+
+/**
+ * The erase step for two models over `[start, end)`, branch-free, everything in locals.
+ * Selected elements have scores (sign-cleared bits) above `below`; unselected ones count as zero
+ * deltas (mergekit; `below = -1` selects all). The majority sign of `a + b` comes from integer
+ * compares of the deltas' bits: the larger magnitude's sign wins, equal magnitudes of opposite
+ * signs sum to +0 (as the float32-rounded sum's sign bit, +0 positive). It only matters for
+ * selected elements, where `a`, `b` are the deltas themselves. ±0 deltas never agree.
+ */
+function eraseAndMixRange(
   out: Float32Array,
   first: Float32Array,
   second: Float32Array,
   firstWeight: number,
   secondWeight: number,
-  mask: Uint8Array | undefined,
+  scores: Uint32Array,
+  start: number,
+  end: number,
+  below: number,
 ): void {
   const firstBits = new Uint32Array(first.buffer, first.byteOffset, first.length);
   const secondBits = new Uint32Array(second.buffer, second.byteOffset, second.length);
-  const rounded = new Float32Array(1);
-  const roundedBits = new Uint32Array(rounded.buffer);
-  for (let i = 0; i < out.length; i++) {
-    const selected = mask === undefined ? 1 : mask[i]!;
+  for (let i = start; i < end; i++) {
+    const selected = (below - (scores[i]! & SIGN_CLEAR)) >>> 31;
     const a = selected * first[i]!;
     const b = selected * second[i]!;
-    rounded[0] = a + b;
-    const majority = roundedBits[0]! >>> 31;
     const u = firstBits[i]!;
     const v = secondBits[i]!;
-    const keepA = selected & (1 - (((u >>> 31) ^ majority) | (((u & 0x7fffffff) - 1) >>> 31)));
-    const keepB = selected & (1 - (((v >>> 31) ^ majority) | (((v & 0x7fffffff) - 1) >>> 31)));
+    const signA = u >>> 31;
+    const signB = v >>> 31;
+    const magnitudeA = u & SIGN_CLEAR;
+    const magnitudeB = v & SIGN_CLEAR;
+    const majority =
+      (signA & signB) |
+      (((magnitudeB - magnitudeA) >>> 31) & signA) |
+      (((magnitudeA - magnitudeB) >>> 31) & signB);
+    const keepA = selected & (1 - ((signA ^ majority) | ((magnitudeA - 1) >>> 31)));
+    const keepB = selected & (1 - ((signB ^ majority) | ((magnitudeB - 1) >>> 31)));
     const mixed = keepA * firstWeight * a + keepB * secondWeight * b;
     // Nothing kept: 0 / 1. Kept with zero weights only: 0 / 0 → no change.
     let value = mixed / (keepA * firstWeight + keepB * secondWeight + ((keepA + keepB - 1) >>> 31));
@@ -119,25 +196,14 @@ function eraseAndMixTwo(
   }
 }
 
+const SIGN_CLEAR = 0x7fffffff;
+
 /** SCE's selection: the top `fraction` of the non-zero per-element variances across deltas. */
 function varianceMask(deltas: readonly Float32Array[], fraction: number): Uint8Array {
   const length = deltas[0]!.length;
   const count = deltas.length;
   const variance = new Float32Array(length);
   let nonzero = 0;
-  if (count === 2) {
-    // Two models in locals (V8 does not hoist loads through an array of typed arrays).
-    const [first, second] = deltas as [Float32Array, Float32Array];
-    for (let i = 0; i < length; i++) {
-      const a = first[i]!;
-      const b = second[i]!;
-      const mean = (a + b) / 2;
-      const value = ((a - mean) * (a - mean) + (b - mean) * (b - mean)) / 2;
-      variance[i] = value;
-    }
-    for (let i = 0; i < length; i++) if (variance[i] !== 0) nonzero++;
-    return topKMask(variance, Math.floor(nonzero * fraction));
-  }
   for (let i = 0; i < length; i++) {
     let mean = 0;
     for (let j = 0; j < count; j++) mean += deltas[j]![i]!;
