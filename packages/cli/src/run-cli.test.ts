@@ -30,7 +30,7 @@ describe('runCli', () => {
       expect(await runCli(['demo', '--source-steps', 'many'])).toBe(1);
       const output = write.mock.calls.map((call) => String(call[0])).join('');
       expect(output).toBe(
-        'fusechat: --source-steps must be a positive integer, got "many". [CLI_INVALID_OPTION]\n',
+        'fusechat: --source-steps: "many" is not a positive integer. [CLI_INVALID_NUMBER]\n',
       );
     } finally {
       write.mockRestore();

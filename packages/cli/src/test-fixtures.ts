@@ -1,6 +1,10 @@
 // Test-only helpers shared by the command tests. Not exported from the package.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel, saveModel } from '@fusechat/model';
+import type { TokenizerLike } from '@fusechat/core';
+import { type CausalLM, createModel, loadModel, saveModel } from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { vi } from 'vitest';
 import { demoTokenizerFiles } from './demo/demo-assets.js';
 import { runCli } from './run-cli.js';
@@ -51,4 +55,26 @@ export async function saveTinyLlama(dir: string, seed: number): Promise<void> {
   } finally {
     created.dispose();
   }
+}
+
+/** A tiny Llama saved in a fresh temp directory, loaded back with its tokenizer. */
+export interface TinyLlamaFixture {
+  readonly root: string;
+  readonly modelDir: string;
+  readonly model: CausalLM;
+  readonly tokenizer: TokenizerLike;
+}
+
+/** Builds a {@link TinyLlamaFixture} under a temp directory named after `name`. */
+export async function setUpTinyLlama(name: string, seed: number): Promise<TinyLlamaFixture> {
+  const root = mkdtempSync(join(tmpdir(), `fusechat-cli-${name}-`));
+  const modelDir = join(root, 'model');
+  await saveTinyLlama(modelDir, seed);
+  return { root, modelDir, model: await loadModel(modelDir), tokenizer: await loadTokenizer(modelDir) };
+}
+
+/** Frees the model and removes the temp directory of a {@link TinyLlamaFixture}. */
+export function tearDownTinyLlama(fixture: TinyLlamaFixture | undefined): void {
+  fixture?.model.dispose();
+  if (fixture) rmSync(fixture.root, { recursive: true, force: true });
 }

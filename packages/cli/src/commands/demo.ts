@@ -1,21 +1,11 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BackendRequest, initBackend } from '@fusechat/backend';
-import { formatDuration, InvalidInputError } from '@fusechat/core';
+import { formatDuration } from '@fusechat/core';
 import type { Command } from 'commander';
 import { runDemo } from '../demo/run-demo.js';
+import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 import { backendOption } from '../program.js';
-
-function positiveInteger(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidInputError(`--${name} must be a positive integer, got "${text}".`, {
-      code: 'CLI_INVALID_OPTION',
-      field: name,
-    });
-  }
-  return value;
-}
 
 /**
  * `fusechat demo`: the built-in small FuseChat pipeline on real tokenizers and real text (see
@@ -52,11 +42,15 @@ export function registerDemoCommand(program: Command): void {
         seed: string;
         backend: string;
       }) => {
-        const pivotSteps = positiveInteger('pivot-steps', options.pivotSteps);
-        const sourceSteps = positiveInteger('source-steps', options.sourceSteps);
-        const targetSteps = positiveInteger('target-steps', options.targetSteps);
-        const batchSize = positiveInteger('batch-size', options.batchSize);
-        const seed = Number(options.seed);
+        const pivotSteps = parseNumberOption(options.pivotSteps, 'pivot-steps', POSITIVE_INTEGER);
+        const sourceSteps = parseNumberOption(options.sourceSteps, 'source-steps', POSITIVE_INTEGER);
+        const targetSteps = parseNumberOption(options.targetSteps, 'target-steps', POSITIVE_INTEGER);
+        const batchSize = parseNumberOption(options.batchSize, 'batch-size', POSITIVE_INTEGER);
+        const seed = parseNumberOption(options.seed, 'seed', {
+          integer: true,
+          min: 0,
+          rule: 'a non-negative integer',
+        });
         const backend = await initBackend(options.backend as BackendRequest);
         const out = options.out ?? join(tmpdir(), `fusechat-demo-${process.pid}`);
         console.log(`fusechat demo — backend ${backend.name}, output in ${out}`);

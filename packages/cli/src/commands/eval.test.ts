@@ -1,13 +1,11 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '@fusechat/backend';
 import type { TokenizerLike } from '@fusechat/core';
-import { type CausalLM, loadModel } from '@fusechat/model';
-import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import type { CausalLM } from '@fusechat/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProgram } from '../program.js';
-import { runCaptured, saveTinyLlama } from '../test-fixtures.js';
+import { runCaptured, setUpTinyLlama, type TinyLlamaFixture, tearDownTinyLlama } from '../test-fixtures.js';
 
 /** Mean next-token CE in float64 from the model's logits, one unpadded example at a time. */
 async function referenceLoss(
@@ -46,18 +44,14 @@ describe('fusechat eval', () => {
     return path;
   };
 
+  let fixture: TinyLlamaFixture | undefined;
+
   beforeAll(async () => {
     await initBackend('cpu', { quiet: true });
-    root = mkdtempSync(join(tmpdir(), 'fusechat-cli-eval-'));
-    modelDir = join(root, 'model');
-    await saveTinyLlama(modelDir, 7);
-    model = await loadModel(modelDir);
-    tokenizer = await loadTokenizer(modelDir);
+    fixture = await setUpTinyLlama('eval', 7);
+    ({ root, modelDir, model, tokenizer } = fixture);
   });
-  afterAll(() => {
-    model?.dispose();
-    rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownTinyLlama(fixture));
 
   it('prints the mean next-token CE of text lines, equal to a float64 computation from the logits', async () => {
     const texts = ['Call me Ishmael. Some years ago, never mind how long precisely.', 'The whale!'];

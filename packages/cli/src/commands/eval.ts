@@ -12,6 +12,7 @@ import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { IGNORE_LABEL, parseLanguageModelExample } from '../data/language-model-example.js';
 import { readJsonLines } from '../data/read-json-lines.js';
+import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 import { backendOption } from '../program.js';
 
 /** What `fusechat eval` prints on stdout (one JSON line). */
@@ -85,12 +86,12 @@ export function registerEvalCommand(program: Command): void {
         backend: BackendRequest;
       }) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-        const batchSize = parseCount(options.batchSize, 'batch-size');
+        const batchSize = parseNumberOption(options.batchSize, 'batch-size', POSITIVE_INTEGER);
         const { config } = await readModelConfig(options.model);
         const maxLength =
           options.maxLength === undefined
             ? Math.min(config.maxPositionEmbeddings, DEFAULT_MAX_LENGTH)
-            : parseCount(options.maxLength, 'max-length');
+            : parseNumberOption(options.maxLength, 'max-length', POSITIVE_INTEGER);
         if (maxLength > config.maxPositionEmbeddings) {
           logger.warn(
             `--max-length ${maxLength} exceeds the model's max_position_embeddings (${config.maxPositionEmbeddings}).`,
@@ -244,15 +245,4 @@ function lazyTokenizer(modelDir: string): { get(): Promise<TokenizerLike | undef
       return loaded;
     },
   };
-}
-
-function parseCount(text: string, option: string): number {
-  const value = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidInputError(`--${option}: "${text}" is not a positive integer.`, {
-      code: 'CLI_INVALID_NUMBER',
-      field: option,
-    });
-  }
-  return value;
 }

@@ -1,12 +1,10 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '@fusechat/backend';
 import type { TokenizerLike } from '@fusechat/core';
-import { type CausalLM, loadModel } from '@fusechat/model';
-import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import type { CausalLM } from '@fusechat/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCaptured, saveTinyLlama } from '../test-fixtures.js';
+import { runCaptured, setUpTinyLlama, type TinyLlamaFixture, tearDownTinyLlama } from '../test-fixtures.js';
 
 const PROMPT = 'Call me Ishmael.';
 
@@ -38,18 +36,14 @@ describe('fusechat generate', () => {
   let model: CausalLM;
   let tokenizer: TokenizerLike;
 
+  let fixture: TinyLlamaFixture | undefined;
+
   beforeAll(async () => {
     await initBackend('cpu', { quiet: true });
-    root = mkdtempSync(join(tmpdir(), 'fusechat-cli-generate-'));
-    modelDir = join(root, 'model');
-    await saveTinyLlama(modelDir, 3);
-    model = await loadModel(modelDir);
-    tokenizer = await loadTokenizer(modelDir);
+    fixture = await setUpTinyLlama('generate', 3);
+    ({ root, modelDir, model, tokenizer } = fixture);
   });
-  afterAll(() => {
-    model?.dispose();
-    rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownTinyLlama(fixture));
 
   it('with temperature 0 prints the greedy argmax continuation, decoded', async () => {
     const prompt = tokenizer.encode(PROMPT);

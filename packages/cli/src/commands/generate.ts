@@ -10,6 +10,7 @@ import {
 import { loadModel, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
+import { parseNumberOption } from '../options/parse-number-option.js';
 import { backendOption } from '../program.js';
 
 interface GenerateCommandOptions {
@@ -57,19 +58,22 @@ export function registerGenerateCommand(program: Command): void {
     )
     .action(async (options: GenerateCommandOptions) => {
       const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-      const maxNewTokens = parseNumber(options.maxNewTokens, 'max-new-tokens', {
+      const maxNewTokens = parseNumberOption(options.maxNewTokens, 'max-new-tokens', {
         integer: true,
         min: 0,
         rule: 'a non-negative integer',
       });
-      const temperature = parseNumber(options.temperature, 'temperature', { min: 0, rule: 'a number ≥ 0' });
-      const topP = parseNumber(options.topP, 'top-p', {
+      const temperature = parseNumberOption(options.temperature, 'temperature', {
+        min: 0,
+        rule: 'a number ≥ 0',
+      });
+      const topP = parseNumberOption(options.topP, 'top-p', {
         min: 0,
         max: 1,
         minExclusive: true,
         rule: 'in (0, 1]',
       });
-      const seed = parseNumber(options.seed, 'seed', { integer: true, rule: 'an integer' });
+      const seed = parseNumberOption(options.seed, 'seed', { integer: true, rule: 'an integer' });
 
       const { config } = await readModelConfig(options.model);
       if (!existsSync(join(options.model, 'tokenizer.json'))) {
@@ -175,24 +179,4 @@ function createContinuationPrinter(
       process.stdout.write('\n');
     },
   };
-}
-
-function parseNumber(
-  text: string,
-  option: string,
-  rules: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean; rule: string },
-): number {
-  const value = text.trim() === '' ? Number.NaN : Number(text);
-  const ok =
-    Number.isFinite(value) &&
-    (!rules.integer || Number.isSafeInteger(value)) &&
-    (rules.min === undefined || (rules.minExclusive ? value > rules.min : value >= rules.min)) &&
-    (rules.max === undefined || value <= rules.max);
-  if (!ok) {
-    throw new InvalidInputError(`--${option}: "${text}" is not ${rules.rule}.`, {
-      code: 'CLI_INVALID_NUMBER',
-      field: option,
-    });
-  }
-  return value;
 }

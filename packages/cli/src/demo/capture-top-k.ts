@@ -2,7 +2,7 @@ import { type CaptureRecord, createSparseDistributions, NumericalError } from '@
 import type { CausalLM } from '@fusechat/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TokenizedConversation } from './demo-corpus.js';
-import { makeBatch } from './train-demo-model.js';
+import { makeBatch, paddingTokenId } from './train-demo-model.js';
 
 /**
  * Runs `model` over conversations with teacher forcing and keeps, per position, the top-k
@@ -24,21 +24,24 @@ export async function captureTopK(
   options: { k: number; batchSize: number; onProgress?: (done: number, total: number) => void },
 ): Promise<CaptureRecord[]> {
   const { k, batchSize } = options;
-  const padId = model.config.eosTokenId === null ? 0 : [model.config.eosTokenId].flat()[0]!;
+  const padId = paddingTokenId(model);
   const records: CaptureRecord[] = [];
   for (let start = 0; start < examples.length; start += batchSize) {
     const indices = Array.from({ length: Math.min(batchSize, examples.length - start) }, (_, i) => start + i);
     const batch = makeBatch(examples, indices, padId);
     const { timeSteps } = batch;
-    // gatherND indices of the gold next token of every position (the pad id past the end).
-    const next = batch.inputIds.flatMap((row, b) =>
-      row.map((_, t) => [b, t, t + 1 < timeSteps ? row[t + 1]! : padId]),
-    );
+    // gatherND indices [b, t, gold next token] of every position (the pad id past the end).
+    const next = new Int32Array(batch.inputIds.length * timeSteps * 3);
+    batch.inputIds.forEach((row, b) => {
+      for (let t = 0; t < timeSteps; t++) {
+        next.set([b, t, t + 1 < timeSteps ? row[t + 1]! : padId], (b * timeSteps + t) * 3);
+      }
+    });
     const [values, ids, goldLogProbs] = tf.tidy(() => {
       const logits = model.forward(batch.inputIds, { attentionMask: batch.attentionMask });
       const top = tf.topk(logits, k);
       const logProbs = tf.sub(logits, tf.logSumExp(logits, -1, true));
-      const gold = tf.gatherND(logProbs, tf.tensor2d(next, undefined, 'int32'));
+      const gold = tf.gatherND(logProbs, tf.tensor2d(next, [next.length / 3, 3], 'int32'));
       return [top.values, top.indices, gold];
     });
     const [valueData, idData, goldData] = await Promise.all([values.data(), ids.data(), goldLogProbs.data()]);

@@ -26,10 +26,11 @@ import {
   vocabularyTokens,
 } from '@fusechat/tokenizer-alignment';
 import type * as tf from '@tensorflow/tfjs-core';
+import { stringify as stringifyYaml } from 'yaml';
 import { captureTopK } from './capture-top-k.js';
 import { demoTokenizerFiles, loadDemoTokenizer } from './demo-assets.js';
 import { mobyDickConversations, type TokenizedConversation, tokenizeConversation } from './demo-corpus.js';
-import { trainDemoModel } from './train-demo-model.js';
+import { makeBatch, trainDemoModel } from './train-demo-model.js';
 
 /** Options of {@link runDemo}; the defaults take a few minutes on 2 CPU cores. */
 export interface DemoOptions {
@@ -440,17 +441,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   // ── 6. merge ─────────────────────────────────────────────────────────────────────────────
   stage(6, 'merging the targets with VaRM against the pivot');
+  // Paths relative to `out`, so the saved merge.yml reruns from there unchanged.
   const mergeConfig = {
     merge_method: 'variation_ratio',
-    base_model: modelDirectory('pivot'),
-    models: targetNames.map((name) => ({ model: modelDirectory(name) })),
+    base_model: 'models/pivot',
+    models: targetNames.map((name) => ({ model: `models/${name}` })),
     dtype: 'float32',
   };
   await writeFile(
     join(out, 'merge.yml'),
-    `# The merge this demo ran; from this directory: fusechat merge merge.yml --out models/fusechat-again\nmerge_method: variation_ratio\nbase_model: models/pivot\nmodels:\n${targetNames.map((name) => `  - model: models/${name}\n`).join('')}dtype: float32\n`,
+    `# The merge this demo ran; from this directory: fusechat merge merge.yml --out models/fusechat-again\n${stringifyYaml(mergeConfig)}`,
   );
-  const merged = await mergeModels(mergeConfig, { out: modelDirectory('fusechat'), overwrite: true });
+  const merged = await mergeModels(mergeConfig, {
+    out: modelDirectory('fusechat'),
+    overwrite: true,
+    cwd: out,
+  });
   const weighted = merged.report.tensors.filter((tensor) => tensor.weights !== undefined);
   const mergeWeights = targetNames.map((_, j) => mean(weighted.map((tensor) => tensor.weights![j]!)));
   log(
@@ -460,26 +466,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   // ── 7. evaluation ────────────────────────────────────────────────────────────────────────
   stage(7, `held-out response perplexity (${held.length} conversations, pivot tokenizer)`);
+  const heldExamples = held.map((pair) => pair.pivot);
   const heldBatches = () => {
     const batches = [];
-    for (let start = 0; start < held.length; start += batchSize) {
-      const chunk = held.slice(start, start + batchSize).map((pair) => pair.pivot);
-      const time = Math.max(...chunk.map((example) => example.inputIds.length));
-      const eos = mistral.specialTokens.eos!;
-      batches.push({
-        inputIds: chunk.map((example) => [
-          ...example.inputIds,
-          ...new Array(time - example.inputIds.length).fill(eos),
-        ]),
-        attentionMask: chunk.map((example) =>
-          Array.from({ length: time }, (_, t) => (t < example.inputIds.length ? 1 : 0)),
-        ),
-        labels: chunk.map((example) =>
-          Array.from({ length: time }, (_, t) =>
-            t < example.inputIds.length && example.labelMask[t] === 1 ? example.inputIds[t]! : -100,
-          ),
-        ),
-      });
+    for (let start = 0; start < heldExamples.length; start += batchSize) {
+      const indices = heldExamples.slice(start, start + batchSize).map((_, offset) => start + offset);
+      const batch = makeBatch(heldExamples, indices, mistral.specialTokens.eos!);
+      // Only the reply is scored: labels are −100 on context and padding.
+      const labels = batch.inputIds.map((row, b) =>
+        row.map((id, t) => (batch.examples[b]!.labelMask[t] === 1 ? id : -100)),
+      );
+      batches.push({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, labels });
     }
     return batches;
   };

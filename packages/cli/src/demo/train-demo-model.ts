@@ -26,6 +26,12 @@ export interface TrainDemoModelOptions {
   readonly onStep?: (step: number, loss: number) => void;
 }
 
+/** The id batches are padded with: the model's (first) EOS id, or 0 (padding is masked everywhere). */
+export function paddingTokenId(model: CausalLM): number {
+  const eos = model.config.eosTokenId;
+  return eos === null ? 0 : [eos].flat()[0]!;
+}
+
 /** Pads examples on the right with `padId` (masked out of attention and of every loss). */
 export function makeBatch(
   examples: readonly TokenizedConversation[],
@@ -65,7 +71,7 @@ export async function trainDemoModel(
 ): Promise<number[]> {
   const random = createRandom(options.seed);
   const optimizer = tf.train.adam(options.learningRate);
-  const padId = model.config.eosTokenId === null ? 0 : [model.config.eosTokenId].flat()[0]!;
+  const padId = paddingTokenId(model);
   const losses: number[] = [];
   let order: number[] = [];
   try {
@@ -76,19 +82,19 @@ export async function trainDemoModel(
       }
       const batch = makeBatch(examples, order.splice(0, options.batchSize), padId);
       const prepared = options.prepare?.(batch) ?? [];
+      const ids = tf.tensor2d(batch.inputIds, undefined, 'int32');
       try {
-        const ids = tf.tensor2d(batch.inputIds, undefined, 'int32');
         const value = optimizer.minimize(
           () => options.loss(model.forward(ids, { attentionMask: batch.attentionMask }), batch),
           true,
           model.trainableVariables(),
         );
-        ids.dispose();
         const loss = (await value!.data())[0]!;
         value!.dispose();
         losses.push(loss);
         options.onStep?.(step, loss);
       } finally {
+        ids.dispose();
         for (const tensor of prepared) tensor.dispose();
       }
     }
