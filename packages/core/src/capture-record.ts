@@ -18,4 +18,10 @@ export interface CaptureRecord {
   readonly topK: SparseDistributions;
   /** Mean next-token cross-entropy (nats) over supervised tokens; NaN when none is supervised. */
   readonly ce: number;
+  /**
+   * Optional: per position `t`, the teacher's log-probability of the actual next token
+   * `inputIds[t + 1]` over the full vocabulary (FuseChat's `per_step_metric_ce`, negated);
+   * NaN at the last position. Token-level fusion variants need it.
+   */
+  readonly nextTokenLogProbs?: Float32Array | undefined;
 }
