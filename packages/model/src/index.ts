@@ -4,6 +4,7 @@ export type {
   DecoderOutput,
   ForwardContext,
   KvCache,
+  PreparedProjection,
   WeightSpec,
 } from './architectures/architecture.js';
 export {
@@ -17,7 +18,11 @@ export {
   createLlamaFamilyArchitecture,
   type LlamaFamilyVariant,
 } from './architectures/llama/llama-family.js';
-export { llamaFamilyForward } from './architectures/llama/llama-forward.js';
+export {
+  llamaFamilyForward,
+  llamaFamilyHiddenStates,
+  llamaFamilyOutputProjection,
+} from './architectures/llama/llama-forward.js';
 export { mistralArchitecture } from './architectures/mistral/mistral.js';
 export { qwen2Architecture } from './architectures/qwen2/qwen2.js';
 export type { ModelConfig, ModelConfigInput, RopeScaling } from './config/model-config.js';

@@ -28,6 +28,24 @@ export interface ForwardContext {
    * `x · weightᵀ + bias` (bias when the model has `module.bias`) plus any LoRA adapter on it.
    */
   project(x: tf.Tensor, module: string): tf.Tensor;
+  /**
+   * {@link project} prepared for many calls: the weight is transposed once (not on every call, as
+   * `project` does), bias and LoRA adapter included. For chunked output projections (capture
+   * applies `lm_head` to a few hundred positions at a time). The caller disposes it.
+   */
+  prepareProjection(module: string): PreparedProjection;
+}
+
+/**
+ * A linear projection with its weight transposed once, applied to `[rows, in]` → `[rows, out]`.
+ * `apply` results belong to the caller (or the enclosing `tf.tidy`); `dispose` frees the
+ * transposed weight. Not differentiable with respect to the weights.
+ */
+export interface PreparedProjection {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  apply(x: tf.Tensor2D): tf.Tensor2D;
+  dispose(): void;
 }
 
 /** Inputs of one forward pass. `inputIds` is int32 `[batch, time]`. */
@@ -76,4 +94,17 @@ export interface Architecture {
   isIgnoredTensor(name: string, config: ModelConfig): boolean;
   /** Differentiable forward pass; called inside `tf.tidy`, synchronous. */
   forward(context: ForwardContext, input: DecoderInput): DecoderOutput;
+  /**
+   * Optional: `forward` in two steps, for callers that apply the output projection to chunks of
+   * positions (memory stays bounded for large vocabularies). The final hidden states
+   * `[batch, time, hiddenSize]` (after the last norm, before the output projection); called inside
+   * `tf.tidy`. `input.returnCache` and `input.lastPositionOnly` are not used.
+   */
+  hiddenStates?(context: ForwardContext, input: DecoderInput): tf.Tensor3D;
+  /**
+   * Optional, with {@link hiddenStates}: the output projection (`lm_head`, or the tied embeddings)
+   * prepared for many chunks, so `outputProjection(c).apply(hiddenRows)` equals the logits
+   * `forward` computes for those rows. The caller disposes it.
+   */
+  outputProjection?(context: ForwardContext): PreparedProjection;
 }

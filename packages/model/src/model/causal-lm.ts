@@ -1,7 +1,13 @@
 import { registerCoreGradients } from '@fusechat/backend';
 import { InvalidInputError } from '@fusechat/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Architecture, DecoderOutput, ForwardContext, KvCache } from '../architectures/architecture.js';
+import type {
+  Architecture,
+  DecoderOutput,
+  ForwardContext,
+  KvCache,
+  PreparedProjection,
+} from '../architectures/architecture.js';
 import type { ModelConfig } from '../config/model-config.js';
 import { type GenerateOptions, type GenerateResult, generate } from '../generation/generate.js';
 import { createAttentionLayout } from '../ops/attention-layout.js';
@@ -69,6 +75,22 @@ export interface CausalLM {
    * by the caller (or the enclosing tidy).
    */
   forward(inputIds: tf.Tensor | readonly (readonly number[])[], options?: ForwardOptions): tf.Tensor3D;
+  /**
+   * `forward` without the output projection: the final hidden states `[batch, time, hiddenSize]`
+   * (after the last norm). With {@link outputProjection}, the logits of any subset of positions,
+   * a chunk at a time, so `[batch, time, vocab]` never has to exist (capture of 150k-token
+   * vocabularies). Synchronous; the result is owned by the caller (or the enclosing tidy).
+   * Throws `MODEL_UNSUPPORTED_OPERATION` when the architecture does not implement `hiddenStates`.
+   */
+  hiddenStates(inputIds: tf.Tensor | readonly (readonly number[])[], options?: ForwardOptions): tf.Tensor3D;
+  /**
+   * The output projection (`lm_head` or the tied embeddings, with bias and LoRA adapter), its
+   * weight transposed once: `apply(hidden [rows, hiddenSize])` → logits `[rows, vocab]`, equal to
+   * what `forward` gives for those rows. The caller disposes it (frees the transposed copy: one
+   * `vocab × hiddenSize` float32 tensor). Throws `MODEL_UNSUPPORTED_OPERATION` when the
+   * architecture does not implement `outputProjection`.
+   */
+  outputProjection(): PreparedProjection;
   /** One pass of the architecture with a KV cache (used by `generate`); tensors owned by the caller. */
   step(
     inputIds: readonly (readonly number[])[],
@@ -130,7 +152,34 @@ export function createCausalLM(parts: {
       if (adapter === undefined) return base;
       return tf.add(base, tf.mul(linear(linear(x, adapter.a), adapter.b), adapter.scale));
     },
+    prepareProjection(module) {
+      const weight = context.weight(`${module}.weight`);
+      const bias = weights.get(`${module}.bias`);
+      const adapter = adapters.get(module);
+      // Explicit transpose, once: matMul with transposeB is 10–50× slower on wasm, and `project`
+      // transposes on every call.
+      const transposed = tf.keep(tf.tidy(() => tf.transpose(weight)));
+      const [outFeatures, inFeatures] = weight.shape as [number, number];
+      return {
+        inFeatures,
+        outFeatures,
+        apply: (x) =>
+          tf.tidy(() => {
+            let y: tf.Tensor2D = tf.matMul(x, transposed as tf.Tensor2D);
+            if (bias !== undefined) y = tf.add(y, bias);
+            if (adapter === undefined) return y;
+            return tf.add(y, tf.mul(linear(linear(x, adapter.a), adapter.b), adapter.scale));
+          }),
+        dispose: () => transposed.dispose(),
+      };
+    },
   };
+
+  const unsupported = (operation: string) =>
+    new InvalidInputError(
+      `The ${architecture.modelType} architecture does not implement ${operation}; use forward/logits instead.`,
+      { code: 'MODEL_UNSUPPORTED_OPERATION', details: { operation, modelType: architecture.modelType } },
+    );
 
   const toIds = (inputIds: tf.Tensor | readonly (readonly number[])[]): tf.Tensor2D => {
     if (inputIds instanceof tf.Tensor) {
@@ -178,6 +227,21 @@ export function createCausalLM(parts: {
       }
     },
     forward,
+    hiddenStates(inputIds, options = {}) {
+      const hiddenStates = architecture.hiddenStates;
+      if (hiddenStates === undefined) throw unsupported('hiddenStates');
+      return tf.tidy(() => {
+        const ids = toIds(inputIds);
+        const [batch, time] = ids.shape;
+        const keyMask = readMask(options.attentionMask, batch, time);
+        const layout = createAttentionLayout({ batch, queryLength: time, keyMask });
+        return hiddenStates(context, { inputIds: ids, layout });
+      });
+    },
+    outputProjection() {
+      if (architecture.outputProjection === undefined) throw unsupported('outputProjection');
+      return architecture.outputProjection(context);
+    },
     step(inputIds, options) {
       const [batch, time] = checkTokenIds(inputIds, config.vocabSize);
       const pastLength = options.cache?.length ?? 0;

@@ -3,7 +3,7 @@ import type { ModelConfig, ModelConfigInput, RopeScaling } from '../../config/mo
 import { configField } from '../../config/read-config-field.js';
 import { ropeScalingType } from '../../ops/rotary.js';
 import type { Architecture, WeightSpec } from '../architecture.js';
-import { llamaFamilyForward } from './llama-forward.js';
+import { llamaFamilyForward, llamaFamilyHiddenStates, llamaFamilyOutputProjection } from './llama-forward.js';
 
 /**
  * What distinguishes one member of the Llama family (Llama, Mistral, Qwen2, …): its names, its
@@ -218,5 +218,7 @@ export function createLlamaFamilyArchitecture(variant: LlamaFamilyVariant): Arch
       return name.endsWith('.rotary_emb.inv_freq') || (config.tieWordEmbeddings && name === 'lm_head.weight');
     },
     forward: llamaFamilyForward,
+    hiddenStates: llamaFamilyHiddenStates,
+    outputProjection: llamaFamilyOutputProjection,
   };
 }
