@@ -1,0 +1,23 @@
+export {
+  type CaptureDistributionsOptions,
+  type CaptureStoreOptions,
+  type CaptureSummary,
+  captureDistributions,
+} from './capture-distributions.js';
+export {
+  type CaptureIdentityOptions,
+  createCaptureIdentity,
+  createLocalCaptureIdentity,
+} from './capture-identity.js';
+export {
+  type CaptureExample,
+  type CaptureLoopOptions,
+  type CaptureProgressEvent,
+  type CaptureWriter,
+  captureIntoWriter,
+  checkCaptureOptions,
+} from './capture-into-writer.js';
+export { createLocalProvider, type LocalProviderOptions } from './local-provider/create-local-provider.js';
+export type { LogitsProvider, ProviderOutput } from './logits-provider.js';
+export { type LengthBatch, planLengthBatches } from './plan-length-batches.js';
+export { supervisedCrossEntropy } from './supervised-cross-entropy.js';
