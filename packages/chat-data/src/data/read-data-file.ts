@@ -164,20 +164,21 @@ function parseLine(
   }
   const record = value as Record<string, unknown>;
   const parsed = parseDataLine(record, at);
-  const baseId = idOf(record.id, text, where);
+  const baseId = idOf(record.id, text, at);
   const repeat = (seen.get(baseId) ?? 0) + 1;
   seen.set(baseId, repeat);
   const id = repeat === 1 ? baseId : `${baseId}#${repeat}`;
   return { ...parsed, id, where } as DataExample;
 }
 
-function idOf(field: unknown, text: string, where: string): string {
+function idOf(field: unknown, text: string, at: LineLocation): string {
+  const where = `${at.path}:${at.line}`;
   if (typeof field === 'string' && field !== '') return field;
   if (typeof field === 'number' && Number.isFinite(field)) return String(field);
   if (field !== undefined && field !== null) {
     throw new InvalidInputError(
       `${where}: "id" must be a non-empty string or a number, got ${JSON.stringify(field)}.`,
-      { code: 'CHAT_INVALID_ID', field: 'id', details: { where } },
+      { code: 'CHAT_INVALID_ID', field: 'id', details: { path: at.path, line: at.line, where } },
     );
   }
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
