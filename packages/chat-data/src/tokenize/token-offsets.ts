@@ -65,7 +65,16 @@ interface TokenInfo {
 
 const infoCache = new WeakMap<TokenizerLike, Map<number, TokenInfo>>();
 
-/** Is `id` a special (added) token: one that `skipSpecialTokens` removes, or a named special id. */
+/**
+ * Is `id` a special token: one that decoding with `skipSpecialTokens` removes (added special
+ * tokens such as `<|im_end|>`, `<|eot_id|>`), or the tokenizer's bos/eos/pad/unk.
+ *
+ * @example
+ * ```ts
+ * isSpecialToken(qwen3, qwen3.tokenToId('<|im_end|>')!); // true
+ * isSpecialToken(qwen3, qwen3.tokenToId('Hello')!);      // false
+ * ```
+ */
 export function isSpecialToken(tokenizer: TokenizerLike, id: number): boolean {
   return tokenInfo(tokenizer, id).special;
 }
