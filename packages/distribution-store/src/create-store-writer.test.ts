@@ -299,6 +299,20 @@ describe('createStoreWriter', () => {
     expect(existsSync(join(parent, 'store'))).toBe(false);
   });
 
+  it('a permission error from the file system (injected) is STORE_PERMISSION_DENIED', async () => {
+    const denied = Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' });
+    const fileSystem: StoreFileSystem = {
+      rename,
+      unlink,
+      open: (() => Promise.reject(denied)) as StoreFileSystem['open'],
+    };
+    const dir = freshDir();
+    const error = await failure(createStoreWriter(dir, options({ fileSystem })));
+    expect(isFuseChatError(error, 'STORE_PERMISSION_DENIED')).toBe(true);
+    expect(error.message).toContain(join(dir, 'manifest.json'));
+    expect(error.message).toMatch(/writable directory/);
+  });
+
   it('abort drops the uncommitted tail and leaves the store resumable', async () => {
     const dir = freshDir();
     const writer = await createStoreWriter(dir, options());
