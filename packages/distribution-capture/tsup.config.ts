@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The alignment worker is its own entry, emitted beside index.js as align-worker.js / .cjs.
+  entry: { index: 'src/index.ts', 'align-worker': 'src/align-store/align-worker.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

@@ -1,12 +1,18 @@
 import type { Command } from 'commander';
+import { registerAlignCommand } from './align.js';
+import { registerCaptureCommand } from './capture.js';
 import { registerDemoCommand } from './demo.js';
 import { registerEvalCommand } from './eval.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerMergeCommand } from './merge.js';
+import { registerStoreCommand } from './store.js';
 
 /** Adds every command to the program. One file per command in this folder. */
 export function registerCommands(program: Command): void {
   registerDemoCommand(program);
+  registerCaptureCommand(program);
+  registerAlignCommand(program);
+  registerStoreCommand(program);
   registerMergeCommand(program);
   registerEvalCommand(program);
   registerGenerateCommand(program);
