@@ -21,3 +21,16 @@ export { createLocalProvider, type LocalProviderOptions } from './local-provider
 export type { LogitsProvider, ProviderOutput } from './logits-provider.js';
 export { type LengthBatch, planLengthBatches } from './plan-length-batches.js';
 export { supervisedCrossEntropy } from './supervised-cross-entropy.js';
+export {
+  type AlignStoreOptions,
+  type AlignStoreSummary,
+  alignedStoreIdentity,
+  alignStore,
+  VOCABULARY_MAP_FILE,
+  vocabularyMapHash,
+} from './align-store/align-store.js';
+export {
+  type CaptureLocalModelOptions,
+  type CaptureLocalModelSummary,
+  captureLocalModel,
+} from './capture-local-model/capture-local-model.js';
