@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { testTokenizer } from '../test-fixtures.js';
 import { isSpecialToken, tokenOffsets } from './token-offsets.js';
@@ -85,7 +86,7 @@ describe('tokenOffsets', () => {
     });
   }
 
-  test('a normalizer that changes the text (Qwen3 NFC) makes the walk fail; the decode fallback places tokens', () => {
+  test('a normalizer that changes the text (Qwen3 NFC) makes the walk fail; the align and decode fallbacks place tokens', () => {
     const tokenizer = tokenizers.qwen3;
     const text = 'Cafe\u0301 au lait, s\u0327il vous plait';
     const ids = tokenizer.encode(text, { addSpecialTokens: false });
@@ -94,7 +95,10 @@ describe('tokenOffsets', () => {
       expect.objectContaining({ code: 'CHAT_OFFSETS_FAILED' }),
     );
     const { starts, ends, method } = tokenOffsets(tokenizer, ids, text);
-    expect(method).toBe('decode');
+    expect(method).toBe('align');
+    const decoded = tokenOffsets(tokenizer, ids, text, { method: 'decode' });
+    expect([...decoded.starts]).toEqual([...starts]);
+    expect([...decoded.ends]).toEqual([...ends]);
     const pieces = ids.map((_, t) => text.slice(starts[t], ends[t]));
     // Untouched tokens map exactly; the composed ones cover the decomposed characters.
     expect(pieces).toContain(' au');
@@ -102,6 +106,16 @@ describe('tokenOffsets', () => {
     expect(pieces.join('')).toBe(text);
     const composed = ids.findIndex((id) => tokenizer.decode([id]).includes('é'));
     expect(text.slice(starts[composed], ends[composed]).endsWith('e\u0301')).toBe(true);
+  });
+
+  test('a literal ▁ in SentencePiece text (the tokenizer cannot tell it from a space) is still placed', () => {
+    const tokenizer = tokenizers.llama2;
+    for (const text of ['a▁b c', '▁', '▁▁x ▁']) {
+      const ids = tokenizer.encode(text, { addSpecialTokens: false });
+      const { starts, ends } = tokenOffsets(tokenizer, ids, text);
+      const pieces = ids.map((_, t) => text.slice(starts[t], ends[t]));
+      expect(pieces.join(''), JSON.stringify(text)).toBe(text);
+    }
   });
 
   test('isSpecialToken: added special tokens and named specials, not ordinary tokens', () => {
@@ -114,4 +128,63 @@ describe('tokenOffsets', () => {
     expect(isSpecialToken(tokenizers.llama2, tokenizers.llama2.tokenToId('▁')!)).toBe(false);
     expect(isSpecialToken(tokenizers.llama2, 2)).toBe(true);
   });
+});
+
+describe('tokenOffsets properties (real tokenizers, random texts)', () => {
+  // (A literal `▁` in the text is indistinguishable from a space for SentencePiece: see below.)
+  const pieces = [
+    'a',
+    'Hello',
+    ' ',
+    '  ',
+    '\n',
+    '\n\n',
+    '\t',
+    '😀',
+    '👍🏽',
+    '中文',
+    'é',
+    '—',
+    '1234',
+    "'s",
+    '<0x0A>',
+    'Ġ',
+    '.',
+  ];
+  for (const [name, tokenizer] of Object.entries(tokenizers)) {
+    const specials =
+      name === 'qwen3' ? ['<|im_end|>', '<|im_start|>'] : name === 'llama3' ? ['<|eot_id|>'] : ['</s>'];
+    test(`${name}: the walk places every token, in order, covering the text, as the align fallback does`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.constantFrom(...pieces, ...specials), { minLength: 1, maxLength: 30 }),
+          (parts) => {
+            const text = parts.join('');
+            const ids = tokenizer.encode(text, { addSpecialTokens: false });
+            const walk = tokenOffsets(tokenizer, ids, text, { method: 'walk' });
+            const decode = tokenOffsets(tokenizer, ids, text, { method: 'align' });
+            let covered = 0;
+            for (let t = 0; t < ids.length; t++) {
+              const start = walk.starts[t]!;
+              const end = walk.ends[t]!;
+              expect(start).toBeLessThanOrEqual(end);
+              // Every character is covered: a token starts no later than where the previous ended.
+              expect(start).toBeLessThanOrEqual(covered);
+              covered = Math.max(covered, end);
+              const own = tokenizer.decode([ids[t]!]);
+              if (own.includes('\uFFFD')) {
+                expect(start < decode.ends[t]! && decode.starts[t]! < end).toBe(true);
+              } else {
+                expect(text.slice(decode.starts[t], decode.ends[t]).trim()).toBe(
+                  text.slice(start, end).trim(),
+                );
+              }
+            }
+            expect(covered).toBe(text.length);
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+  }
 });

@@ -6,13 +6,16 @@ export interface TokenOffsets {
   readonly starts: Int32Array;
   /** UTF-16 index where each token ends (exclusive); `== starts[t]` for a token the text lacks. */
   readonly ends: Int32Array;
-  /** How they were found: walking the token strings over the text, or decoding (the fallback). */
-  readonly method: 'walk' | 'decode';
+  /**
+   * How they were found: `walk` (the token strings spell the text), `align` (they spell a
+   * normalised text, aligned with the original), `decode` (incremental decoding, aligned).
+   */
+  readonly method: 'walk' | 'align' | 'decode';
 }
 
 export interface TokenOffsetsOptions {
-  /** `auto` (default) walks and falls back to decoding; the others force one method (tests). */
-  readonly method?: 'auto' | 'walk' | 'decode' | undefined;
+  /** `auto` (default) tries walk, align, decode in that order; the others force one method. */
+  readonly method?: 'auto' | 'walk' | 'align' | 'decode' | undefined;
 }
 
 /**
@@ -24,9 +27,10 @@ export interface TokenOffsetsOptions {
  * Fast path: each token's bytes come from its vocabulary string (byte-level: the GPT-2
  * bytes↔unicode table; SentencePiece: `▁` = space, `<0xNN>` byte fallback, a leading `▁` the
  * text lacks is allowed; special tokens are their literal content) and are matched against the
- * text's UTF-8 bytes. When that walk fails (a normalizer changed the text, e.g. NFC), the tokens are
- * decoded incrementally and the decoded text is aligned with the original, character by
- * character (case-insensitive), resynchronising over the edited regions.
+ * text's UTF-8 bytes. When that walk fails (a normalizer changed the text, e.g. NFC), the text the
+ * token strings spell is aligned with the original, character by character (case-insensitive),
+ * resynchronising over the edited stretches, whose tokens cover the whole stretch. When the token
+ * strings do not even spell valid UTF-8, the tokens are decoded incrementally and aligned the same way.
  *
  * @throws InvalidInputError `CHAT_OFFSETS_FAILED` when neither method can place the tokens.
  * @example
@@ -43,7 +47,7 @@ export function tokenOffsets(
   options: TokenOffsetsOptions = {},
 ): TokenOffsets {
   const method = options.method ?? 'auto';
-  if (method !== 'decode') {
+  if (method === 'auto' || method === 'walk') {
     const walked = walkOffsets(tokenizer, ids, text);
     if (walked !== undefined) return walked;
     if (method === 'walk') {
@@ -52,7 +56,16 @@ export function tokenOffsets(
       });
     }
   }
-  return decodeOffsets(tokenizer, ids, text);
+  if (method === 'auto' || method === 'align') {
+    const spelled = spelledText(tokenizer, ids);
+    if (spelled !== undefined) return alignedOffsets(spelled, text, 'align');
+    if (method === 'align') {
+      throw new InvalidInputError('the token strings do not spell valid UTF-8 text.', {
+        code: 'CHAT_OFFSETS_FAILED',
+      });
+    }
+  }
+  return alignedOffsets(decodedText(tokenizer, ids), text, 'decode');
 }
 
 interface TokenInfo {
@@ -219,12 +232,43 @@ function byteToCharIndex(text: string, byteLength: number): { floor: Int32Array;
   return { floor, ceil };
 }
 
-function decodeOffsets(tokenizer: TokenizerLike, ids: readonly number[], text: string): TokenOffsets {
-  // Streaming detokenisation (as text-generation-inference does it): decode a small window that
-  // starts one emitted token back, so decoders that strip a leading space see their context, and
-  // hold tokens back while they end in a partial UTF-8 sequence.
-  const decodedStarts = new Int32Array(ids.length);
-  const decodedEnds = new Int32Array(ids.length);
+/** A token's bytes: special tokens as their literal content, others by the vocabulary's convention. */
+function spelledBytes(info: TokenInfo): Uint8Array {
+  return info.special && info.literal !== undefined ? info.literal : info.bytes;
+}
+
+/**
+ * The text the tokens spell (the normalised text), with each token's exact range in it, from the
+ * token strings; undefined when they do not spell valid UTF-8 (not a byte-level or SentencePiece
+ * vocabulary after all).
+ */
+function spelledText(tokenizer: TokenizerLike, ids: readonly number[]): Spelled | undefined {
+  const chunks = ids.map((id) => spelledBytes(tokenInfo(tokenizer, id)));
+  const bytes = Buffer.concat(chunks);
+  const decoded = bytes.toString('utf8');
+  if (!Buffer.from(decoded, 'utf8').equals(bytes)) return undefined;
+  const { floor, ceil } = byteToCharIndex(decoded, bytes.length);
+  const starts = new Int32Array(ids.length);
+  const ends = new Int32Array(ids.length);
+  let position = 0;
+  chunks.forEach((chunk, t) => {
+    starts[t] = floor[position]!;
+    ends[t] = chunk.length === 0 ? starts[t]! : ceil[position + chunk.length]!;
+    position += chunk.length;
+  });
+  return { decoded, starts, ends };
+}
+
+/**
+ * The text the tokens decode to, each token's range in it, by streaming detokenisation (as
+ * text-generation-inference does it): decode a small window that starts one emitted token back,
+ * so decoders that strip a leading space see their context, and hold tokens back while they end
+ * in a partial UTF-8 sequence. Slow (two decodes per token) and only as exact as the decoder is
+ * (transformers' clean-up of " 's" moves a character between tokens); the last resort.
+ */
+function decodedText(tokenizer: TokenizerLike, ids: readonly number[]): Spelled {
+  const starts = new Int32Array(ids.length);
+  const ends = new Int32Array(ids.length);
   let decoded = '';
   let prefixOffset = 0;
   let readOffset = 0;
@@ -233,11 +277,16 @@ function decodeOffsets(tokenizer: TokenizerLike, ids: readonly number[], text: s
     // (`@huggingface/tokenizers` refuses to decode an empty list.)
     const prefixText = readOffset > prefixOffset ? tokenizer.decode(ids.slice(prefixOffset, readOffset)) : '';
     const newText = tokenizer.decode(ids.slice(prefixOffset, t + 1));
-    if (newText.length > prefixText.length && !newText.endsWith('\uFFFD') && newText.startsWith(prefixText)) {
-      const piece = newText.slice(prefixText.length);
+    // Decoders may also edit the context (transformers' clean-up turns " 's" into "'s"): then only
+    // what follows the common prefix is this token's.
+    let common = 0;
+    while (common < prefixText.length && prefixText.charCodeAt(common) === newText.charCodeAt(common))
+      common++;
+    if (newText.length > common && !newText.endsWith('\uFFFD')) {
+      const piece = newText.slice(common);
       for (let p = pending; p <= t; p++) {
-        decodedStarts[p] = decoded.length;
-        decodedEnds[p] = decoded.length + piece.length;
+        starts[p] = decoded.length;
+        ends[p] = decoded.length + piece.length;
       }
       decoded += piece;
       prefixOffset = readOffset;
@@ -245,23 +294,34 @@ function decodeOffsets(tokenizer: TokenizerLike, ids: readonly number[], text: s
       pending = t + 1;
     } else if (newText === prefixText) {
       if (pending === t) pending = t + 1; // decodes to nothing: empty at the current position
-      decodedStarts[t] = decoded.length;
-      decodedEnds[t] = decoded.length;
+      starts[t] = decoded.length;
+      ends[t] = decoded.length;
     }
   }
   for (let p = pending; p < ids.length; p++) {
-    decodedStarts[p] = decoded.length;
-    decodedEnds[p] = decoded.length;
+    starts[p] = decoded.length;
+    ends[p] = decoded.length;
   }
-  const { startAt, endAt } = alignCharacters(decoded, text);
-  const starts = new Int32Array(ids.length);
-  const ends = new Int32Array(ids.length);
-  for (let t = 0; t < ids.length; t++) {
-    starts[t] = startAt[decodedStarts[t]!]!;
+  return { decoded, starts, ends };
+}
+
+interface Spelled {
+  readonly decoded: string;
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
+}
+
+function alignedOffsets(spelled: Spelled, text: string, method: 'align' | 'decode'): TokenOffsets {
+  const { startAt, endAt } = alignCharacters(spelled.decoded, text);
+  const count = spelled.starts.length;
+  const starts = new Int32Array(count);
+  const ends = new Int32Array(count);
+  for (let t = 0; t < count; t++) {
+    starts[t] = startAt[spelled.starts[t]!]!;
     ends[t] =
-      decodedEnds[t] === decodedStarts[t] ? starts[t]! : Math.max(starts[t]!, endAt[decodedEnds[t]!]!);
+      spelled.ends[t] === spelled.starts[t] ? starts[t]! : Math.max(starts[t]!, endAt[spelled.ends[t]!]!);
   }
-  return { starts, ends, method: 'decode' };
+  return { starts, ends, method };
 }
 
 const RESYNC_WINDOW = 4;
@@ -277,11 +337,15 @@ function alignCharacters(decoded: string, text: string): { startAt: Int32Array; 
   const same = (i: number, j: number): boolean => {
     const a = decoded[i]!;
     const b = text[j]!;
-    return a === b || a.toLowerCase() === b.toLowerCase();
+    // A literal `▁` in the text is a space to SentencePiece.
+    return a === b || a.toLowerCase() === b.toLowerCase() || (a === ' ' && b === '▁');
   };
+  // In sync at (i, j): the next RESYNC_WINDOW characters agree, or, near the end, all the rest.
   const synced = (i: number, j: number): boolean => {
-    const window = Math.min(RESYNC_WINDOW, decoded.length - i, text.length - j);
-    if (window === 0) return i === decoded.length && j === text.length;
+    const restDecoded = decoded.length - i;
+    const restText = text.length - j;
+    if (Math.min(restDecoded, restText) < RESYNC_WINDOW && restDecoded !== restText) return false;
+    const window = Math.min(RESYNC_WINDOW, restDecoded, restText);
     for (let k = 0; k < window; k++) if (!same(i + k, j + k)) return false;
     return true;
   };
