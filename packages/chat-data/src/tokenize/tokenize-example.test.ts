@@ -1,4 +1,5 @@
 import type { TokenizerLike } from '@fusechat/core';
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { ChatMessage, DataExample } from '../data/data-example.js';
 import { testTokenizer } from '../test-fixtures.js';
@@ -203,6 +204,38 @@ describe('tokenizeExample: truncation', () => {
   test('invalid maxLength → CHAT_INVALID_OPTION', () => {
     expect(() => tokenizeExample(example, { tokenizer: llama2, maxLength: 0 })).toThrow(
       expect.objectContaining({ code: 'CHAT_INVALID_OPTION' }),
+    );
+  });
+});
+
+describe('tokenizeExample: label-mask property (Qwen3, random conversations)', () => {
+  const word = fc
+    .array(fc.constantFrom('a', 'Hi', ' ', '  ', '\n', '😀', '中文', '.', "'s", '<b>', 'im_end', '|'), {
+      maxLength: 8,
+    })
+    .map((pieces) => `x${pieces.join('')}y`);
+  test('the supervised runs decode to exactly the assistant contents, each closed by <|im_end|>', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(word, word), { minLength: 1, maxLength: 4 }),
+        fc.option(word, { nil: undefined }),
+        fc.boolean(),
+        (turns, system, echo) => {
+          const messages: ChatMessage[] = system === undefined ? [] : [{ role: 'system', content: system }];
+          // `echo`: the user says what the assistant will say (a naive search would match the user).
+          for (const [user, assistant] of turns) {
+            messages.push(
+              { role: 'user', content: echo ? assistant : user },
+              { role: 'assistant', content: assistant },
+            );
+          }
+          const { inputIds, labelMask } = tokenizeExample(chat(messages), { tokenizer: qwen3 });
+          expect(supervisedRuns(qwen3, inputIds, labelMask)).toEqual(
+            turns.map(([, assistant]) => `${assistant}<|im_end|>`),
+          );
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });
