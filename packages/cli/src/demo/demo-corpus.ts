@@ -1,4 +1,3 @@
-import { InvalidInputError, type TokenizerLike } from '@fusechat/core';
 import { mobyDickChapter } from './demo-assets.js';
 
 /** One chat turn of the demo data: a user prompt and the assistant's reply. */
@@ -54,35 +53,32 @@ export function mobyDickConversations(
 }
 
 /**
- * Renders a conversation with a plain `User:` / `Assistant:` template and tokenises it: BOS (when
- * the tokenizer has one), the context, then the reply and EOS as supervised labels. The reply is
- * encoded on its own, as a continuation after a space, so its label span is exact.
+ * The chat template of the demo's models (Jinja, rendered by `@huggingface/jinja` like any
+ * model's own): `User: …` / `Assistant: …` turns, BOS first when the vocabulary has one, EOS closing
+ * each reply. Written into every demo model's `tokenizer_config.json`, so `fusechat capture`,
+ * `eval` and `generate` find it there.
+ */
+export const DEMO_CHAT_TEMPLATE = [
+  '{% if bos_token %}{{ bos_token }}{% endif %}',
+  "{% for message in messages %}{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n' }}",
+  "{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content'] + eos_token }}{% endif %}{% endfor %}",
+  "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}",
+].join('');
+
+/**
+ * A conversation as a line of chat JSONL (DESIGN §4): `{"id", "messages": [user, assistant]}`.
  *
  * @example
  * ```ts
- * const { inputIds, labelMask } = tokenizeConversation(mistral, conversation);
+ * chatLine({ id: 'moby-dick/1/0', prompt: 'Continue the story: Call me Ishmael.', response: 'Some years ago…' });
  * ```
  */
-export function tokenizeConversation(
-  tokenizer: TokenizerLike,
-  conversation: DemoConversation,
-): TokenizedConversation {
-  const { bos, eos } = tokenizer.specialTokens;
-  if (eos === undefined) {
-    throw new InvalidInputError('the demo tokenizer has no EOS token to end a reply with', {
-      code: 'DEMO_NO_EOS',
-    });
-  }
-  const context = [
-    ...(bos === undefined ? [] : [bos]),
-    ...tokenizer.encode(`User: ${conversation.prompt}\nAssistant:`, { addSpecialTokens: false }),
-  ];
-  // SentencePiece tokenizers prepend the space marker themselves; byte-level BPE needs the space.
-  const replyText =
-    tokenizer.spaceMarker === 'sentencepiece' ? conversation.response : ` ${conversation.response}`;
-  const reply = [...tokenizer.encode(replyText, { addSpecialTokens: false }), eos];
-  const inputIds = Int32Array.from([...context, ...reply]);
-  const labelMask = new Uint8Array(inputIds.length);
-  labelMask.fill(1, context.length);
-  return { id: conversation.id, inputIds, labelMask };
+export function chatLine(conversation: DemoConversation): string {
+  return JSON.stringify({
+    id: conversation.id,
+    messages: [
+      { role: 'user', content: conversation.prompt },
+      { role: 'assistant', content: conversation.response },
+    ],
+  });
 }

@@ -66,6 +66,36 @@ describe('runDemo (slow)', () => {
     expect(map.sourceToPivot[qwenTokenizer.tokenToId('Ġthe')!]).toBe(mistralTokenizer.tokenToId('▁the'));
   });
 
+  it('captures and aligns through on-disk stores that name their inputs', async () => {
+    const { openStore } = await import('@fusechat/distribution-store');
+    const [mistral, qwen] = await Promise.all([loadDemoTokenizer('mistral'), loadDemoTokenizer('qwen3')]);
+    const pivot = await openStore(join(out, 'capture', 'pivot'), {
+      expect: { tokenizer: { hash: mistral.hash } },
+      requireComplete: true,
+    });
+    const source = await openStore(join(out, 'capture', 'source-qwen2'), {
+      expect: { tokenizer: { hash: qwen.hash } },
+      requireComplete: true,
+    });
+    const aligned = await openStore(join(out, 'align', 'source-qwen2'), { requireComplete: true });
+    try {
+      expect(pivot.size).toBe(summary.conversations.train);
+      expect((await pivot.verify()).ok).toBe(true);
+      expect(aligned.manifest.identity.aligned?.pivotStore).toBe(pivot.manifest.contentHash);
+      expect(aligned.manifest.identity.aligned?.sourceStore).toBe(source.manifest.contentHash);
+      expect(aligned.manifest.identity.tokenizer.hash).toBe(mistral.hash);
+      const first = await pivot.get(0);
+      const alignedFirst = await aligned.getById(first.id);
+      expect(Array.from(alignedFirst!.inputIds)).toEqual(Array.from(first.inputIds));
+      // The held-out split is saved as chat JSONL beside the stores.
+      const held = (await readFile(join(out, 'data', 'eval.jsonl'), 'utf8')).trim().split('\n');
+      expect(held).toHaveLength(summary.conversations.eval);
+      expect(JSON.parse(held[0]!).messages[1].role).toBe('assistant');
+    } finally {
+      await Promise.all([pivot.close(), source.close(), aligned.close()]);
+    }
+  });
+
   it('the merged model is VaRM of the saved targets against the pivot (float64 reference)', async () => {
     const names = ['pivot', 'target-qwen2', 'target-mistral', 'fusechat'];
     const checkpoints = await Promise.all(names.map((name) => openCheckpoint(join(out, 'models', name))));

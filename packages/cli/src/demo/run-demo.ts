@@ -1,5 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { type DataExample, renderChat, tokenizeExample } from '@fusechat/chat-data';
 import {
   type CaptureRecord,
   formatDuration,
@@ -8,6 +9,8 @@ import {
   type TokenizerLike,
 } from '@fusechat/core';
 import { clmLoss, combinedLoss, fuseTargets, packFusedTargets } from '@fusechat/distillation-loss';
+import { alignStore, captureLocalModel } from '@fusechat/distribution-capture';
+import { type DistributionStore, openStore } from '@fusechat/distribution-store';
 import { mergeModels } from '@fusechat/merge';
 import {
   type CausalLM,
@@ -18,8 +21,8 @@ import {
   saveModel,
 } from '@fusechat/model';
 import {
-  alignCaptureRecord,
   buildVocabularyMap,
+  type CoTokenizedText,
   serializeVocabularyMap,
   swapSpaceMarker,
   type VocabularyMap,
@@ -27,9 +30,14 @@ import {
 } from '@fusechat/tokenizer-alignment';
 import type * as tf from '@tensorflow/tfjs-core';
 import { stringify as stringifyYaml } from 'yaml';
-import { captureTopK } from './capture-top-k.js';
 import { demoTokenizerFiles, loadDemoTokenizer } from './demo-assets.js';
-import { mobyDickConversations, type TokenizedConversation, tokenizeConversation } from './demo-corpus.js';
+import {
+  chatLine,
+  DEMO_CHAT_TEMPLATE,
+  type DemoConversation,
+  mobyDickConversations,
+  type TokenizedConversation,
+} from './demo-corpus.js';
 import { makeBatch, trainDemoModel } from './train-demo-model.js';
 
 /** Options of {@link runDemo}; the defaults take a few minutes on 2 CPU cores. */
@@ -168,24 +176,50 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // ── data and tokenizers ──────────────────────────────────────────────────────────────────
   const [mistral, qwen3] = await Promise.all([loadDemoTokenizer('mistral'), loadDemoTokenizer('qwen3')]);
   const tokenizerDirectory = (name: 'mistral' | 'qwen3') => dirname(demoTokenizerFiles(name).tokenizerJson);
+  const tokenize = (tokenizer: TokenizerLike, conversation: DemoConversation): TokenizedConversation => {
+    const example: DataExample = {
+      kind: 'chat',
+      id: conversation.id,
+      where: conversation.id,
+      messages: [
+        { role: 'user', content: conversation.prompt },
+        { role: 'assistant', content: conversation.response },
+      ],
+    };
+    return tokenizeExample(example, { tokenizer, chatTemplate: DEMO_CHAT_TEMPLATE });
+  };
   const tokenizeAll = (chapters: readonly number[]) => {
-    const kept: { pivot: TokenizedConversation; qwen3: TokenizedConversation }[] = [];
+    const kept: {
+      conversation: DemoConversation;
+      pivot: TokenizedConversation;
+      qwen3: TokenizedConversation;
+    }[] = [];
     for (const conversation of mobyDickConversations(chapters)) {
-      const pivot = tokenizeConversation(mistral, conversation);
-      const source = tokenizeConversation(qwen3, conversation);
+      const pivot = tokenize(mistral, conversation);
+      const source = tokenize(qwen3, conversation);
       if (pivot.inputIds.length <= maxTokens && source.inputIds.length <= maxTokens)
-        kept.push({ pivot, qwen3: source });
+        kept.push({ conversation, pivot, qwen3: source });
     }
     return kept;
   };
   const train = tokenizeAll(options.trainChapters ?? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   const held = tokenizeAll(options.evalChapters ?? [13, 14]);
+  // The data as chat JSONL: what capture reads, and a held-out split `fusechat eval` can reuse.
+  const dataDirectory = join(out, 'data');
+  await mkdir(dataDirectory, { recursive: true });
+  const trainData = join(dataDirectory, 'train.jsonl');
+  await writeFile(trainData, `${train.map((pair) => chatLine(pair.conversation)).join('\n')}\n`);
+  await writeFile(
+    join(dataDirectory, 'eval.jsonl'),
+    `${held.map((pair) => chatLine(pair.conversation)).join('\n')}\n`,
+  );
   log(
     `data: ${train.length} training and ${held.length} held-out conversations from Moby-Dick ` +
       `(user quotes a sentence, assistant answers with the next; ≤ ${maxTokens} tokens each)`,
   );
   log(
-    `tokenizers: Mistral ${mistral.vocabSize} (${mistral.spaceMarker}), Qwen3 ${qwen3.vocabSize} (${qwen3.spaceMarker})`,
+    `tokenizers: Mistral ${mistral.vocabSize} (${mistral.spaceMarker}), Qwen3 ${qwen3.vocabSize} (${qwen3.spaceMarker}); ` +
+      `data in ${dataDirectory}`,
   );
 
   const special = (tokenizer: TokenizerLike) => ({
@@ -263,6 +297,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const teacherSummaries: DemoTeacherSummary[] = [];
   const records = new Map<string, CaptureRecord[]>();
   const modelDirectory = (name: string) => join(out, 'models', name);
+  const storeDirectory = (stage: 'capture' | 'align', name: string) => join(out, stage, name);
   for (const [index, teacher] of teachers.entries()) {
     const model = createModel(teacher.config, { seed: seed + index });
     try {
@@ -288,9 +323,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       await saveModel(model, modelDirectory(teacher.name), {
         tokenizerDirectory: teacher.tokenizerDirectory,
       });
+      await writeChatTemplate(modelDirectory(teacher.name), DEMO_CHAT_TEMPLATE);
 
-      // ── 2. capture ─────────────────────────────────────────────────────────────────────
-      const captured = await captureTopK(model, examples, { k: topK, batchSize });
+      // ── 2. capture (the model in memory is the one just saved) ─────────────────────────
+      const capture = await captureLocalModel({
+        modelDir: modelDirectory(teacher.name),
+        data: trainData,
+        out: storeDirectory('capture', teacher.name),
+        k: topK,
+        model,
+      });
+      const captured = await readRecords(storeDirectory('capture', teacher.name));
+      if (captured.length !== examples.length || capture.manifest.flagged.length > 0) {
+        throw new Error(
+          `demo: the ${teacher.name} store holds ${captured.length} of ${examples.length} conversations (${capture.manifest.flagged.length} flagged)`,
+        );
+      }
       records.set(teacher.name, captured);
       teacherSummaries.push({
         name: teacher.name,
@@ -306,7 +354,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       model.dispose();
     }
   }
-  stage(2, `captured top-${topK} distributions and response CE of every teacher (${elapsed()})`);
+  stage(
+    2,
+    `captured top-${topK} distributions and response CE of every teacher into ${join(out, 'capture')} (${elapsed()})`,
+  );
   for (const teacher of teacherSummaries) {
     log(
       `  ${teacher.name}: ${teacher.modelType}, ${(teacher.parameters / 1e6).toFixed(2)}M parameters, ` +
@@ -316,51 +367,55 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
 
   // ── 3. alignment ─────────────────────────────────────────────────────────────────────────
-  stage(3, 'aligning each source onto the pivot (vocabulary map + DTW re-indexing)');
+  stage(
+    3,
+    `aligning each source store onto the pivot's (vocabulary map + DTW re-indexing) into ${join(out, 'align')}`,
+  );
   const pivotRecords = records.get('pivot')!;
   const alignmentSummaries: DemoSummary['alignment'][number][] = [];
   const alignedBySource = new Map<string, SparseDistributions[]>();
-  for (const teacher of teachers.slice(1)) {
-    const corpus = train.map((pair) => ({
-      sourceIds: Array.from(teacher.tokenizer === qwen3 ? pair.qwen3.inputIds : pair.pivot.inputIds),
-      pivotIds: Array.from(pair.pivot.inputIds),
-    }));
-    const map: VocabularyMap = await buildVocabularyMap(teacher.tokenizer, mistral, {
-      method: 'statistics',
-      corpus,
-    });
-    await writeFile(join(out, `vocabulary-map.${teacher.name}.json`), serializeVocabularyMap(map));
-    const exactShare = sharedVocabularyShare(teacher.tokenizer, mistral);
-    const sourceRecords = records.get(teacher.name)!;
-    let alignedRows = 0;
-    let oneHotRows = 0;
-    let rows = 0;
-    const aligned = sourceRecords.map((sourceRecord, index) => {
-      const result = alignCaptureRecord(sourceRecord, pivotRecords[index]!, {
-        source: teacher.tokenizer,
-        pivot: mistral,
-        vocabularyMap: map,
-      });
-      for (const origin of result.origins) {
-        rows++;
-        if (origin === 'mapped') alignedRows++;
-        else if (origin === 'one-hot') oneHotRows++;
+  const pivotStore = await openStore(storeDirectory('capture', 'pivot'), { requireComplete: true });
+  try {
+    for (const teacher of teachers.slice(1)) {
+      const sourceStore = await openStore(storeDirectory('capture', teacher.name), { requireComplete: true });
+      try {
+        const map: VocabularyMap = await buildVocabularyMap(teacher.tokenizer, mistral, {
+          method: 'statistics',
+          corpus: coTokenized(pivotStore, sourceStore),
+        });
+        await writeFile(join(out, `vocabulary-map.${teacher.name}.json`), serializeVocabularyMap(map));
+        const exactShare = sharedVocabularyShare(teacher.tokenizer, mistral);
+        const result = await alignStore({
+          pivot: pivotStore,
+          source: sourceStore,
+          pivotTokenizer: mistral,
+          sourceTokenizer: teacher.tokenizer,
+          vocabularyMap: map,
+          out: storeDirectory('align', teacher.name),
+        });
+        const aligned = await readRecords(storeDirectory('align', teacher.name));
+        alignedBySource.set(
+          teacher.name,
+          aligned.map((record) => record.topK),
+        );
+        alignmentSummaries.push({
+          source: teacher.name,
+          method: map.method,
+          exactShare,
+          alignedShare: result.origins.mapped,
+          oneHotShare: result.origins.oneHot,
+        });
+        log(
+          `  ${teacher.name}: ${(exactShare * 100).toFixed(1)}% of its ${map.sourceVocabSize} tokens exist in the pivot vocabulary; ` +
+            `pivot positions: ${(result.origins.mapped * 100).toFixed(1)}% from the source, ` +
+            `${(result.origins.oneHot * 100).toFixed(1)}% one-hot gold fallback (${result.workers} worker threads)`,
+        );
+      } finally {
+        await sourceStore.close();
       }
-      return result.distributions;
-    });
-    alignedBySource.set(teacher.name, aligned);
-    alignmentSummaries.push({
-      source: teacher.name,
-      method: map.method,
-      exactShare,
-      alignedShare: alignedRows / rows,
-      oneHotShare: oneHotRows / rows,
-    });
-    log(
-      `  ${teacher.name}: ${(exactShare * 100).toFixed(1)}% of its ${map.sourceVocabSize} tokens exist in the pivot vocabulary; ` +
-        `pivot positions: ${((alignedRows / rows) * 100).toFixed(1)}% from the source, ` +
-        `${((oneHotRows / rows) * 100).toFixed(1)}% one-hot gold fallback`,
-    );
+    }
+  } finally {
+    await pivotStore.close();
   }
 
   // ── 4. fusion ────────────────────────────────────────────────────────────────────────────
@@ -492,11 +547,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         `  ${name.padEnd(18)} loss ${result.loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(2)}  (${result.tokens} tokens)`,
       );
       if (name === 'fusechat') {
-        const prompt = 'User: Continue the story: Call me Ishmael.\nAssistant:';
-        const ids = [mistral.specialTokens.bos!, ...mistral.encode(prompt, { addSpecialTokens: false })];
+        // The prompt rendered with the model's chat template, as `generate` will: BOS, the user turn, "Assistant:".
+        const { text: prompt } = renderChat(
+          [{ role: 'user', content: 'Continue the story: Call me Ishmael.' }],
+          {
+            tokenizer: mistral,
+            chatTemplate: DEMO_CHAT_TEMPLATE,
+            addGenerationPrompt: true,
+          },
+        );
+        const ids = mistral.encode(prompt, { addSpecialTokens: false });
         // Sampled (seeded): a model this small often puts EOS first under greedy decoding.
         const generated = await model.generate(ids, { maxNewTokens: 24, temperature: 0.8, topP: 0.95, seed });
-        sample = { prompt, completion: mistral.decode(generated.tokens, { skipSpecialTokens: true }) };
+        const bosText = mistral.idToToken(mistral.specialTokens.bos ?? -1) ?? '';
+        sample = {
+          prompt: bosText !== '' && prompt.startsWith(bosText) ? prompt.slice(bosText.length) : prompt,
+          completion: mistral.decode(generated.tokens, { skipSpecialTokens: true }),
+        };
         sampleTokens = generated.tokens.length;
       }
     } finally {
@@ -520,4 +587,36 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   };
   await writeFile(join(out, 'demo-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
+}
+
+/** Every record of a store, in store order (the demo's stores are small). */
+async function readRecords(dir: string): Promise<CaptureRecord[]> {
+  const store = await openStore(dir, { requireComplete: true });
+  try {
+    const records: CaptureRecord[] = [];
+    for await (const record of store) records.push(record);
+    return records;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Both stores' token ids of each example (the `statistics` mapper's corpus). */
+async function* coTokenized(
+  pivot: DistributionStore,
+  source: DistributionStore,
+): AsyncGenerator<CoTokenizedText> {
+  for await (const pivotRecord of pivot) {
+    const sourceRecord = await source.getById(pivotRecord.id);
+    if (sourceRecord !== undefined)
+      yield { sourceIds: Array.from(sourceRecord.inputIds), pivotIds: Array.from(pivotRecord.inputIds) };
+  }
+}
+
+/** Sets `chat_template` in a saved model's `tokenizer_config.json`. */
+async function writeChatTemplate(modelDir: string, template: string): Promise<void> {
+  const path = join(modelDir, 'tokenizer_config.json');
+  const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  config.chat_template = template;
+  await writeFile(path, `${JSON.stringify(config, null, 2)}\n`);
 }
