@@ -32,7 +32,6 @@ export class AlignWorkerPool {
         extension === '.ts' ? sourceWorker(script, setup) : new Worker(script, { workerData: setup });
       worker.on('message', (reply: WorkerReply) => this.#settle(reply));
       worker.on('error', (error) => this.#failAll(error));
-      worker.unref();
       this.#workers.push(worker);
     }
   }
