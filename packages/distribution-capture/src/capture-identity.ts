@@ -34,6 +34,11 @@ export interface CaptureIdentityOptions {
 export function createCaptureIdentity(parts: {
   model: { name: string; configHash: string };
   tokenizer: TokenizerLike;
+  /**
+   * The model's output size when it exceeds the tokenizer's (Qwen2 pads 151,665 tokens to 151,936
+   * logits): the store's id space must hold every id a top-k can return. Default: the tokenizer's.
+   */
+  modelVocabSize?: number | undefined;
   dataHash: string;
   chatTemplate: string | null;
   capture: CaptureIdentityOptions;
@@ -46,7 +51,10 @@ export function createCaptureIdentity(parts: {
   for (const [key, value] of Object.entries(parts.capture)) if (value !== undefined) capture[key] = value;
   return {
     model: { name: parts.model.name, configHash: parts.model.configHash },
-    tokenizer: { hash: parts.tokenizer.hash, vocabSize: parts.tokenizer.vocabSize },
+    tokenizer: {
+      hash: parts.tokenizer.hash,
+      vocabSize: Math.max(parts.tokenizer.vocabSize, parts.modelVocabSize ?? 0),
+    },
     data: { hash: parts.dataHash },
     chatTemplateHash: parts.chatTemplate === null ? null : hashText(parts.chatTemplate),
     capture,
@@ -56,8 +64,9 @@ export function createCaptureIdentity(parts: {
 /**
  * The {@link StoreIdentity} of a capture from a local model directory, built the same way by the
  * CLI and the pipeline: model name = the directory's name, `configHash` = SHA-256 of its
- * `config.json` bytes, the tokenizer's hash and size, SHA-256 of the data file, SHA-256 of the
- * chat template text used (null for none) and the capture options.
+ * `config.json` bytes, the tokenizer's hash and size (the larger of the tokenizer's and
+ * `config.json`'s `vocab_size`, so every id the model can rank fits the store), SHA-256 of the
+ * data file, SHA-256 of the chat template text used (null for none) and the capture options.
  *
  * @throws FileFormatError `CAPTURE_MODEL_CONFIG_NOT_FOUND` when `modelDir/config.json` cannot be
  *   read; `CHAT_DATA_NOT_FOUND` (from `@fusechat/chat-data`) for an unreadable data file.
@@ -87,12 +96,20 @@ export async function createLocalCaptureIdentity(options: {
       { path: configPath, cause },
     );
   }
+  let modelVocabSize: number | undefined;
+  try {
+    const parsed = JSON.parse(configBytes.toString('utf8')) as { vocab_size?: unknown };
+    if (Number.isSafeInteger(parsed.vocab_size)) modelVocabSize = parsed.vocab_size as number;
+  } catch {
+    // loadModel reports a malformed config.json; the hash above still names these bytes.
+  }
   return createCaptureIdentity({
     model: {
       name: basename(resolve(options.modelDir)),
       configHash: createHash('sha256').update(configBytes).digest('hex'),
     },
     tokenizer: options.tokenizer,
+    modelVocabSize,
     dataHash: await hashFile(options.dataFile),
     chatTemplate: options.chatTemplate,
     capture: { valueKind: 'logits', ...options.capture },

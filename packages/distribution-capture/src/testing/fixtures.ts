@@ -66,3 +66,37 @@ export async function referenceOutputs(
   });
   return { ids, values, nextTokenLogProbs };
 }
+
+/** Capture inputs: pseudo-random sequences of the given lengths, the second half of each supervised. */
+export function captureExamples(
+  lengths: readonly number[],
+  vocabSize: number,
+): { id: string; inputIds: Int32Array; labelMask: Uint8Array }[] {
+  return sequencesOfLengths(lengths, vocabSize).map((inputIds, index) => ({
+    id: `example-${index}`,
+    inputIds,
+    labelMask: Uint8Array.from(inputIds, (_, t) => (t >= inputIds.length / 2 ? 1 : 0)),
+  }));
+}
+
+/** A store identity for tests over a model with `vocabSize` ids. */
+export function captureIdentity(vocabSize: number, k: number) {
+  return {
+    model: { name: 'tiny', configHash: 'tiny-config' },
+    tokenizer: { hash: `fake-${vocabSize}`, vocabSize },
+    data: { hash: 'test-data' },
+    chatTemplateHash: null,
+    capture: { k, maxLength: null, truncation: null, valueKind: 'logits' },
+  };
+}
+
+/** 23 examples of 1..14 tokens: several windows and shards with the small settings below. */
+export const CAPTURE_LENGTHS = Array.from({ length: 23 }, (_, i) => 1 + ((i * 5) % 14));
+
+/** Capture settings of the resume tests: small windows, blocks and shards, so 23 examples commit often. */
+export const CAPTURE_SETTINGS = {
+  k: 4,
+  identity: captureIdentity(TINY_LLAMA.vocabSize, 4),
+  batchTokens: 30,
+  store: { blockExamples: 2, shardTargetBytes: 300 },
+};
