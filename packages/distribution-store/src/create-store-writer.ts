@@ -40,7 +40,7 @@ export interface StoreWriterOptions {
   shardTargetBytes?: number;
   /** A block closes at this many examples (default 64)… */
   blockExamples?: number;
-  /** …or at this many uncompressed bytes (default 1 MiB), whichever comes first. */
+  /** …or at this many uncompressed bytes (default 256 KiB), whichever comes first. */
   blockTargetBytes?: number;
   /** File operations (tests inject failures here). */
   fileSystem?: StoreFileSystem;
@@ -70,7 +70,7 @@ const DEFAULTS = {
   compression: 'brotli' as StoreCompression,
   shardTargetBytes: 32 * 1024 * 1024,
   blockExamples: 64,
-  blockTargetBytes: 1024 * 1024,
+  blockTargetBytes: 256 * 1024,
 };
 
 interface OpenShard {
