@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import {
   type CaptureRecord,
+  FuseChatError,
   IntegrityError,
   type Logger,
   type ProgressCallback,
@@ -15,6 +16,7 @@ import {
   type DistributionStore,
   type StoreIdentity,
   type StoreManifest,
+  type StoreWriterOptions,
 } from '@fusechat/distribution-store';
 import {
   checkVocabularyMap,
@@ -45,8 +47,14 @@ export interface AlignStoreOptions {
   readonly out: string;
   /** Worker threads (default: one per core; 1 = align in this thread). */
   readonly workers?: number | undefined;
+  /** Layout of the aligned store (shard and block sizes; defaults as the store's). */
+  readonly store?:
+    | Pick<StoreWriterOptions, 'shardTargetBytes' | 'blockExamples' | 'blockTargetBytes'>
+    | undefined;
   readonly onProgress?: ProgressCallback | undefined;
   readonly logger?: Logger | undefined;
+  /** Stops between examples: uncommitted work is dropped, the aligned store stays resumable. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** What {@link alignStore} did. */
@@ -138,6 +146,7 @@ export async function alignStore(options: AlignStoreOptions): Promise<AlignStore
     identity,
     k,
     nextTokenLogProbs: false,
+    ...options.store,
   });
   // Beside the shards (after the writer made the directory): the store names it by hash.
   await writeFileAtomic(join(options.out, VOCABULARY_MAP_FILE), serializeVocabularyMap(vocabularyMap));
@@ -173,7 +182,19 @@ export async function alignStore(options: AlignStoreOptions): Promise<AlignStore
   const maxInFlight = workerCount * 8;
   const total = pivot.size;
 
+  const checkAborted = () => {
+    if (options.signal?.aborted) {
+      throw new FuseChatError(
+        'ALIGN_ABORTED',
+        `alignment of ${options.out} was stopped; rerun to resume it.`,
+        {
+          cause: options.signal.reason,
+        },
+      );
+    }
+  };
   const drainOne = async () => {
+    checkAborted();
     const head = inFlight.shift()!;
     const result = await head.result;
     cursor++;
@@ -202,6 +223,7 @@ export async function alignStore(options: AlignStoreOptions): Promise<AlignStore
 
   try {
     for await (const pivotRecord of pivot.records({ start: resumedFrom })) {
+      checkAborted();
       const sourceRecord = await sourceById(pivotRecord.id);
       if (sourceRecord === undefined) {
         while (inFlight.length > 0) await drainOne();
