@@ -298,6 +298,71 @@ describe('fusechat capture, store, align', () => {
     );
   });
 
+  it('names file:line for malformed data, or skips and counts it with --skip-invalid', async () => {
+    const bad = join(root, 'bad.jsonl');
+    writeFileSync(
+      bad,
+      [
+        readFileSync(data, 'utf8').split('\n')[0],
+        '{"messages": [{"role": "wizard", "content": "hi"}]}',
+        '{"messages": []}',
+        '{"text": "broken',
+        '{"input_ids": [1, 99999]}',
+        readFileSync(data, 'utf8').split('\n')[1],
+      ].join('\n'),
+    );
+    const strict = await runCaptured([
+      'capture',
+      '--model',
+      pivotDir,
+      '--data',
+      bad,
+      '--out',
+      join(root, 'bad-store'),
+      '--chat-template',
+      templateFile,
+    ]);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/bad\.jsonl:2: .*wizard/);
+    const lenient = await runCaptured([
+      'capture',
+      '--model',
+      pivotDir,
+      '--data',
+      bad,
+      '--out',
+      join(root, 'lenient-store'),
+      '--chat-template',
+      templateFile,
+      '--skip-invalid',
+      '--json',
+      '--backend',
+      'cpu',
+    ]);
+    expect(lenient.code).toBe(0);
+    expect(JSON.parse(lenient.stdout)).toMatchObject({ examples: 2, invalid: 4 });
+    for (const line of ['bad.jsonl:2', 'bad.jsonl:3', 'bad.jsonl:4', 'bad.jsonl:5'])
+      expect(lenient.stderr).toContain(line);
+  });
+
+  it('an unwritable --out is a one-line error', async () => {
+    const blocker = join(root, 'a-file');
+    writeFileSync(blocker, 'not a directory');
+    const result = await runCaptured([
+      'capture',
+      '--model',
+      pivotDir,
+      '--data',
+      data,
+      '--out',
+      join(blocker, 'store'),
+      '--chat-template',
+      templateFile,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^fusechat: [^\n]*a-file[^\n]*\n$/);
+  });
+
   it('store verify fails on a corrupted shard', async () => {
     const copy = join(root, 'corrupt');
     rmSync(copy, { recursive: true, force: true });
