@@ -150,6 +150,45 @@ describe('fusechat eval', () => {
     expect(Math.abs(report.loss - expected.loss) / expected.loss).toBeLessThan(1e-5);
   });
 
+  it("scores chat lines on the assistant tokens of the model's own template, as capture renders them", async () => {
+    const templated = join(root, 'templated-chat');
+    cpSync(modelDir, templated, { recursive: true });
+    const template = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}";
+    writeFileSync(
+      join(templated, 'tokenizer_config.json'),
+      JSON.stringify({ bos_token: '<s>', eos_token: '</s>', chat_template: template }),
+    );
+    const conversation = {
+      messages: [
+        { role: 'user', content: 'Call me Ishmael.' },
+        { role: 'assistant', content: 'Some years ago, never mind how long.' },
+      ],
+    };
+    const { tokenizeExample } = await import('@fusechat/chat-data');
+    const expected = tokenizeExample(
+      { kind: 'chat', id: 'x', where: 'x', messages: conversation.messages as never },
+      { tokenizer, chatTemplate: template },
+    );
+    const inputIds = Array.from(expected.inputIds);
+    const labels = inputIds.map((id, t) => (expected.labelMask[t] === 1 ? id : -100));
+    expect(labels.filter((label) => label !== -100).length).toBeGreaterThan(3);
+    expect(labels.slice(0, 4).every((label) => label === -100)).toBe(true);
+    const reference = await referenceLoss(model, [{ inputIds, labels }]);
+    const chat = await runCaptured([
+      'eval',
+      '--model',
+      templated,
+      '--data',
+      data('chat-ok.jsonl', [conversation]),
+      '--backend',
+      'cpu',
+    ]);
+    expect(chat.code).toBe(0);
+    const report = JSON.parse(chat.stdout);
+    expect(report.tokens).toBe(reference.tokens);
+    expect(Math.abs(report.loss - reference.loss) / reference.loss).toBeLessThan(1e-5);
+  });
+
   it('exits 1 with a one-line reason on bad input', async () => {
     const bare = join(root, 'no-tokenizer');
     mkdirSync(bare);
@@ -165,7 +204,12 @@ describe('fusechat eval', () => {
         chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}',
       }),
     );
-    const chat = { messages: [{ role: 'user', content: 'Hi' }] };
+    const chat = {
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello there' },
+      ],
+    };
     const cases: [string[], RegExp][] = [
       [
         ['--data', data('bad-json.jsonl', [{ text: 'fine' }, '{"text": "broken'])],
@@ -174,7 +218,7 @@ describe('fusechat eval', () => {
       [['--data', data('array.jsonl', ['[1, 2]'])], /array\.jsonl:1: expected a JSON object, got an array/],
       [
         ['--data', data('keys.jsonl', [{ prompt: 'x' }])],
-        /keys\.jsonl:1: expected \{"text": …}.*got keys "prompt"/,
+        /keys\.jsonl:1: expected \{"messages": \[…\]}.*got keys "prompt"/,
       ],
       [
         ['--data', data('vocab.jsonl', [{ input_ids: [1, 2] }, { input_ids: [1, 32000] }])],
@@ -182,15 +226,15 @@ describe('fusechat eval', () => {
       ],
       [
         ['--data', data('label-vocab.jsonl', [{ input_ids: [1, 2], labels: [-100, 40000] }])],
-        /label-vocab\.jsonl:1: labels has token id 40000/,
+        /label-vocab\.jsonl:1: labels\[1\] = 40000 but input_ids\[1\] = 2/,
       ],
       [
         ['--data', data('negative.jsonl', [{ input_ids: [1, 2], labels: [-1, 2] }])],
-        /negative\.jsonl:1: "labels" \[0\] = -1 is not a token id/,
+        /negative\.jsonl:1: labels\[0\] = -1 is not a token id/,
       ],
       [
         ['--data', data('lengths.jsonl', [{ input_ids: [1, 2, 3], labels: [1, 2] }])],
-        /lengths\.jsonl:1: "labels" has 2 entries but input_ids has 3/,
+        /lengths\.jsonl:1: "labels" has 2 entries but "input_ids" has 3/,
       ],
       [
         [
@@ -203,7 +247,7 @@ describe('fusechat eval', () => {
       [['--data', join(root, 'missing.jsonl')], /cannot read .*missing\.jsonl/],
       [
         ['--data', data('chat.jsonl', [chat])],
-        /chat\.jsonl:1: a chat example \("messages"\) needs the model's chat template, but .*tokenizer_config\.json has none/,
+        /chat\.jsonl:1: the tokenizer has no chat template .*--chat-template FILE/,
       ],
       [
         [
@@ -212,7 +256,7 @@ describe('fusechat eval', () => {
           '--data',
           data('sharegpt.jsonl', [{ conversations: [{ from: 'human', value: 'Hi' }] }]),
         ],
-        /sharegpt\.jsonl:1: chat data \("conversations"\) needs .*distribution-capture stage/,
+        /sharegpt\.jsonl:1: the conversation has no assistant turn/,
       ],
       [
         ['--model', bare, '--data', data('text.jsonl', [{ text: 'hello' }])],
@@ -231,6 +275,7 @@ describe('fusechat eval', () => {
         /--max-length: "2.5" is not a positive integer/,
       ],
     ];
+    const mismatches: string[] = [];
     for (const [args, message] of cases) {
       const argv = [
         'eval',
@@ -243,8 +288,9 @@ describe('fusechat eval', () => {
       expect({ argv, code }).toEqual({ argv, code: 1 });
       expect(stdout).toBe('');
       expect(stderr).toMatch(/^fusechat: [^\n]*\n$/);
-      expect(stderr).toMatch(message);
+      if (!message.test(stderr)) mismatches.push(`${message} ← ${stderr}`);
     }
+    expect(mismatches).toEqual([]);
   });
 
   it('explains the data formats in --help', () => {
@@ -256,6 +302,6 @@ describe('fusechat eval', () => {
     expect(help).toMatch(/--backend <name>/);
     expect(help).toMatch(/-100 = not scored/);
     expect(help).toMatch(/Chat lines .*chat template/s);
-    expect(help).toMatch(/distribution-capture stage, which is not built yet/);
+    expect(help).toMatch(/--chat-template/);
   });
 });

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BackendRequest, initBackend } from '@fusechat/backend';
+import { IGNORE_LABEL, loadChatTemplate, readDataFile, tokenizeExample } from '@fusechat/chat-data';
 import {
   createConsoleLogger,
   createProgressPrinter,
@@ -10,8 +11,6 @@ import {
 import { evaluatePerplexity, loadModel, type PerplexityBatch, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
-import { IGNORE_LABEL, parseLanguageModelExample } from '../data/language-model-example.js';
-import { readJsonLines } from '../data/read-json-lines.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 import { backendOption } from '../program.js';
 
@@ -62,19 +61,22 @@ export function registerEvalCommand(program: Command): void {
       '--max-length <n>',
       `longer examples are truncated to this many tokens (default: max_position_embeddings, at most ${DEFAULT_MAX_LENGTH})`,
     )
+    .option(
+      '--chat-template <file>',
+      "a .jinja file or tokenizer_config.json to use instead of the model's template",
+    )
     .addOption(backendOption())
     .addHelpText(
       'after',
       [
         '',
         'Data lines:',
+        '  {"messages": [...]} or {"conversations": [...]}  chat, rendered with the model\'s chat template; assistant tokens scored',
         '  {"text": "..."}                            tokenised with the model\'s tokenizer.json, every token scored',
         '  {"input_ids": [...], "labels": [...]}      pre-tokenised; labels optional (default: input_ids), -100 = not scored',
         'Labels follow transformers: position t predicts labels[t + 1]. The loss is the token-weighted mean',
-        'next-token cross-entropy in nats; perplexity = exp(loss).',
-        'Chat lines ({"messages": [...]} or ShareGPT {"conversations": [...]}) need the model\'s chat template',
-        'and assistant-only label masks from the distribution-capture stage, which is not built yet: for now',
-        'they are rejected; pre-tokenise them as {"input_ids", "labels"}.',
+        "next-token cross-entropy in nats; perplexity = exp(loss). Chat lines need a chat template: the model's",
+        '(tokenizer_config.json) or --chat-template FILE; the rendering and masks are the ones fusechat capture uses.',
       ].join('\n'),
     )
     .action(
@@ -83,6 +85,7 @@ export function registerEvalCommand(program: Command): void {
         data: string;
         batchSize: string;
         maxLength?: string;
+        chatTemplate?: string;
         backend: BackendRequest;
       }) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
@@ -101,6 +104,8 @@ export function registerEvalCommand(program: Command): void {
           modelDir: options.model,
           vocabSize: config.vocabSize,
           maxLength,
+          chatTemplate:
+            options.chatTemplate === undefined ? undefined : await loadChatTemplate(options.chatTemplate),
         });
         if (data.truncated > 0) {
           logger.warn(
@@ -136,51 +141,40 @@ export function registerEvalCommand(program: Command): void {
 }
 
 /**
- * Reads and tokenises the whole data file before the model loads, so bad data fails fast.
- * The tokenizer is loaded only when a line needs it (pre-tokenised data needs none).
+ * Reads and tokenises the whole data file before the model loads, so bad data fails fast
+ * (`@fusechat/chat-data`: the same parsing, chat rendering and label masks as capture). The
+ * tokenizer is loaded only when a line needs it (pre-tokenised data needs none).
  */
 async function readEvaluationData(
   path: string,
-  context: { modelDir: string; vocabSize: number; maxLength: number },
+  context: { modelDir: string; vocabSize: number; maxLength: number; chatTemplate: string | undefined },
 ): Promise<{ examples: TokenizedExample[]; truncated: number }> {
   const tokenizer = lazyTokenizer(context.modelDir);
   const examples: TokenizedExample[] = [];
   let truncated = 0;
   let supervised = 0;
-  for await (const { lineNumber, value } of readJsonLines(path)) {
-    const where = `${path}:${lineNumber}`;
-    const example = parseLanguageModelExample(value, where);
+  for await (const example of readDataFile(path)) {
+    const where = example.where;
     let inputIds: number[];
     let labels: number[];
-    if (example.kind === 'chat') {
-      const loaded = await tokenizer.get();
-      if (loaded?.chatTemplate === undefined) {
-        throw new InvalidInputError(
-          `${where}: a chat example ("${example.field}") needs the model's chat template, but ${join(context.modelDir, 'tokenizer_config.json')} has none; pre-tokenise it as {"input_ids", "labels"}.`,
-          { code: 'CLI_NO_CHAT_TEMPLATE', field: example.field, details: { where } },
-        );
-      }
-      throw new InvalidInputError(
-        `${where}: chat data ("${example.field}") needs the chat rendering and assistant label masks of the distribution-capture stage, which fusechat eval does not support yet; pre-tokenise it as {"input_ids", "labels"}.`,
-        { code: 'CLI_CHAT_DATA_UNSUPPORTED', field: example.field, details: { where } },
-      );
-    }
-    if (example.kind === 'text') {
-      const loaded = await tokenizer.get();
-      if (loaded === undefined) {
-        throw new InvalidInputError(
-          `${where}: a text example needs a tokenizer, but ${context.modelDir} has no tokenizer.json; copy the tokenizer files beside the model or pre-tokenise the data as {"input_ids": […]}.`,
-          { code: 'CLI_NO_TOKENIZER', field: 'text', details: { where } },
-        );
-      }
-      inputIds = loaded.encode(example.text);
-      labels = inputIds;
-      checkVocabulary(inputIds, 'the tokenizer produced', where, context);
-    } else {
+    if (example.kind === 'tokens') {
       inputIds = example.inputIds;
       labels = example.labels ?? inputIds;
       checkVocabulary(inputIds, 'input_ids has', where, context);
       if (example.labels) checkVocabulary(example.labels, 'labels has', where, context);
+    } else {
+      const loaded = await tokenizer.get();
+      if (loaded === undefined) {
+        throw new InvalidInputError(
+          `${where}: a ${example.kind} example needs a tokenizer, but ${context.modelDir} has no tokenizer.json; copy the tokenizer files beside the model or pre-tokenise the data as {"input_ids": […]}.`,
+          { code: 'CLI_NO_TOKENIZER', field: example.kind, details: { where } },
+        );
+      }
+      // Chat: rendered with the model's template, only assistant tokens scored; text: every token.
+      const tokenized = tokenizeExample(example, { tokenizer: loaded, chatTemplate: context.chatTemplate });
+      inputIds = Array.from(tokenized.inputIds);
+      labels = inputIds.map((id, t) => (tokenized.labelMask[t] === 1 ? id : IGNORE_LABEL));
+      checkVocabulary(inputIds, 'the tokenizer produced', where, context);
     }
     if (inputIds.length > context.maxLength) {
       truncated++;
