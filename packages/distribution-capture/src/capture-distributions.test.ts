@@ -223,6 +223,36 @@ describe('captureDistributions resume', () => {
     }
   });
 
+  it('stops on an abort signal between provider calls, leaving a store that resumes to the same bytes', async () => {
+    await useBackend('cpu');
+    const model = tinyModel();
+    try {
+      const provider = createLocalProvider(model, fakeTokenizer(VOCAB), { batchTokens: 16 });
+      const examples = () => captureExamples(CAPTURE_LENGTHS, VOCAB);
+      const reference = freshDir();
+      await captureDistributions({ ...settings, provider, examples: examples(), out: reference });
+      const out = freshDir();
+      const controller = new AbortController();
+      await expect(
+        captureDistributions({
+          ...settings,
+          provider,
+          examples: examples(),
+          out,
+          signal: controller.signal,
+          onProgress: (event) => {
+            if (event.completed >= 12) controller.abort();
+          },
+        }),
+      ).rejects.toMatchObject({ code: 'CAPTURE_ABORTED' });
+      const summary = await captureDistributions({ ...settings, provider, examples: examples(), out });
+      expect(summary.resumedFrom).toBeGreaterThan(0);
+      expect(snapshot(out)).toEqual(snapshot(reference));
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('refuses a store captured with another identity before running the provider', async () => {
     await useBackend('cpu');
     const model = tinyModel();

@@ -1,4 +1,12 @@
 export {
+  type AlignStoreOptions,
+  type AlignStoreSummary,
+  alignedStoreIdentity,
+  alignStore,
+  VOCABULARY_MAP_FILE,
+  vocabularyMapHash,
+} from './align-store/align-store.js';
+export {
   type CaptureDistributionsOptions,
   type CaptureStoreOptions,
   type CaptureSummary,
@@ -17,20 +25,12 @@ export {
   captureIntoWriter,
   checkCaptureOptions,
 } from './capture-into-writer.js';
-export { createLocalProvider, type LocalProviderOptions } from './local-provider/create-local-provider.js';
-export type { LogitsProvider, ProviderOutput } from './logits-provider.js';
-export { type LengthBatch, planLengthBatches } from './plan-length-batches.js';
-export { supervisedCrossEntropy } from './supervised-cross-entropy.js';
-export {
-  type AlignStoreOptions,
-  type AlignStoreSummary,
-  alignedStoreIdentity,
-  alignStore,
-  VOCABULARY_MAP_FILE,
-  vocabularyMapHash,
-} from './align-store/align-store.js';
 export {
   type CaptureLocalModelOptions,
   type CaptureLocalModelSummary,
   captureLocalModel,
 } from './capture-local-model/capture-local-model.js';
+export { createLocalProvider, type LocalProviderOptions } from './local-provider/create-local-provider.js';
+export type { LogitsProvider, ProviderOutput } from './logits-provider.js';
+export { type LengthBatch, planLengthBatches } from './plan-length-batches.js';
+export { supervisedCrossEntropy } from './supervised-cross-entropy.js';
