@@ -133,6 +133,49 @@ describe.each(TEST_BACKENDS)('createLocalProvider (%s)', (backend) => {
   });
 });
 
+describe('createLocalProvider memory', () => {
+  it('never holds the [time, vocab] logits of a long sequence: peak memory follows logitsBudgetBytes', async () => {
+    await useBackend('cpu');
+    const vocab = 4096;
+    const model = tinyModel({ ...TINY_LLAMA, vocabSize: vocab }, 3);
+    try {
+      const [sequence] = sequencesOfLengths([320], vocab);
+      const fullLogitsBytes = 320 * vocab * 4; // 5 MiB
+      const peakAbove = async (run: () => Promise<unknown>) => {
+        const start = tf.memory().numBytes;
+        const profile = await tf.profile(async () => {
+          await run();
+          return [];
+        });
+        return profile.peakBytes - start;
+      };
+      // What the network alone needs (attention scores dominate at 320 tokens).
+      const network = await peakAbove(async () =>
+        tf.dispose(tf.tidy(() => model.hiddenStates([Array.from(sequence!)]))),
+      );
+      const budget = 64 * 1024;
+      const chunked = await peakAbove(() =>
+        createLocalProvider(model, fakeTokenizer(vocab), { logitsBudgetBytes: budget }).topK([sequence!], {
+          k: 10,
+        }),
+      );
+      const headBytes = vocab * 32 * 4; // the transposed output projection
+      expect(chunked).toBeLessThan(network + headBytes + 4 * budget);
+      const unchunked = await peakAbove(() =>
+        createLocalProvider(model, fakeTokenizer(vocab), { logitsBudgetBytes: 4 * fullLogitsBytes }).topK(
+          [sequence!],
+          { k: 10 },
+        ),
+      );
+      // Unchunked, the logits and their softmax exist at once, outgrowing the network's own peak.
+      expect(unchunked).toBeGreaterThan(1.5 * fullLogitsBytes);
+      expect(unchunked).toBeGreaterThan(chunked + fullLogitsBytes / 2);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
 describe('createLocalProvider validation', () => {
   it('refuses bad options and inputs with CAPTURE_ codes before any work', async () => {
     await useBackend('cpu');
