@@ -104,7 +104,11 @@ export function createProgressPrinter(
   };
 
   const callback = (event: ProgressEvent) => {
-    if (!started.has(event.task)) started.set(event.task, now());
+    if (!started.has(event.task)) {
+      started.set(event.task, now());
+      // A first event with nothing done only starts the clock (rates and ETAs count from it).
+      if (event.completed === 0) return;
+    }
     if (lastTask !== undefined && lastTask !== event.task && interactive) stream.write('\n');
     lastTask = event.task;
     const line = render(event);

@@ -3,6 +3,7 @@ export {
   type AlignStoreSummary,
   alignedStoreIdentity,
   alignStore,
+  checkAlignStores,
   VOCABULARY_MAP_FILE,
   vocabularyMapHash,
 } from './align-store/align-store.js';

@@ -7,7 +7,12 @@ import {
   formatDuration,
   type TokenizerLike,
 } from '@fusechat/core';
-import { alignStore, VOCABULARY_MAP_FILE, vocabularyMapHash } from '@fusechat/distribution-capture';
+import {
+  alignStore,
+  checkAlignStores,
+  VOCABULARY_MAP_FILE,
+  vocabularyMapHash,
+} from '@fusechat/distribution-capture';
 import { type DistributionStore, openStore } from '@fusechat/distribution-store';
 import {
   buildVocabularyMap,
@@ -85,6 +90,8 @@ export function registerAlignCommand(program: Command): void {
         });
         const progress = createProgressPrinter();
         try {
+          // Before the map, which can take a while to build (min-edit-distance: ~20 s for 151k ids).
+          checkAlignStores(pivot.manifest, source.manifest, pivotTokenizer, sourceTokenizer);
           const map = await vocabularyMapFor(options, {
             pivot,
             source,
@@ -116,8 +123,15 @@ export function registerAlignCommand(program: Command): void {
             workers: summary.workers,
             pivotTokensPerSecond: summary.seconds > 0 ? summary.pivotTokens / summary.seconds : 0,
           };
-          if (options.json) process.stdout.write(`${JSON.stringify(line)}\n`);
-          else {
+          if (options.json)
+            process.stdout.write(
+              `${JSON.stringify({ ...line, alreadyComplete: summary.alreadyComplete })}\n`,
+            );
+          else if (summary.alreadyComplete) {
+            process.stdout.write(
+              `${options.out} is already complete (${summary.manifest.examples} examples): nothing to do.\n`,
+            );
+          } else {
             process.stdout.write(
               `aligned ${summary.examples} examples (${summary.pivotTokens} pivot tokens) in ${formatDuration(summary.seconds)} ` +
                 `with ${summary.workers} worker(s): ${(summary.origins.mapped * 100).toFixed(1)}% of positions from the source, ` +
@@ -157,9 +171,13 @@ async function vocabularyMapFor(
     });
     return parseVocabularyMap(text, tokenizers);
   }
-  // A resumed run must use the map the first run wrote into its store: the same map, not a rebuilt one.
+  // A resumed run continues with the map the first run wrote into its store (a min-edit-distance map
+  // is slow to rebuild). Another --mapping builds a new map, whose hash the store then refuses.
   const previous = await readFile(join(options.out, VOCABULARY_MAP_FILE), 'utf8').catch(() => undefined);
-  if (previous !== undefined) return parseVocabularyMap(previous, tokenizers);
+  if (previous !== undefined) {
+    const map = parseVocabularyMap(previous, tokenizers);
+    if (map.method === options.mapping) return map;
+  }
   return buildVocabularyMap(context.sourceTokenizer, context.pivotTokenizer, {
     method: options.mapping,
     corpus: options.mapping === 'statistics' ? coTokenized(context.pivot, context.source) : undefined,

@@ -291,6 +291,23 @@ describe('fusechat capture, store, align', () => {
       expect(record.ce).toBeCloseTo(sourceRecords[index].ce, 5);
       for (const row of record.topk_ids) for (const id of row) expect(id).toBeLessThan(32000);
     }
+    const again = await runCaptured([
+      'align',
+      '--pivot',
+      pivotStore(),
+      '--source',
+      sourceStore(),
+      '--pivot-model',
+      pivotDir,
+      '--source-model',
+      sourceDir,
+      '--mapping',
+      'statistics',
+      '--out',
+      out,
+    ]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('already complete');
     const inspect = JSON.parse((await runCaptured(['store', 'inspect', out, '--json'])).stdout);
     expect(inspect.aligned).toMatchObject({ mapping: 'statistics' });
     expect(inspect.aligned.pivotStore).toBe(
@@ -343,6 +360,43 @@ describe('fusechat capture, store, align', () => {
     expect(JSON.parse(lenient.stdout)).toMatchObject({ examples: 2, invalid: 4 });
     for (const line of ['bad.jsonl:2', 'bad.jsonl:3', 'bad.jsonl:4', 'bad.jsonl:5'])
       expect(lenient.stderr).toContain(line);
+  });
+
+  it('records --template-variable in the store identity', async () => {
+    const base = [
+      'capture',
+      '--model',
+      pivotDir,
+      '--data',
+      data,
+      '--chat-template',
+      templateFile,
+      '--top-k',
+      '5',
+      '--limit',
+      '1',
+    ];
+    const out = join(root, 'with-variable');
+    const first = await runCaptured([
+      ...base,
+      '--out',
+      out,
+      '--template-variable',
+      'date_string=26 Jul 2024',
+      '--json',
+    ]);
+    expect(first.code).toBe(0);
+    const other = await runCaptured([
+      ...base,
+      '--out',
+      out,
+      '--template-variable',
+      'date_string=27 Jul 2024',
+    ]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('templateVariables');
+    const bad = await runCaptured([...base, '--out', out, '--template-variable', 'no-equals']);
+    expect(bad.stderr).toContain('CLI_INVALID_TEMPLATE_VARIABLE');
   });
 
   it('an unwritable --out is a one-line error', async () => {

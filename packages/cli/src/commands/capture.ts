@@ -1,5 +1,11 @@
 import { type BackendRequest, initBackend } from '@fusechat/backend';
-import { createConsoleLogger, createProgressPrinter, formatBytes, formatDuration } from '@fusechat/core';
+import {
+  createConsoleLogger,
+  createProgressPrinter,
+  formatBytes,
+  formatDuration,
+  InvalidInputError,
+} from '@fusechat/core';
 import { captureLocalModel } from '@fusechat/distribution-capture';
 import { type Command, Option } from 'commander';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
@@ -44,6 +50,11 @@ export function registerCaptureCommand(program: Command): void {
       "a .jinja file or tokenizer_config.json to use instead of the model's template",
     )
     .option(
+      '--template-variable <name=value>',
+      'a chat-template variable, e.g. date_string="26 Jul 2024" (repeatable; recorded in the store)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
       '--batch-tokens <n>',
       'padded tokens per forward pass (memory ≈ tokens × hidden × layers)',
       '4096',
@@ -61,6 +72,7 @@ export function registerCaptureCommand(program: Command): void {
         maxLength?: string;
         truncation: 'keep-first' | 'keep-last' | 'refuse';
         chatTemplate?: string;
+        templateVariable?: string[];
         batchTokens: string;
         limit?: string;
         skipInvalid?: boolean;
@@ -77,9 +89,12 @@ export function registerCaptureCommand(program: Command): void {
           options.limit === undefined
             ? undefined
             : parseNumberOption(options.limit, 'limit', POSITIVE_INTEGER);
+        const templateVariables = parseTemplateVariables(options.templateVariable ?? []);
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
         await initBackend(options.backend, { logger });
         const progress = createProgressPrinter();
+        // Starts the clock of the rate and ETA now, not at the first committed window.
+        progress({ task: 'capture', completed: 0, unit: 'examples' });
         try {
           const summary = await captureLocalModel({
             modelDir: options.model,
@@ -89,6 +104,7 @@ export function registerCaptureCommand(program: Command): void {
             maxLength,
             truncation: options.truncation,
             chatTemplateFile: options.chatTemplate,
+            templateVariables,
             skipInvalid: options.skipInvalid,
             limit,
             batchTokens,
@@ -138,4 +154,26 @@ export function registerCaptureCommand(program: Command): void {
         }
       },
     );
+}
+
+/** `name=value` pairs; values that read as JSON numbers or booleans become those. */
+function parseTemplateVariables(pairs: readonly string[]): Record<string, string | number | boolean> {
+  const variables: Record<string, string | number | boolean> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    const name = at > 0 ? pair.slice(0, at).trim() : '';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new InvalidInputError(
+        `--template-variable: "${pair}" is not name=value (name: letters, digits, _).`,
+        {
+          code: 'CLI_INVALID_TEMPLATE_VARIABLE',
+          field: 'template-variable',
+        },
+      );
+    }
+    const text = pair.slice(at + 1);
+    variables[name] =
+      text === 'true' ? true : text === 'false' ? false : /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+  }
+  return variables;
 }

@@ -6,6 +6,7 @@ import {
   type CaptureRecord,
   FuseChatError,
   IntegrityError,
+  isFuseChatError,
   type Logger,
   type ProgressCallback,
   silentLogger,
@@ -14,6 +15,7 @@ import {
 import {
   createStoreWriter,
   type DistributionStore,
+  openStore,
   type StoreIdentity,
   type StoreManifest,
   type StoreWriterOptions,
@@ -60,6 +62,8 @@ export interface AlignStoreOptions {
 /** What {@link alignStore} did. */
 export interface AlignStoreSummary {
   readonly manifest: StoreManifest;
+  /** True when the aligned store was already complete (with the same identity): nothing was run. */
+  readonly alreadyComplete: boolean;
   /** Aligned examples written by this call (0 when the store was already complete). */
   readonly examples: number;
   /** Pivot positions written by this call. */
@@ -137,17 +141,37 @@ export async function alignStore(options: AlignStoreOptions): Promise<AlignStore
   const started = performance.now();
   const { pivot, source, pivotTokenizer, sourceTokenizer, vocabularyMap } = options;
   const logger = options.logger ?? silentLogger;
-  checkAlignInputs(pivot.manifest, source.manifest, pivotTokenizer, sourceTokenizer);
+  checkAlignStores(pivot.manifest, source.manifest, pivotTokenizer, sourceTokenizer);
   checkVocabularyMap(vocabularyMap, sourceTokenizer, pivotTokenizer);
 
   const identity = alignedStoreIdentity(pivot.manifest, source.manifest, vocabularyMap);
   const k = Math.max(pivot.manifest.k, source.manifest.k);
-  const writer = await createStoreWriter(options.out, {
-    identity,
-    k,
-    nextTokenLogProbs: false,
-    ...options.store,
-  });
+  let writer: Awaited<ReturnType<typeof createStoreWriter>>;
+  try {
+    writer = await createStoreWriter(options.out, {
+      identity,
+      k,
+      nextTokenLogProbs: false,
+      ...options.store,
+    });
+  } catch (error) {
+    if (!isFuseChatError(error, 'STORE_ALREADY_COMPLETE')) throw error;
+    // Done before: the same inputs (checked) make the same store, so there is nothing to do.
+    const done = await openStore(options.out, { expect: identity, requireComplete: true });
+    await done.close();
+    logger.info(`${options.out} is already complete: nothing to align`);
+    return {
+      manifest: done.manifest,
+      alreadyComplete: true,
+      examples: 0,
+      pivotTokens: 0,
+      missing: 0,
+      origins: { mapped: 0, oneHot: 0, pivot: 0 },
+      resumedFrom: 0,
+      seconds: (performance.now() - started) / 1000,
+      workers: 0,
+    };
+  }
   // Beside the shards (after the writer made the directory): the store names it by hash.
   await writeFileAtomic(join(options.out, VOCABULARY_MAP_FILE), serializeVocabularyMap(vocabularyMap));
   const resumedFrom = writer.cursor;
@@ -259,6 +283,7 @@ export async function alignStore(options: AlignStoreOptions): Promise<AlignStore
     const share = (value: number) => (positions === 0 ? 0 : value / positions);
     return {
       manifest,
+      alreadyComplete: false,
       examples,
       pivotTokens,
       missing,
@@ -303,7 +328,18 @@ function createSourceLookup(
   };
 }
 
-function checkAlignInputs(
+/**
+ * The checks {@link alignStore} makes before any work, for callers that do expensive work first
+ * (building a vocabulary map): both stores complete capture stores, captured with these tokenizers,
+ * over the same data file.
+ *
+ * @throws IntegrityError `ALIGN_STORE_INCOMPLETE`, `ALIGN_ALREADY_ALIGNED`, `ALIGN_TOKENIZER_MISMATCH`, `ALIGN_DATA_MISMATCH`.
+ * @example
+ * ```ts
+ * checkAlignStores(pivot.manifest, source.manifest, mistral, qwen);
+ * ```
+ */
+export function checkAlignStores(
   pivot: StoreManifest,
   source: StoreManifest,
   pivotTokenizer: TokenizerLike,

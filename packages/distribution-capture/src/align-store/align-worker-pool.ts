@@ -2,10 +2,12 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { FuseChatError } from '@fusechat/core';
+import { FuseChatError, InvalidInputError } from '@fusechat/core';
 import type { AlignPairRequest, AlignPairResult, AlignWorkerSetup } from './align-pair.js';
 
-type WorkerReply = AlignPairResult | { id: number; error: { message: string; code?: unknown } };
+type WorkerReply =
+  | AlignPairResult
+  | { id: number; error: { message: string; code?: unknown; name?: unknown } };
 
 /**
  * Worker threads that align example pairs (round-robin; each keeps its own DTW caches). In the
@@ -80,6 +82,13 @@ export class AlignWorkerPool {
       );
     }
   }
+}
+
+/** The worker's error as the class it was thrown as (structured clone keeps only plain fields). */
+function rebuildError(error: { message: string; code?: unknown; name?: unknown }): FuseChatError {
+  const code = typeof error.code === 'string' ? error.code : 'ALIGN_FAILED';
+  if (error.name === 'InvalidInputError') return new InvalidInputError(error.message, { code });
+  return new FuseChatError(code, error.message);
 }
 
 /** Running from the TypeScript sources (tests, tsx): load the worker through tsx's loader API. */

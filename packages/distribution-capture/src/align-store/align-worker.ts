@@ -20,6 +20,7 @@ parentPort!.on('message', (request: AlignPairRequest) => {
       error: {
         message: error instanceof Error ? error.message : String(error),
         code: (error as { code?: unknown }).code,
+        name: error instanceof Error ? error.name : undefined,
       },
     });
   }

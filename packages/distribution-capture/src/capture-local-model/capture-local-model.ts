@@ -36,6 +36,11 @@ export interface CaptureLocalModelOptions {
   readonly truncation?: TruncationPolicy | undefined;
   /** A `.jinja` file or a `tokenizer_config.json` whose template replaces the model's own. */
   readonly chatTemplateFile?: string | undefined;
+  /**
+   * Extra chat-template variables (`date_string`, `enable_thinking`…), recorded in the store's
+   * identity. Pin a date here for templates that print today's (Llama 3.1), or stores differ by day.
+   */
+  readonly templateVariables?: Readonly<Record<string, string | number | boolean>> | undefined;
   /** Skip (and count) invalid data lines instead of stopping at the first. */
   readonly skipInvalid?: boolean | undefined;
   /** Capture only the first `limit` examples of the data. */
@@ -98,6 +103,10 @@ export async function captureLocalModel(
       // Both change which examples the store holds.
       skipInvalid: options.skipInvalid ?? false,
       limit: options.limit ?? null,
+      templateVariables:
+        options.templateVariables === undefined || Object.keys(options.templateVariables).length === 0
+          ? null
+          : JSON.stringify(Object.fromEntries(Object.entries(options.templateVariables).sort())),
     },
   });
   const total = Math.min(await countDataLines(options.data), options.limit ?? Number.POSITIVE_INFINITY);
@@ -113,6 +122,7 @@ export async function captureLocalModel(
   const examples = tokenized(reader, {
     tokenizer,
     chatTemplate: chatTemplate ?? undefined,
+    templateVariables: options.templateVariables,
     maxLength,
     truncation,
     limit: options.limit,
@@ -159,6 +169,7 @@ async function* tokenized(
   options: {
     tokenizer: TokenizerLike;
     chatTemplate: string | undefined;
+    templateVariables: Readonly<Record<string, unknown>> | undefined;
     maxLength: number;
     truncation: TruncationPolicy;
     limit: number | undefined;
@@ -176,6 +187,7 @@ async function* tokenized(
       result = tokenizeExample(example, {
         tokenizer: options.tokenizer,
         chatTemplate: options.chatTemplate,
+        templateVariables: options.templateVariables,
         maxLength: options.maxLength,
         truncation: options.truncation,
       });
@@ -184,8 +196,8 @@ async function* tokenized(
       if (position >= 0)
         throw outsideVocabulary(example.where, position, result.inputIds[position]!, options.vocabSize);
     } catch (error) {
-      // A template missing is not a bad line: it stops the capture even with skipInvalid.
-      if (!options.skipInvalid || (error as FuseChatError).code === 'CHAT_NO_TEMPLATE') throw error;
+      // Not a bad line but a bad setup (no template, bad options): stops the capture even with skipInvalid.
+      if (!options.skipInvalid || SETUP_ERRORS.has((error as FuseChatError).code)) throw error;
       options.onInvalid(error as FuseChatError);
       continue;
     }
@@ -194,6 +206,14 @@ async function* tokenized(
     yield { id: result.id, inputIds: result.inputIds, labelMask: result.labelMask };
   }
 }
+
+/** Errors of the setup, not of one line: `skipInvalid` never skips them. */
+const SETUP_ERRORS = new Set([
+  'CHAT_NO_TEMPLATE',
+  'CHAT_INVALID_OPTION',
+  'CHAT_TEMPLATE_NOT_FOUND',
+  'CHAT_TEMPLATE_INVALID_JSON',
+]);
 
 function emptyExample(where: string): FuseChatError {
   return new InvalidInputError(`${where}: the example has no tokens.`, {
