@@ -417,6 +417,46 @@ describe('fusechat capture, store, align', () => {
     expect(result.stderr).toMatch(/^fusechat: [^\n]*a-file[^\n]*\n$/);
   });
 
+  it('in a real process, align with two worker threads runs to completion and exits 0', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const repository = fileURLToPath(new URL('../../../..', import.meta.url));
+    const out = join(root, 'align', 'qwen-child');
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--conditions=source',
+        '--import',
+        join(repository, 'scripts', 'register-source-hooks.mjs'),
+        '--import',
+        'tsx',
+        join(repository, 'packages', 'cli', 'src', 'bin.ts'),
+        'align',
+        '--pivot',
+        pivotStore(),
+        '--source',
+        sourceStore(),
+        '--pivot-model',
+        pivotDir,
+        '--source-model',
+        sourceDir,
+        '--mapping',
+        'statistics',
+        '--out',
+        out,
+        '--workers',
+        '2',
+        '--json',
+      ],
+      { cwd: repository, encoding: 'utf8', timeout: 240_000 },
+    );
+    expect(child.stderr).not.toContain('unexpected');
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toMatchObject({ examples: 4, workers: 2 });
+    const inspect = await runCaptured(['store', 'inspect', out, '--json']);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ complete: true, examples: 4 });
+  });
+
   it('store verify fails on a corrupted shard', async () => {
     const copy = join(root, 'corrupt');
     rmSync(copy, { recursive: true, force: true });
