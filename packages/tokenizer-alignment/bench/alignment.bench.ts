@@ -1,4 +1,4 @@
-// pnpm bench alignment — DTW pivot tokens per second on ~600-token chunks of real text between
+// pnpm bench alignment — DTW pivot tokens per second on ~600- and ~2k-token chunks of real text between
 // real vocabularies (the fast exact aligner vs a plain full-matrix DTW, with identical output),
 // and the wall time of a full min-edit-distance vocabulary map Qwen3 → Mistral.
 // Options: --skip-map (DTW only), --workers N (threads for the map and the parallel DTW column;
@@ -49,15 +49,19 @@ for (let chapter = 1; chapter <= 30; chapter++) {
 }
 const paragraphs = text.split('\n\n');
 
-/** Paragraph-aligned chunks of about 600 pivot tokens, tokenised by both tokenizers. */
-function chunks(source: TokenizerLike, pivot: TokenizerLike): { source: string[]; pivot: string[] }[] {
+/** Paragraph-aligned chunks of about `size` pivot tokens, tokenised by both tokenizers. */
+function chunks(
+  source: TokenizerLike,
+  pivot: TokenizerLike,
+  size: number,
+): { source: string[]; pivot: string[] }[] {
   const result: { source: string[]; pivot: string[] }[] = [];
   let current = '';
   let pivotCount = 0;
   for (const paragraph of paragraphs) {
     current += `${paragraph}\n\n`;
     pivotCount += pivot.encode(paragraph, { addSpecialTokens: false }).length + 1;
-    if (pivotCount < 600) continue;
+    if (pivotCount < size) continue;
     const strings = (tokenizer: TokenizerLike) =>
       tokenizer.encode(current).map((id) => tokenizer.idToToken(id)!);
     result.push({ source: strings(source), pivot: strings(pivot) });
@@ -136,6 +140,7 @@ async function parallelThroughput(
 
 interface DtwRow {
   pair: string;
+  chunkTokens: number;
   chunks: number;
   pivotTokens: number;
   tokensPerSecond: number;
@@ -147,20 +152,24 @@ interface DtwRow {
 }
 const dtwRows: DtwRow[] = [];
 console.log(
-  'DTW alignment, ~600-token chunks of Moby-Dick (chapters 1–30); fast = one thread, one reused aligner',
+  'DTW alignment, ~600- and ~2k-token chunks (whole conversations) of Moby-Dick (chapters 1–30); fast = one thread, one reused aligner',
 );
 console.log(
-  `${'source → pivot'.padEnd(20)} ${'chunks'.padStart(6)} ${'tokens'.padStart(8)} ${'fast tok/s'.padStart(12)} ${'per CPU-s'.padStart(10)} ${'full-matrix tok/s'.padStart(18)} ${'speedup'.padStart(8)} identical`,
+  `${'source → pivot'.padEnd(20)} ${'chunk'.padStart(6)} ${'chunks'.padStart(6)} ${'tokens'.padStart(8)} ${'fast tok/s'.padStart(12)} ${'per CPU-s'.padStart(10)} ${'full-matrix tok/s'.padStart(18)} ${'speedup'.padStart(8)} identical ${'workers tok/s'.padStart(14)}`,
 );
-for (const [sourceName, pivotName] of [
-  ['qwen3', 'mistral'],
-  ['llama3', 'mistral'],
-  ['mistral', 'qwen3'],
-  ['llama3', 'qwen3'],
+for (const [sourceName, pivotName, chunkTokens] of [
+  ['qwen3', 'mistral', 600],
+  ['llama3', 'mistral', 600],
+  ['mistral', 'qwen3', 600],
+  ['llama3', 'qwen3', 600],
+  ['qwen3', 'mistral', 2000],
+  ['llama3', 'mistral', 2000],
+  ['mistral', 'qwen3', 2000],
+  ['llama3', 'qwen3', 2000],
 ] as const) {
   const source = tokenizers[sourceName];
   const pivot = tokenizers[pivotName];
-  const list = chunks(source, pivot);
+  const list = chunks(source, pivot, chunkTokens);
   const markers = { sourceMarker: SPACE_MARKERS_OF(source), pivotMarker: SPACE_MARKERS_OF(pivot) };
   const pivotTokens = list.reduce((sum, chunk) => sum + chunk.pivot.length, 0);
   // One aligner per vocabulary pair, reused as `dtwAlign` does: a warm-up pass over all chunks
@@ -183,7 +192,7 @@ for (const [sourceName, pivotName] of [
   // On a shared machine wall time includes waiting for a core; CPU time does not.
   const fastCpu = pivotTokens / cpuSeconds[1]!;
   // The full matrix is slow: time it (and check identical output) on the first few chunks.
-  const sample = list.slice(0, 4);
+  const sample = list.slice(0, chunkTokens > 1000 ? 2 : 4);
   const costAligner = createDtwAligner(markers);
   const cost = (a: string, b: string) => costAligner.cost(a, b);
   const checker = createDtwAligner(markers);
@@ -199,6 +208,7 @@ for (const [sourceName, pivotName] of [
   const parallel = await parallelThroughput(list, markers, workers);
   const row: DtwRow = {
     pair: `${sourceName} → ${pivotName}`,
+    chunkTokens,
     chunks: list.length,
     pivotTokens,
     tokensPerSecond: Math.round(fast),
@@ -210,7 +220,7 @@ for (const [sourceName, pivotName] of [
   };
   dtwRows.push(row);
   console.log(
-    `${row.pair.padEnd(20)} ${String(row.chunks).padStart(6)} ${String(pivotTokens).padStart(8)} ${String(row.tokensPerSecond).padStart(12)} ${String(row.tokensPerCpuSecond).padStart(10)} ${String(row.fullMatrixTokensPerSecond).padStart(18)} ${`${row.speedup}×`.padStart(8)} ${String(identical).padEnd(9)} ${String(row.parallelTokensPerSecond).padStart(18)}`,
+    `${row.pair.padEnd(20)} ${String(chunkTokens).padStart(6)} ${String(row.chunks).padStart(6)} ${String(pivotTokens).padStart(8)} ${String(row.tokensPerSecond).padStart(12)} ${String(row.tokensPerCpuSecond).padStart(10)} ${String(row.fullMatrixTokensPerSecond).padStart(18)} ${`${row.speedup}×`.padStart(8)} ${String(identical).padEnd(9)} ${String(row.parallelTokensPerSecond).padStart(14)}`,
   );
 }
 

@@ -32,7 +32,17 @@ function referenceDtw(
     }
     return d[x.length]![y.length]!;
   };
+  const costs = new Map<string, number>();
   const cost = (a: string, b: string): number => {
+    const key = `${a}\u0000${b}`;
+    let value = costs.get(key);
+    if (value === undefined) {
+      value = uncachedCost(a, b);
+      costs.set(key, value);
+    }
+    return value;
+  };
+  const uncachedCost = (a: string, b: string): number => {
     const aa = a.split(sourceMarker).join('');
     const bb = b.split(pivotMarker).join('');
     if (aa === '' || bb === '') return lev(a.split(sourceMarker).join(pivotMarker), b);
@@ -40,14 +50,18 @@ function referenceDtw(
   };
   const n = source.length;
   const m = pivot.length;
-  const D: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(Infinity));
-  D[0]![0] = 0;
+  // D[i][j] at D[i * (m + 1) + j]: one flat array, so that 2k × 2k texts fit.
+  const width = m + 1;
+  const D = new Float64Array((n + 1) * width).fill(Infinity);
+  D[0] = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < m; j++) {
-      D[i + 1]![j + 1] = cost(source[i]!, pivot[j]!) + Math.min(D[i]![j + 1]!, D[i + 1]![j]!, D[i]![j]!);
+      D[(i + 1) * width + j + 1] =
+        cost(source[i]!, pivot[j]!) +
+        Math.min(D[i * width + j + 1]!, D[(i + 1) * width + j]!, D[i * width + j]!);
     }
   }
-  const M = (i: number, j: number) => D[i + 1]![j + 1]!;
+  const M = (i: number, j: number) => D[(i + 1) * width + j + 1]!;
   const result: number[][] = Array.from({ length: m }, () => []);
   let i = n - 1;
   let j = m - 1;
@@ -133,6 +147,44 @@ describe('dtwAlign', () => {
     );
   });
 
+  it('equals the reference on long retokenisations of one text (property)', () => {
+    // Two random segmentations of the same words, with markers, stray edits and newline tokens:
+    // long enough (up to ~300 tokens) that the bands and the pruning decide the work.
+    const word = fc.stringMatching(/^[a-e]{1,7}$/);
+    const split = (text: string, cuts: number[]): string[] => {
+      const pieces: string[] = [];
+      let start = 0;
+      for (const cut of cuts) {
+        const at = 1 + (cut % Math.max(1, text.length - 1));
+        if (at > start && at < text.length) {
+          pieces.push(text.slice(start, at));
+          start = at;
+        }
+      }
+      pieces.push(text.slice(start));
+      return pieces;
+    };
+    const tokenise = (words: string[], cuts: number[][], marker: string, newline: string): string[] =>
+      words.flatMap((text, index) =>
+        index % 17 === 16 ? [newline] : split(`${marker}${text}`, cuts[index % cuts.length]!),
+      );
+    fc.assert(
+      fc.property(
+        fc.array(word, { minLength: 1, maxLength: 120 }),
+        fc.array(fc.array(fc.nat(8), { maxLength: 3 }), { minLength: 1, maxLength: 7 }),
+        fc.array(fc.array(fc.nat(8), { maxLength: 3 }), { minLength: 1, maxLength: 7 }),
+        fc.array(fc.tuple(fc.nat(), word), { maxLength: 6 }),
+        (words, sourceCuts, pivotCuts, edits) => {
+          const source = tokenise(words, sourceCuts, 'Ġ', 'Ċ');
+          const pivot = tokenise(words, pivotCuts, '▁', '<0x0A>');
+          for (const [at, text] of edits) source[at % source.length] = text;
+          expect(dtwAlign(source, pivot, BL)).toEqual(referenceDtw(source, pivot, 'Ġ', '▁'));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it('self-alignment is the identity; paths are monotone and cover both sequences (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.stringMatching(/^[▁a-c]{1,3}$/), { minLength: 1, maxLength: 30 }), (tokens) => {
@@ -187,6 +239,39 @@ describe('dtwAlign', () => {
         expectMonotoneCover(fast, s.length);
         expect(dtwAlign(p, p, { sourceMarker: pivot.spaceMarker, pivotMarker: pivot.spaceMarker })).toEqual(
           p.map((_, i) => [i]),
+        );
+      }
+    }
+  });
+
+  it('equals the reference on 2k-token texts (Qwen3 and Llama 3 → Mistral, and back)', {
+    timeout: 120_000,
+  }, async () => {
+    const [mistral, qwen, llama] = await Promise.all([
+      realTokenizer('mistral'),
+      realTokenizer('qwen3'),
+      realTokenizer('llama3'),
+    ]);
+    // About 2,000 Mistral tokens each: whole conversations, where the character diagonal drifts
+    // far from the optimal path and most of the matrix is pruned.
+    const texts = [
+      mobyDick(1).slice(0, 8600),
+      mobyDick(28).slice(0, 8600),
+      stateOfTheUnion(5).slice(0, 9000),
+    ];
+    const pairs = [
+      [qwen, mistral],
+      [llama, mistral],
+      [mistral, qwen],
+    ] as const;
+    for (const text of texts) {
+      for (const [source, pivot] of pairs) {
+        const s = tokensOf(source, source.encode(text));
+        const p = tokensOf(pivot, pivot.encode(text));
+        expect(Math.max(s.length, p.length)).toBeGreaterThan(1700);
+        const marker = (convention: string) => (convention === 'byte-level' ? 'Ġ' : '▁');
+        expect(dtwAlign(s, p, { sourceMarker: source.spaceMarker, pivotMarker: pivot.spaceMarker })).toEqual(
+          referenceDtw(s, p, marker(source.spaceMarker), marker(pivot.spaceMarker)),
         );
       }
     }

@@ -35,8 +35,17 @@ export interface DtwAligner {
 const INF = 0x3fffffff;
 /** Half-width (in pivot positions) of the band that finds the upper bound of the exact pass. */
 const BAND_MARGIN = 12;
+/** Half-width of the band around the first band's best path, which gives the final upper bound. */
+const PATH_MARGIN = 24;
 /** Largest dense per-call cost cache (entries); bigger calls compute costs uncached. */
 const MAX_COST_CACHE = 1 << 22;
+/**
+ * Marks a pair not computed yet in the byte-wide cost cache (costs of 255 or more, i.e. tokens of
+ * 255+ code points, are simply not cached). One byte per pair keeps the cache of a 2k-token call
+ * (≈800 × 800 distinct tokens) in L2: with four bytes it spilt to L3 and the exact pass paid a
+ * miss per cell.
+ */
+const UNKNOWN_COST = 255;
 
 /**
  * Creates a {@link DtwAligner}. The alignment is exactly the textbook DTW of DESIGN.md §3 (full
@@ -46,8 +55,9 @@ const MAX_COST_CACHE = 1 << 22;
  * 1. costs are cached per distinct (source token, pivot token) pair of the call and computed
  *    with Myers' bit-parallel Levenshtein (code points), with an early exit at the cost that
  *    would no longer matter;
- * 2. a DTW restricted to a band around the character-length diagonal gives the cost `U` of one
- *    valid path, an upper bound of the optimum;
+ * 2. a DTW restricted to a band around the character-length diagonal, then one restricted to a
+ *    band around that DTW's best path, gives the cost `U` of one valid path, an upper bound of
+ *    the optimum;
  * 3. the exact pass skips every cell whose prefix cost plus a consistent lower bound of the
  *    remaining cost exceeds `U`. The bound sums, over the later rows, each row token's smallest
  *    cost against any pivot token of the call (0 when an equal token exists), or counts the later
@@ -212,7 +222,7 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
   let rowStart: Int32Array = new Int32Array(0);
   let rowEnd: Int32Array = new Int32Array(0);
   let rowOffset: Int32Array = new Int32Array(0);
-  let costCache = new Int32Array(0);
+  let costCache = new Uint8Array(0);
   let lastDistance = Number.NaN;
 
   const align = (sourceTokens: readonly string[], pivotTokens: readonly string[]): number[][] => {
@@ -259,8 +269,8 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
     const cacheSize = sourceUnique * pivotUnique;
     const useCache = cacheSize <= MAX_COST_CACHE;
     if (useCache) {
-      if (costCache.length < cacheSize) costCache = new Int32Array(Math.max(cacheSize, costCache.length * 2));
-      costCache.fill(-1, 0, cacheSize);
+      if (costCache.length < cacheSize) costCache = new Uint8Array(Math.max(cacheSize, costCache.length * 2));
+      costCache.fill(UNKNOWN_COST, 0, cacheSize);
     }
     // Code-point lengths of the stripped forms (0 when empty: the cost then compares other forms).
     const sourceStrippedLength = new Int32Array(sourceUnique);
@@ -313,11 +323,11 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
       if (zeroPossible) continue;
       let best = INF;
       const visit = (v: number): void => {
-        let value = useCache ? costCache[u * pivotUnique + v]! : -1;
-        if (value < 0) {
+        let value = useCache ? costCache[u * pivotUnique + v]! : UNKNOWN_COST;
+        if (value === UNKNOWN_COST) {
           beginRow(id);
           value = rowCost(pivotIds[pivotFirst[v]!]!, best - 1);
-          if (useCache && value < best) costCache[u * pivotUnique + v] = value;
+          if (useCache && value < best && value < UNKNOWN_COST) costCache[u * pivotUnique + v] = value;
         }
         if (value < best) best = value;
       };
@@ -426,8 +436,8 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
           let value = INF;
           if (slack >= 0) {
             const pivotUniqueIndex = pivotLocals[j]!;
-            let pair = cache !== undefined ? cache[cacheRow + pivotUniqueIndex]! : -1;
-            if (pair < 0) {
+            let pair = cache !== undefined ? cache[cacheRow + pivotUniqueIndex]! : UNKNOWN_COST;
+            if (pair === UNKNOWN_COST) {
               // Lengths bound the distance: skip the edit distance when even that is too much.
               const pivotLength = pivotLengths[pivotUniqueIndex]!;
               const lengthGap =
@@ -440,7 +450,8 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
               else {
                 beginRow(sourceId);
                 pair = rowCost(pivotIds[j]!, slack);
-                if (cache !== undefined && pair <= slack) cache[cacheRow + pivotUniqueIndex] = pair;
+                if (cache !== undefined && pair <= slack && pair < UNKNOWN_COST)
+                  cache[cacheRow + pivotUniqueIndex] = pair;
               }
             }
             if (pair <= slack) value = best + pair;
@@ -461,52 +472,65 @@ export function createDtwAligner(markers: TokenAlignmentMarkers): DtwAligner {
       return ends[n - 1] === m ? cells[offsets[n - 1]! + (m - 1 - starts[n - 1]!)]! : INF;
     };
 
+    const at = (i: number, j: number): number =>
+      j >= rowStart[i]! && j < rowEnd[i]! ? values[rowOffset[i]! + j - rowStart[i]!]! : INF;
+    const pathSource = new Int32Array(n + m);
+    const pathPivot = new Int32Array(n + m);
+    /** Backtracks the last fill from the end (ties diag → left → up); returns the path length. */
+    const trace = (): number => {
+      let steps = 0;
+      let i = n - 1;
+      let j = m - 1;
+      while (i > 0 || j > 0) {
+        pathSource[steps] = i;
+        pathPivot[steps++] = j;
+        let move = 0;
+        let best = i > 0 && j > 0 ? at(i - 1, j - 1) : INF;
+        if (j > 0) {
+          const left = at(i, j - 1);
+          if (left < best) {
+            best = left;
+            move = 1;
+          }
+        }
+        if (i > 0) {
+          const up = at(i - 1, j);
+          if (up < best) {
+            best = up;
+            move = 2;
+          }
+        }
+        if (move === 0) {
+          i--;
+          j--;
+        } else if (move === 1) {
+          j--;
+        } else {
+          i--;
+        }
+      }
+      pathSource[steps] = 0;
+      pathPivot[steps++] = 0;
+      return steps;
+    };
+
     const [bandLow, bandHigh] = characterBand(sourceIds, pivotIds, source.spelled, pivot.spelled, table, m);
     let upperBound = fill(INF - 1, bandLow, bandHigh);
+    // On long sequences the character diagonal drifts away from the optimal path (2k tokens:
+    // bound 26% above the optimum), so a second band follows the first band's best path. It holds
+    // that path, so the bound cannot rise, and pruning this pass at the first bound is safe. It
+    // reaches the optimum on nearly every chunk; more rounds cost more cells than they save.
+    if (upperBound < INF) {
+      pathBand(pathSource, pathPivot, trace(), m, bandLow, bandHigh);
+      upperBound = Math.min(upperBound, fill(upperBound, bandLow, bandHigh));
+    }
     if (upperBound >= INF) upperBound = INF - 1;
     let distance = fill(upperBound, undefined, undefined);
     if (distance >= INF) distance = fill(INF - 1, undefined, undefined);
     endRow();
     lastDistance = distance;
 
-    const at = (i: number, j: number): number =>
-      j >= rowStart[i]! && j < rowEnd[i]! ? values[rowOffset[i]! + j - rowStart[i]!]! : INF;
-    // The backtrack walks from the end; the path is recorded, then read forwards.
-    const pathSource = new Int32Array(n + m);
-    const pathPivot = new Int32Array(n + m);
-    let steps = 0;
-    let i = n - 1;
-    let j = m - 1;
-    while (i > 0 || j > 0) {
-      pathSource[steps] = i;
-      pathPivot[steps++] = j;
-      let move = 0;
-      let best = i > 0 && j > 0 ? at(i - 1, j - 1) : INF;
-      if (j > 0) {
-        const left = at(i, j - 1);
-        if (left < best) {
-          best = left;
-          move = 1;
-        }
-      }
-      if (i > 0) {
-        const up = at(i - 1, j);
-        if (up < best) {
-          best = up;
-          move = 2;
-        }
-      }
-      if (move === 0) {
-        i--;
-        j--;
-      } else if (move === 1) {
-        j--;
-      } else {
-        i--;
-      }
-    }
-    pathSource[steps] = 0;
-    pathPivot[steps++] = 0;
+    const steps = trace();
     const aligned: number[][] = new Array(m);
     for (let k = 0; k < m; k++) aligned[k] = [];
     for (let k = steps - 1; k >= 0; k--) aligned[pathPivot[k]!]!.push(pathSource[k]!);
@@ -577,6 +601,26 @@ function characterBand(
     if (low[i]! > high[i - 1]! + 1) low[i] = high[i - 1]! + 1;
   }
   return [low, high];
+}
+
+/**
+ * The band of the next upper-bound pass: each row's columns on the path (`steps` cells, recorded
+ * from the end), widened by {@link PATH_MARGIN}.
+ */
+function pathBand(
+  pathSource: Int32Array,
+  pathPivot: Int32Array,
+  steps: number,
+  m: number,
+  low: Int32Array,
+  high: Int32Array,
+): void {
+  for (let k = steps - 1; k >= 0; k--) {
+    const i = pathSource[k]!;
+    const j = pathPivot[k]!;
+    if (k === steps - 1 || pathSource[k + 1]! !== i) low[i] = Math.max(0, j - PATH_MARGIN);
+    high[i] = Math.min(m - 1, j + PATH_MARGIN);
+  }
 }
 
 function checkTokens(tokens: readonly string[], field: string): void {
