@@ -2,7 +2,7 @@
 // write the aligned store) on ~2k-token conversations of real text (Moby-Dick) between real
 // vocabularies: Qwen3 (151k, byte-level) source → Mistral (32k, SentencePiece) pivot.
 // Pivot tokens per second with 1 worker and with one worker per core.
-// Options: --examples N (default 40), --workers N (default: all cores).
+// Options: --examples N (default 160), --workers N (default: all cores).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ const option = (name: string, fallback: number) => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? Number(args[at + 1]) : fallback;
 };
-const exampleCount = option('examples', 40);
+const exampleCount = option('examples', 160);
 const maxWorkers = option('workers', availableParallelism());
 const K = 10;
 const repositoryRoot = fileURLToPath(new URL('../../..', import.meta.url));
