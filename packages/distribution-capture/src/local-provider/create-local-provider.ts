@@ -129,7 +129,7 @@ export function createLocalProvider(
           const top = tf.topk(logits, k, true);
           // logsumexp(z) = z_max − log softmax(z)_max. Why not tf.logSumExp: on wasm its Exp runs
           // ≈ 4× slower than the fused Softmax kernel (410 vs 106 µs per 32k row). softmax at the
-          // argmax is ≥ 1/vocab, so its log is exact to float32 rounding; NaN/Inf rows give NaN.
+          // argmax is ≥ 1/vocab, so its log is accurate to float32 rounding; NaN/Inf rows give NaN.
           const best = tf.slice(top.values, [0, 0], [size, 1]);
           const argmax = tf.concat(
             [tf.tensor2d(rowIndices, [size, 1], 'int32'), tf.slice(top.indices, [0, 0], [size, 1])],
