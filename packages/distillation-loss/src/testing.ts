@@ -57,7 +57,8 @@ function snapshot(teachers: readonly FusionTeacher[]): unknown {
  * duplicate ids, empty rows, NaN CEs, 1–4 teachers) it checks: one row per pivot position; no
  * duplicate ids and no NaN/+∞ logits in the output; only ids some teacher listed at that position;
  * teacher weights finite, ≥ 0 and summing to 1; determinism; inputs left untouched; `k`
- * honoured; a source of the wrong length rejected with a FuseChatError.
+ * honoured; a `temperature` applied to the teachers before fusion (a lone pivot at T gives
+ * `softmax(logits / T)`); a source of the wrong length rejected with a FuseChatError.
  *
  * @example
  * ```ts
@@ -115,6 +116,36 @@ export function testFusionFunction(fusion: FusionFunction, options: TestFusionFu
           expect(result.distributions.k).toBe(k);
         }
       }
+    });
+
+    it('fuses tempered teachers: a lone pivot at temperature T gives softmax(logits / T)', () => {
+      const random = createRandom(seed + 2);
+      for (let example = 0; example < 10; example++) {
+        const pivot = randomTeachers(random, 0)[0]!;
+        const temperature = 0.5 + 2 * random.float();
+        const result = fusion.fuse([pivot], { temperature });
+        for (let position = 0; position < pivot.distributions.length; position++) {
+          const row = getRow(result.distributions, position);
+          // Expected: softmax(first-occurrence logits / T), renormalised over the ids kept in the output.
+          const kept = new Map<number, number>();
+          const input = getRow(pivot.distributions, position);
+          input.ids.forEach((id, slot) => {
+            if (!kept.has(id)) kept.set(id, input.logits[slot]! / temperature);
+          });
+          const outMax = Math.max(...row.logits);
+          const outTotal = row.logits.reduce((sum, logit) => sum + Math.exp(logit - outMax), 0);
+          const inMax = Math.max(...row.ids.map((id) => kept.get(id)!));
+          const inTotal = row.ids.reduce((sum, id) => sum + Math.exp(kept.get(id)! - inMax), 0);
+          row.ids.forEach((id, slot) => {
+            expect(kept.has(id)).toBe(true);
+            expect(Math.exp(row.logits[slot]! - outMax) / outTotal).toBeCloseTo(
+              Math.exp(kept.get(id)! - inMax) / inTotal,
+              5,
+            );
+          });
+        }
+      }
+      expect(() => fusion.fuse([randomTeachers(random, 0)[0]!], { temperature: -1 })).toThrow(/temperature/);
     });
 
     it('rejects a source with a different number of positions', () => {

@@ -56,4 +56,26 @@ describe('fuseTargets', () => {
       /sources\[0\]\.distributions: row 0 holds token id 7/,
     );
   });
+
+  it('passes the temperature to the fusion function, which tempers each teacher', () => {
+    const seen: number[][] = [];
+    const spy = defineFusionFunction({
+      name: 'spy',
+      description: 'records what it sees',
+      fuse: (teachers, options) => {
+        seen.push(Array.from(getRow(teachers[1]!.distributions, 0).logits), [Object.keys(options).length]);
+        return {
+          distributions: teachers[0]!.distributions,
+          teacherWeights: teachers.map((_, i) => (i === 0 ? 1 : 0)),
+        };
+      },
+    });
+    fuseTargets({ pivot, sources: [source] }, { fusion: spy, temperature: 4 });
+    expect(seen).toEqual([[0.5, 0.25], [0]]);
+    const avg = getRow(
+      fuseTargets({ pivot, sources: [source] }, { fusion: 'avg_ce', temperature: 4 }).distributions,
+      0,
+    );
+    expect(avg.ids.sort()).toEqual([1, 2, 7]);
+  });
 });

@@ -18,6 +18,12 @@ export interface FuseTargetsOptions {
   readonly registry?: FusionRegistry;
   /** Slots per position in the output (default: chosen by the fusion function). */
   readonly k?: number;
+  /**
+   * Distillation temperature (FuseChat's `distill_temperature`), default 1: each teacher is
+   * tempered, `softmax(logits / T)` over its kept entries, before the fusion function picks or
+   * mixes them; the result is the final target — give the loss `temperature: 1` (its default).
+   */
+  readonly temperature?: number;
   /** When given, every teacher id must lie in `[0, vocabSize)` (the pivot vocabulary). */
   readonly vocabSize?: number;
 }
@@ -59,5 +65,8 @@ export function fuseTargets(input: FusionInput, options: FuseTargetsOptions = {}
       });
     }
   }
-  return fusion.fuse(teachers, options.k === undefined ? {} : { k: options.k });
+  return fusion.fuse(teachers, {
+    ...(options.k === undefined ? {} : { k: options.k }),
+    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+  });
 }

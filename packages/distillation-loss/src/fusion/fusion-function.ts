@@ -19,11 +19,22 @@ export interface FusionTeacher {
 export interface FusionOptions {
   /** Slots per position in the fused output (entries beyond it are dropped). */
   readonly k?: number;
+  /**
+   * Distillation temperature (FuseChat's `distill_temperature`, default 1). Each teacher's row is
+   * tempered — `softmax(logits / T)` over its kept entries — *before* the teachers are picked or
+   * mixed, as FuseChat's collator does; the fused output is the final target, which the loss
+   * applies at temperature 1. {@link defineFusionFunction} does the tempering: a definition's
+   * `fuse` sees tempered teachers and never this option.
+   */
+  readonly temperature?: number;
 }
 
 /** The fused target of one example. */
 export interface FusionResult {
-  /** One row per pivot position; the loss uses `softmax(logits)` over each row's kept entries. */
+  /**
+   * One row per pivot position, the final (already tempered) target: the loss uses
+   * `softmax(logits)` over each row's kept entries, at temperature 1.
+   */
   readonly distributions: SparseDistributions;
   /** How much each teacher contributed (same order as the input; sums to 1). */
   readonly teacherWeights: readonly number[];
@@ -42,11 +53,14 @@ export interface FusionFunction {
   fuse(teachers: readonly FusionTeacher[], options?: FusionOptions): FusionResult;
 }
 
-/** What {@link defineFusionFunction} needs: the core `fuse`, which may trust its (checked) input. */
+/**
+ * What {@link defineFusionFunction} needs: the core `fuse`, which may trust its (checked and
+ * already tempered) input. Its options carry `k` only.
+ */
 export interface FusionFunctionDefinition {
   readonly name: string;
   readonly description: string;
-  fuse(teachers: readonly FusionTeacher[], options: FusionOptions): FusionResult;
+  fuse(teachers: readonly FusionTeacher[], options: Omit<FusionOptions, 'temperature'>): FusionResult;
 }
 
 /** `pivot`, `sources[0]`, … or the teacher's own name. */
@@ -57,8 +71,10 @@ export function teacherLabel(teachers: readonly FusionTeacher[], index: number):
 /**
  * Builds a {@link FusionFunction} whose `fuse` validates its input before calling yours — at least
  * one teacher (the pivot first), all with the same number of positions, consistent sparse
- * distributions without NaN/+∞ logits, CEs that are ≥ 0, +∞ or NaN, `k` a positive integer — and
- * checks your output (one row per position, one weight per teacher).
+ * distributions without NaN/+∞ logits, CEs that are ≥ 0, +∞ or NaN, `k` a positive integer,
+ * `temperature` finite and > 0 — tempers the teachers (`logits / T`, so that each teacher's
+ * distribution is `softmax(logits / T)` over its kept entries) and checks your output (one row
+ * per position, one weight per teacher). Your `fuse` therefore works at temperature 1 only.
  *
  * @example
  * ```ts
@@ -90,7 +106,11 @@ export function defineFusionFunction(definition: FusionFunctionDefinition): Fusi
     description,
     fuse(teachers, options = {}) {
       validateTeachers(name, teachers, options);
-      const result = definition.fuse(teachers, options);
+      const temperature = options.temperature ?? 1;
+      const result = definition.fuse(
+        temperature === 1 ? teachers : teachers.map((teacher) => temperTeacher(teacher, temperature)),
+        options.k === undefined ? {} : { k: options.k },
+      );
       const length = teachers[0]!.distributions.length;
       if (result?.distributions?.length !== length) {
         throw new ShapeMismatchError(
@@ -112,6 +132,22 @@ export function defineFusionFunction(definition: FusionFunctionDefinition): Fusi
   };
 }
 
+/**
+ * The teacher with its logits divided by `temperature`. FuseChat tempers each teacher's row on its
+ * own before anything mixes them (FuseChat/train/data_collator.py, `DataCollatorForFuse.__call__`:
+ * `softmax(logits / fuse_temperature)` per teacher and position, then trainer.py picks or mixes
+ * the resulting distributions and applies the CE at temperature 1).
+ */
+function temperTeacher(teacher: FusionTeacher, temperature: number): FusionTeacher {
+  const { ids, k, length } = teacher.distributions;
+  const logits = new Float32Array(teacher.distributions.logits.length);
+  for (let index = 0; index < logits.length; index++) {
+    logits[index] =
+      ids[index] === -1 ? Number.NEGATIVE_INFINITY : teacher.distributions.logits[index]! / temperature;
+  }
+  return { ...teacher, distributions: { length, k, ids, logits } };
+}
+
 function validateTeachers(name: string, teachers: readonly FusionTeacher[], options: FusionOptions): void {
   if (!Array.isArray(teachers) || teachers.length === 0) {
     throw new InvalidInputError(`fusion "${name}" needs at least one teacher (the pivot)`, {
@@ -120,6 +156,15 @@ function validateTeachers(name: string, teachers: readonly FusionTeacher[], opti
   }
   if (options.k !== undefined && !(Number.isInteger(options.k) && options.k >= 1)) {
     throw new InvalidInputError(`k must be an integer ≥ 1, got ${options.k}`, { field: 'k' });
+  }
+  const { temperature } = options;
+  if (
+    temperature !== undefined &&
+    !(typeof temperature === 'number' && Number.isFinite(temperature) && temperature > 0)
+  ) {
+    throw new InvalidInputError(`temperature must be a finite number > 0, got ${temperature}`, {
+      field: 'temperature',
+    });
   }
   const length = teachers[0]!.distributions?.length;
   teachers.forEach((teacher, index) => {

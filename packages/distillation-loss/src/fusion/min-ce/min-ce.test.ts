@@ -145,4 +145,22 @@ describe('minCE', () => {
     expect(() => minCE.fuse([{ name: 'llama', distributions: nan, ce: 1 }])).toThrow(/llama\.distributions/);
     expect(() => minCE.fuse([{ distributions: pivot, ce: 1 }], { k: 0 })).toThrow(/k must be/);
   });
+
+  it('tempers the winner: the loss at T = 1 sees softmax(logits / T)', () => {
+    const result = minCE.fuse(
+      [
+        { distributions: pivot, ce: 2 },
+        { distributions: source, ce: 1 },
+      ],
+      { temperature: 2.5 },
+    );
+    // Position 0: the source's kept entries (4, 5) with logits (9, 7) / 2.5; position 1: the pivot's (3) at 0.
+    expect(getRow(result.distributions, 0).ids).toEqual([4, 5]);
+    expect(getRow(result.distributions, 0).logits).toEqual([expect.closeTo(3.6, 6), expect.closeTo(2.8, 6)]);
+    expect(getRow(result.distributions, 1)).toEqual({ ids: [3], logits: [0] });
+    expect(() => minCE.fuse([{ distributions: pivot, ce: 1 }], { temperature: 0 })).toThrow(/temperature/);
+    expect(() => minCE.fuse([{ distributions: pivot, ce: 1 }], { temperature: Number.NaN })).toThrow(
+      InvalidInputError,
+    );
+  });
 });

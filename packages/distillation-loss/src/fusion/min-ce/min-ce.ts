@@ -8,7 +8,9 @@ import { effectiveCe, keptEntries } from '../teacher-rows.js';
  * when no CE is known the pivot wins. Within a row, duplicate ids keep their first occurrence.
  * A position where the winner has no entries falls back to the pivot's row. Output rows have
  * `k = options.k ?? max teacher k` slots; longer rows keep their first `k` entries (the highest,
- * as rows are stored by descending logit).
+ * as rows are stored by descending logit). With `options.temperature = T` the rows hold the
+ * winner's `logits / T` (tempered by {@link defineFusionFunction}), so the loss at temperature 1
+ * sees `softmax(logits / T)` — the same target as tempering in the loss.
  *
  * @example
  * ```ts
