@@ -1,4 +1,9 @@
-import { InvalidInputError, type SpaceMarkerConvention, type SparseDistributions } from '@fusechat/core';
+import {
+  EMPTY_SLOT,
+  InvalidInputError,
+  type SpaceMarkerConvention,
+  type SparseDistributions,
+} from '@fusechat/core';
 import { alignDistributions, createDtwAligner, type DtwAligner } from '@fusechat/tokenizer-alignment';
 
 /** What every aligner (in the main thread or a worker) needs once: both vocabularies and the map. */
@@ -73,6 +78,11 @@ export function alignExamplePair(aligner: PairAligner, request: AlignPairRequest
   const pivotTokens = strings(setup.pivotTokens, request.pivotIds, 'pivot', request.exampleId);
   const distributions = (length: number, k: number, ids: Int32Array, logits: Float32Array) =>
     ({ length, k, ids, logits }) satisfies SparseDistributions;
+  // Ids past the tokenizer (a model's padding rows, e.g. Qwen2's 151,936 rows for 151,665 tokens)
+  // name no token: nothing to map them to, so they leave the row (which keeps its order).
+  const mappable = setup.sourceToPivot.length;
+  for (let slot = 0; slot < request.sourceTopIds.length; slot++)
+    if (request.sourceTopIds[slot]! >= mappable) request.sourceTopIds[slot] = EMPTY_SLOT;
   const alignment = dtw.align(sourceTokens, pivotTokens);
   const result = alignDistributions({
     source: {

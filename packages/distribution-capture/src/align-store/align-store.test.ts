@@ -173,6 +173,56 @@ describe('alignStore', () => {
     expect(JSON.parse(readFileSync(join(out, VOCABULARY_MAP_FILE), 'utf8')).method).toBe('exact');
   });
 
+  it("drops top-k ids past the source tokenizer (a model's padding rows) instead of failing", async () => {
+    const padded = records(sourceTokenizer, 2).filter((record) => record.id !== 'e2');
+    const extraId = sourceTokenizer.vocabSize + 5;
+    for (const record of padded)
+      for (let row = 0; row < record.topK.length; row += 3) record.topK.ids[row * K + 1] = extraId;
+    const dir = join(root, 'source-padded');
+    await writeStore(
+      dir,
+      {
+        ...identity(sourceTokenizer, 'source'),
+        tokenizer: { hash: sourceTokenizer.hash, vocabSize: extraId + 1 },
+      },
+      padded,
+    );
+    const pivot = await openStore(pivotDir());
+    const source = await openStore(dir);
+    const out = join(root, 'aligned-padded');
+    try {
+      await alignStore({
+        pivot,
+        source,
+        pivotTokenizer,
+        sourceTokenizer,
+        vocabularyMap: map,
+        out,
+        workers: 1,
+      });
+    } finally {
+      await Promise.all([pivot.close(), source.close()]);
+    }
+    const aligned = await openStore(out);
+    try {
+      for (const sourceRecord of padded) {
+        const pivotRecord = pivotRecords.find((record) => record.id === sourceRecord.id)!;
+        // The reference: the same record with those entries emptied.
+        const ids = Int32Array.from(sourceRecord.topK.ids, (id) => (id === extraId ? -1 : id));
+        const fp16 = sourceRecords.find((record) => record.id === sourceRecord.id)!;
+        const expected = alignCaptureRecord({ ...fp16, topK: { ...fp16.topK, ids } }, pivotRecord, {
+          source: sourceTokenizer,
+          pivot: pivotTokenizer,
+          vocabularyMap: map,
+        }).distributions;
+        const got = await aligned.getById(sourceRecord.id);
+        expect(Array.from(got!.topK.ids)).toEqual(Array.from(expected.ids));
+      }
+    } finally {
+      await aligned.close();
+    }
+  });
+
   it('two worker threads write the same bytes as one', async () => {
     await run(join(root, 'aligned-2'), { workers: 2 });
     expect(filesOf(join(root, 'aligned-2'))).toEqual(filesOf(join(root, 'aligned-1')));
