@@ -62,6 +62,26 @@ describe('fusechat capture, store, align', () => {
   let templateFile: string;
   const pivotStore = () => join(root, 'capture', 'pivot');
   const sourceStore = () => join(root, 'capture', 'qwen');
+  const alignArgs = (out: string) => [
+    'align',
+    '--pivot',
+    pivotStore(),
+    '--source',
+    sourceStore(),
+    '--pivot-model',
+    pivotDir,
+    '--source-model',
+    sourceDir,
+    '--mapping',
+    'statistics',
+    '--out',
+    out,
+  ];
+  const dumpRecords = async (dir: string) =>
+    (await runCaptured(['store', 'dump', dir])).stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
 
   beforeAll(async () => {
     await initBackend('cpu', { quiet: true });
@@ -144,12 +164,7 @@ describe('fusechat capture, store, align', () => {
     const summary = JSON.parse(run.stdout);
     expect(summary).toMatchObject({ examples: 4, flagged: 0, alreadyComplete: false });
 
-    const dump = await runCaptured(['store', 'dump', pivotStore()]);
-    expect(dump.code).toBe(0);
-    const records = dump.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line));
+    const records = await dumpRecords(pivotStore());
     expect(records.map((record) => record.id)).toEqual(['c0', 'c1', 'c2', 'c3']);
     const tokenizer = await loadTokenizer(LLAMA2_TOKENIZER);
     const model = await loadModel(pivotDir);
@@ -247,24 +262,7 @@ describe('fusechat capture, store, align', () => {
     expect(swapped.code).toBe(1);
     expect(readdirSync(root)).not.toContain('align');
 
-    const aligned = await runCaptured([
-      'align',
-      '--pivot',
-      pivotStore(),
-      '--source',
-      sourceStore(),
-      '--pivot-model',
-      pivotDir,
-      '--source-model',
-      sourceDir,
-      '--mapping',
-      'statistics',
-      '--out',
-      out,
-      '--workers',
-      '2',
-      '--json',
-    ]);
+    const aligned = await runCaptured([...alignArgs(out), '--workers', '2', '--json']);
     expect(aligned.stderr).not.toContain('unexpected');
     expect(aligned.code).toBe(0);
     const summary = JSON.parse(aligned.stdout);
@@ -272,18 +270,9 @@ describe('fusechat capture, store, align', () => {
     expect(summary.origins.mapped).toBeGreaterThan(0.3);
     expect(readdirSync(out)).toContain('vocabulary-map.json');
 
-    const pivotRecords = (await runCaptured(['store', 'dump', pivotStore()])).stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-    const sourceRecords = (await runCaptured(['store', 'dump', sourceStore()])).stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-    const alignedRecords = (await runCaptured(['store', 'dump', out])).stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const pivotRecords = await dumpRecords(pivotStore());
+    const sourceRecords = await dumpRecords(sourceStore());
+    const alignedRecords = await dumpRecords(out);
     for (const [index, record] of alignedRecords.entries()) {
       // Pivot positions and pivot ids, the source's CE.
       expect(record.input_ids).toEqual(pivotRecords[index].input_ids);
@@ -291,21 +280,7 @@ describe('fusechat capture, store, align', () => {
       expect(record.ce).toBeCloseTo(sourceRecords[index].ce, 5);
       for (const row of record.topk_ids) for (const id of row) expect(id).toBeLessThan(32000);
     }
-    const again = await runCaptured([
-      'align',
-      '--pivot',
-      pivotStore(),
-      '--source',
-      sourceStore(),
-      '--pivot-model',
-      pivotDir,
-      '--source-model',
-      sourceDir,
-      '--mapping',
-      'statistics',
-      '--out',
-      out,
-    ]);
+    const again = await runCaptured(alignArgs(out));
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('already complete');
     const inspect = JSON.parse((await runCaptured(['store', 'inspect', out, '--json'])).stdout);
@@ -431,19 +406,7 @@ describe('fusechat capture, store, align', () => {
         '--import',
         'tsx',
         join(repository, 'packages', 'cli', 'src', 'bin.ts'),
-        'align',
-        '--pivot',
-        pivotStore(),
-        '--source',
-        sourceStore(),
-        '--pivot-model',
-        pivotDir,
-        '--source-model',
-        sourceDir,
-        '--mapping',
-        'statistics',
-        '--out',
-        out,
+        ...alignArgs(out),
         '--workers',
         '2',
         '--json',
