@@ -8,6 +8,19 @@ export {
 } from './config/parse-train-config.js';
 export { TRAIN_CONFIG_SCHEMA_ID, trainConfigJsonSchema } from './config/train-config-json-schema.js';
 export { loraConfigSchema, type TrainConfigInput, trainConfigSchema } from './config/train-config-schema.js';
+export { type CollateExample, collateBatch } from './data/collate-batch.js';
+export {
+  createFusionDataset,
+  type FusionDataset,
+  type FusionDatasetOptions,
+} from './data/create-fusion-dataset.js';
+export {
+  type BatchingOptions,
+  type BatchPlan,
+  DEFAULT_BATCH_SIZE,
+  type PaddingStatistics,
+  planBatches,
+} from './data/plan-batches.js';
 export {
   type AdamW,
   type AdamWOptions,
