@@ -10,6 +10,11 @@ export { TRAIN_CONFIG_SCHEMA_ID, trainConfigJsonSchema } from './config/train-co
 export { loraConfigSchema, type TrainConfigInput, trainConfigSchema } from './config/train-config-schema.js';
 export { type CollateExample, collateBatch } from './data/collate-batch.js';
 export {
+  type ChatDataset,
+  type ChatDatasetOptions,
+  createChatDataset,
+} from './data/create-chat-dataset.js';
+export {
   createFusionDataset,
   type FusionDataset,
   type FusionDatasetOptions,
