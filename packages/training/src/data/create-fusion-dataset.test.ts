@@ -2,13 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CaptureRecord, isFuseChatError, type TokenizerLike } from '@fusechat/core';
+import { fusionLoss } from '@fusechat/distillation-loss';
 import {
   createStoreWriter,
   type DistributionStore,
   openStore,
   type StoreIdentity,
 } from '@fusechat/distribution-store';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../testing/test-backends.js';
 import type { TrainingBatch } from '../training-batch.js';
 import { createFusionDataset, type FusionDatasetOptions } from './create-fusion-dataset.js';
 
@@ -274,6 +277,57 @@ describe('createFusionDataset', () => {
       }
     });
   }
+
+  it('the loss at T = 1 on a batch equals FuseChat’s soft-target CE against the tempered teachers (float64)', async () => {
+    await useBackend('cpu');
+    const data = await dataset({ fusion: 'avg_ce', temperature: 2 });
+    try {
+      const batch = await data.batch(0, 1, 9);
+      const [rows, time, k] = batch.targets!.shape;
+      let state = 5;
+      const random = () => {
+        state = (state * 1103515245 + 12345) & 0x7fffffff;
+        return state / 0x80000000;
+      };
+      const student = Array.from({ length: rows }, () =>
+        Array.from({ length: time }, () => Array.from({ length: VOCAB }, () => 4 * random() - 2)),
+      );
+      // Reference: mean over positions whose next label is supervised of
+      // logsumexp(z) − Σ_v q(v) z_v, with q the FuseChat target built from the raw records.
+      let total = 0;
+      let count = 0;
+      batch.exampleIds.forEach((id, b) => {
+        const pivot = pivotRecords.find((record) => record.id === id)!;
+        const sources = [sourceA, sourceB].flatMap((list) => list.filter((record) => record.id === id));
+        for (let t = 0; t + 1 < time; t++) {
+          if (batch.labels[b]![t + 1] === -100) continue;
+          const z = student[b]![t]!;
+          const max = Math.max(...z);
+          let term = max + Math.log(z.reduce((sum, value) => sum + Math.exp(value - max), 0));
+          for (const [tokenId, p] of referenceTarget(pivot, sources, t, 'avg_ce', 2)) term -= p * z[tokenId]!;
+          total += term;
+          count++;
+        }
+      });
+      expect(count).toBeGreaterThan(0);
+      expect(count).toBe(batch.supervisedPositions);
+      const mask = batch.labels.map((row) => row.map((label) => (label === -100 ? 0 : 1)));
+      const [logits, ids, targetLogits] = [
+        tf.tensor3d(student),
+        tf.tensor3d(batch.targets!.ids, [rows, time, k], 'int32'),
+        tf.tensor3d(batch.targets!.logits, [rows, time, k]),
+      ];
+      try {
+        const loss = fusionLoss(logits, ids, targetLogits, mask, { temperature: 1 });
+        expect((await loss.data())[0]).toBeCloseTo(total / count, 5);
+        loss.dispose();
+      } finally {
+        tf.dispose([logits, ids, targetLogits]);
+      }
+    } finally {
+      await data.close?.();
+    }
+  });
 
   it('a temperature changes avg_ce targets the way FuseChat orders it, not by tempering the mixture', async () => {
     const plain = await dataset({ fusion: 'avg_ce' });
