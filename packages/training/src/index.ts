@@ -1,3 +1,4 @@
+export { type ConfigDatasets, createConfigDatasets } from './config/create-config-datasets.js';
 export { loadTrainConfig } from './config/load-train-config.js';
 export {
   type ParseTrainConfigOptions,

@@ -162,11 +162,13 @@ export const trainConfigSchema = z
     // ── logging, evaluation, checkpoints ──
     logging_steps: positiveInteger
       .optional()
-      .describe('A metrics.jsonl row and progress update every N optimizer steps.'),
+      .describe('A metrics.jsonl row and progress update every N optimizer steps (default 1).'),
     eval_steps: positiveInteger
       .optional()
       .describe('Evaluate on the eval data every N optimizer steps (and at the end).'),
-    save_steps: positiveInteger.optional().describe('Write checkpoint-<step>/ every N optimizer steps.'),
+    save_steps: positiveInteger
+      .optional()
+      .describe('Write checkpoint-<step>/ every N optimizer steps (HF default 500).'),
     save_total_limit: positiveInteger
       .nullable()
       .optional()
