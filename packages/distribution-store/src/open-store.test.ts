@@ -283,3 +283,27 @@ describe('openStore', () => {
     await store.close();
   });
 });
+
+describe('openStore block cache', () => {
+  it('random access across blocks decodes each block once while it fits the cache, again when it does not', async () => {
+    const records = Array.from({ length: 12 }, (_, index) => testRecord(index, { nextTokenLogProbs: true }));
+    const dir = await writeStore(records);
+    const cached = await openStore(dir);
+    const uncached = await openStore(dir, { blockCacheBytes: 0 });
+    try {
+      // Blocks of 4 examples: 0 and 8 are in different blocks. A record decoded from a cached
+      // block is the same object when read again; a block decoded anew gives a new one.
+      const [first, other] = [await cached.get(0), await cached.get(8)];
+      expect(await cached.get(0)).toBe(first);
+      expect(await cached.get(8)).toBe(other);
+      const firstUncached = await uncached.get(0);
+      await uncached.get(8);
+      const again = await uncached.get(0);
+      expect(again).not.toBe(firstUncached);
+      expectExact(again, records[0]!, 4);
+    } finally {
+      await Promise.all([cached.close(), uncached.close()]);
+    }
+    await expect(openStore(dir, { blockCacheBytes: -1 })).rejects.toThrow(/blockCacheBytes/);
+  });
+});

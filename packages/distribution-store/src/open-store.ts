@@ -35,6 +35,12 @@ export interface OpenStoreOptions {
   expect?: StoreIdentityExpectation;
   /** Refuse an incomplete store (`STORE_INCOMPLETE`). */
   requireComplete?: boolean;
+  /**
+   * Decoded blocks kept for random access (`get`, `getById`), least recently used out first, by
+   * their uncompressed size (default 64 MiB; 0 keeps only the last block). Training reads examples
+   * in length order across the whole store: without a cache each one decodes a block.
+   */
+  blockCacheBytes?: number;
 }
 
 /** A store opened for reading; see {@link openStore}. Iterating it yields every record in store order. */
@@ -100,7 +106,16 @@ export async function openStore(dir: string, options: OpenStoreOptions = {}): Pr
       checkSize(join(dir, shard.indexFile), shard.indexBytes),
     ]),
   );
-  return new Store(dir, manifest);
+  const store = new Store(dir, manifest);
+  if (options.blockCacheBytes !== undefined) {
+    if (!(options.blockCacheBytes >= 0))
+      throw new InvalidInputError(`blockCacheBytes must be a number ≥ 0, got ${options.blockCacheBytes}`, {
+        code: 'STORE_INVALID_OPTION',
+        field: 'blockCacheBytes',
+      });
+    store.blockCacheBytes = options.blockCacheBytes;
+  }
+  return store;
 }
 
 async function checkSize(path: string, expected: number): Promise<void> {
@@ -136,6 +151,10 @@ class Store implements DistributionStore {
   private readonly handles = new Map<number, Promise<FileHandle>>();
   private closed = false;
   private cached: { shard: number; block: number; records: CaptureRecord[] } | undefined;
+  /** Least recently used first (a Map iterates in insertion order). */
+  private readonly blockCache = new Map<string, { records: CaptureRecord[]; bytes: number }>();
+  private blockCacheUsed = 0;
+  blockCacheBytes = 64 * 1024 * 1024;
 
   constructor(
     readonly dir: string,
@@ -256,6 +275,8 @@ class Store implements DistributionStore {
     if (this.closed) return;
     this.closed = true;
     this.cached = undefined;
+    this.blockCache.clear();
+    this.blockCacheUsed = 0;
     const handles = [...this.handles.values()];
     this.handles.clear();
     await Promise.all(handles.map((handle) => handle.then((h) => h.close()).catch(() => {})));
@@ -334,6 +355,14 @@ class Store implements DistributionStore {
 
   private async block(shardNumber: number, block: number, cache = true): Promise<CaptureRecord[]> {
     if (this.cached?.shard === shardNumber && this.cached.block === block) return this.cached.records;
+    const key = `${shardNumber}:${block}`;
+    const hit = this.blockCache.get(key);
+    if (hit !== undefined) {
+      this.blockCache.delete(key);
+      this.blockCache.set(key, hit);
+      if (cache) this.cached = { shard: shardNumber, block, records: hit.records };
+      return hit.records;
+    }
     const shard = this.manifest.shards[shardNumber]!;
     const entry = (await this.index(shardNumber)).blocks[block]!;
     const path = join(this.dir, shard.file);
@@ -379,8 +408,22 @@ class Store implements DistributionStore {
           offset: entry.offset,
         },
       );
-    if (cache) this.cached = { shard: shardNumber, block, records };
+    if (cache) {
+      this.cached = { shard: shardNumber, block, records };
+      this.remember(key, records, entry.rawBytes);
+    }
     return records;
+  }
+
+  private remember(key: string, records: CaptureRecord[], bytes: number): void {
+    if (bytes > this.blockCacheBytes) return;
+    this.blockCache.set(key, { records, bytes });
+    this.blockCacheUsed += bytes;
+    for (const [oldest, value] of this.blockCache) {
+      if (this.blockCacheUsed <= this.blockCacheBytes) break;
+      this.blockCache.delete(oldest);
+      this.blockCacheUsed -= value.bytes;
+    }
   }
 
   private async checkMagic(handle: FileHandle, path: string): Promise<void> {
