@@ -1,3 +1,13 @@
+export type {
+  EvaluationMetrics,
+  TrainerState,
+  TrainingCallback,
+  TrainingControl,
+} from './callbacks/training-callback.js';
+export { type CheckpointEntry, listCheckpoints, readTrainerState } from './checkpoint/list-checkpoints.js';
+export { type CheckpointExpectation, loadCheckpoint } from './checkpoint/load-checkpoint.js';
+export { type SaveCheckpointOptions, saveCheckpoint } from './checkpoint/save-checkpoint.js';
+export type { LogWindow, TrainerCheckpointState } from './checkpoint/trainer-checkpoint-state.js';
 export { type ConfigDatasets, createConfigDatasets } from './config/create-config-datasets.js';
 export { loadTrainConfig } from './config/load-train-config.js';
 export {
@@ -44,6 +54,11 @@ export {
   learningRateAt,
   warmupStepsFor,
 } from './schedules/learning-rate-at.js';
+export { evaluateDataset } from './trainer/evaluate-dataset.js';
+export type { MetricsRow } from './trainer/metrics-log.js';
+export { modelIdentity } from './trainer/model-identity.js';
+export { resolveTrainingPlan, type TrainingPlan } from './trainer/resolve-training-plan.js';
+export { type TrainOptions, type TrainResult, train } from './trainer/train.js';
 export type { TrainingBatch } from './training-batch.js';
 export type { TrainingDataset } from './training-dataset.js';
 export type { TrainingOptions } from './training-options.js';
