@@ -5,7 +5,7 @@ export type {
   TrainingControl,
 } from './callbacks/training-callback.js';
 export { type CheckpointEntry, listCheckpoints, readTrainerState } from './checkpoint/list-checkpoints.js';
-export { type CheckpointExpectation, loadCheckpoint } from './checkpoint/load-checkpoint.js';
+export { assertResumable, type CheckpointExpectation, loadCheckpoint } from './checkpoint/load-checkpoint.js';
 export { type SaveCheckpointOptions, saveCheckpoint } from './checkpoint/save-checkpoint.js';
 export type { LogWindow, TrainerCheckpointState } from './checkpoint/trainer-checkpoint-state.js';
 export { type ConfigDatasets, createConfigDatasets } from './config/create-config-datasets.js';

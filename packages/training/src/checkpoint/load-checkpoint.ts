@@ -31,20 +31,9 @@ export async function loadCheckpoint(
   dir: string,
   options: { model: CausalLM; optimizer: AdamW; expected: CheckpointExpectation },
 ): Promise<TrainerCheckpointState> {
-  const { model, optimizer, expected } = options;
-  const state = await readTrainerState(dir);
-  const mismatch = (what: string, saved: unknown, now: unknown) =>
-    new IntegrityError(
-      'TRAIN_RESUME_MISMATCH',
-      `${dir} was trained with another ${what} (${JSON.stringify(saved)} there, ${JSON.stringify(now)} now): resume with the same ${what}, or start over with resume: 'never' / another output directory.`,
-      { details: { checkpoint: dir, field: what, saved, now } },
-    );
-  if (state.datasetFingerprint !== expected.datasetFingerprint)
-    throw mismatch('dataset', state.datasetFingerprint, expected.datasetFingerprint);
-  if (state.modelIdentity !== expected.modelIdentity)
-    throw mismatch('model', state.modelIdentity, expected.modelIdentity);
-  if (JSON.stringify(state.lora) !== JSON.stringify(expected.lora))
-    throw mismatch('LoRA configuration', state.lora, expected.lora);
+  const { model, optimizer } = options;
+  const state = await assertResumable(dir, options.expected);
+  const mismatch = (what: string, saved: unknown, now: unknown) => resumeMismatch(dir, what, saved, now);
 
   // Read everything before assigning anything, so a bad file leaves the model untouched.
   const values = new Map<string, Float32Array>();
@@ -103,4 +92,35 @@ export async function loadCheckpoint(
     tf.tidy(() => variable.assign(tf.tensor(data, variable.shape, 'float32')));
   }
   return state;
+}
+
+/**
+ * Reads a checkpoint's trainer state and refuses it (`TRAIN_RESUME_MISMATCH`) when its dataset
+ * fingerprint, starting-model identity or LoRA settings differ from `expected`. Touches nothing.
+ *
+ * @example
+ * ```ts
+ * await assertResumable('out/checkpoint-40', { datasetFingerprint, modelIdentity, lora: null });
+ * ```
+ */
+export async function assertResumable(
+  dir: string,
+  expected: CheckpointExpectation,
+): Promise<TrainerCheckpointState> {
+  const state = await readTrainerState(dir);
+  if (state.datasetFingerprint !== expected.datasetFingerprint)
+    throw resumeMismatch(dir, 'dataset', state.datasetFingerprint, expected.datasetFingerprint);
+  if (state.modelIdentity !== expected.modelIdentity)
+    throw resumeMismatch(dir, 'model', state.modelIdentity, expected.modelIdentity);
+  if (JSON.stringify(state.lora) !== JSON.stringify(expected.lora))
+    throw resumeMismatch(dir, 'LoRA configuration', state.lora, expected.lora);
+  return state;
+}
+
+function resumeMismatch(dir: string, what: string, saved: unknown, now: unknown): IntegrityError {
+  return new IntegrityError(
+    'TRAIN_RESUME_MISMATCH',
+    `${dir} was trained with another ${what} (${JSON.stringify(saved)} there, ${JSON.stringify(now)} now): resume with the same ${what}, or start over with resume: 'never' / another output directory.`,
+    { details: { checkpoint: dir, field: what, saved, now } },
+  );
 }

@@ -11,7 +11,7 @@ import { applyLora, type CausalLM, mergeLora, saveLoraAdapter, saveModel } from 
 import * as tf from '@tensorflow/tfjs-core';
 import type { EvaluationMetrics, TrainerState, TrainingCallback } from '../callbacks/training-callback.js';
 import { listCheckpoints, readTrainerState } from '../checkpoint/list-checkpoints.js';
-import { loadCheckpoint } from '../checkpoint/load-checkpoint.js';
+import { assertResumable, loadCheckpoint } from '../checkpoint/load-checkpoint.js';
 import { removeDirectory, removeStaleTemporaries, saveCheckpoint } from '../checkpoint/save-checkpoint.js';
 import type { LogWindow, TrainerCheckpointState } from '../checkpoint/trainer-checkpoint-state.js';
 import { createAdamW } from '../optimizer/create-adamw.js';
@@ -85,6 +85,9 @@ export interface TrainResult {
   readonly skippedSteps: number;
 }
 
+/** PEFT's default for Llama-family models. */
+const DEFAULT_LORA_TARGETS = ['q_proj', 'v_proj'];
+
 const EMPTY_WINDOW: LogWindow = { steps: 0, loss: 0, clm: 0, fusion: 0, tokens: 0, skipped: 0 };
 
 /**
@@ -129,17 +132,32 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     for (const old of await listCheckpoints(outputDir)) await removeDirectory(outputDir, old.dir);
   }
 
+  const lora: TrainerCheckpointState['lora'] =
+    training.lora !== undefined
+      ? {
+          r: training.lora.r,
+          alpha: training.lora.alpha,
+          targetModules: [...new Set(training.lora.targetModules ?? DEFAULT_LORA_TARGETS)].sort(),
+        }
+      : adapterSettings(model);
+  // Refuse a mismatched checkpoint before the model is changed in any way.
+  if (resumeFrom !== undefined) {
+    await assertResumable(resumeFrom, {
+      datasetFingerprint: dataset.fingerprint,
+      modelIdentity: identity,
+      lora,
+    });
+  }
   let appliedLora = false;
   if (training.lora !== undefined) {
     applyLora(model, {
       rank: training.lora.r,
       alpha: training.lora.alpha,
-      targetModules: training.lora.targetModules ?? ['q_proj', 'v_proj'],
+      targetModules: training.lora.targetModules ?? DEFAULT_LORA_TARGETS,
       seed: plan.seed,
     });
     appliedLora = true;
   }
-  const lora = loraSettings(model, training);
   const variables = model.namedTrainableVariables();
   const optimizer = createAdamW(variables, {
     beta1: plan.beta1,
@@ -483,16 +501,17 @@ async function findResumeCheckpoint(outputDir: string, resume: string): Promise<
   return dir;
 }
 
-function loraSettings(model: CausalLM, training: TrainingOptions): TrainerCheckpointState['lora'] {
+/** LoRA settings of adapters the caller attached, or null. */
+function adapterSettings(model: CausalLM): TrainerCheckpointState['lora'] {
   const adapters = [...model.adapters.values()];
   if (adapters.length === 0) return null;
   const rank = adapters[0]!.a.shape[0]!;
   return {
-    r: training.lora?.r ?? rank,
-    alpha: training.lora?.alpha ?? adapters[0]!.scale * rank,
+    r: rank,
+    alpha: adapters[0]!.scale * rank,
     targetModules: [
       ...new Set(adapters.map((adapter) => adapter.module.slice(adapter.module.lastIndexOf('.') + 1))),
-    ],
+    ].sort(),
   };
 }
 
