@@ -6,6 +6,7 @@ import { registerEvalCommand } from './eval.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerMergeCommand } from './merge.js';
 import { registerStoreCommand } from './store.js';
+import { registerTrainCommand } from './train.js';
 
 /** Adds every command to the program. One file per command in this folder. */
 export function registerCommands(program: Command): void {
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerCaptureCommand(program);
   registerAlignCommand(program);
   registerStoreCommand(program);
+  registerTrainCommand(program);
   registerMergeCommand(program);
   registerEvalCommand(program);
   registerGenerateCommand(program);
