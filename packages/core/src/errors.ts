@@ -1,3 +1,5 @@
+import { closestName } from './closest-name.js';
+
 /**
  * Every error fusechat throws on purpose is a {@link FuseChatError}: a stable machine-readable
  * `code`, a message that says what was wrong, where, and what to do, structured fields for
@@ -165,32 +167,4 @@ export class NumericalError extends FuseChatError {
 /** `true` when `error` is a {@link FuseChatError}, optionally with the given code. */
 export function isFuseChatError(error: unknown, code?: string): error is FuseChatError {
   return error instanceof FuseChatError && (code === undefined || error.code === code);
-}
-
-function closestName(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  const lower = name.toLowerCase();
-  for (const candidate of candidates) {
-    const distance = smallEditDistance(lower, candidate.toLowerCase());
-    if (distance < bestDistance) {
-      bestDistance = distance;
-      best = candidate;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-function smallEditDistance(a: string, b: string): number {
-  const previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = previous[0]!;
-    previous[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = previous[j]!;
-      previous[j] = Math.min(above + 1, previous[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return previous[b.length]!;
 }

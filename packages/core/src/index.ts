@@ -1,4 +1,5 @@
 export type { CaptureRecord } from './capture-record.js';
+export { closestName } from './closest-name.js';
 export {
   FileFormatError,
   FuseChatError,

@@ -1,10 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
-import { FileFormatError, InvalidInputError } from '@fusechat/core';
+import { closestName, FileFormatError, InvalidInputError } from '@fusechat/core';
 import { builtinFusionFunctions } from '@fusechat/distillation-loss';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { TrainingOptions } from '../training-options.js';
-import { closestName } from './closest-name.js';
 import { loraConfigSchema, type TrainConfigInput, trainConfigSchema } from './train-config-schema.js';
 
 /** Where the examples of a run come from, with the batching options of its dataset. */
