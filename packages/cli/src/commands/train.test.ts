@@ -171,6 +171,10 @@ describe('fusechat train', () => {
     ).toEqual(['checkpoint-2', 'checkpoint-4']);
     const model = await loadModel(join(out, 'model'));
     model.dispose();
+    // The final model carries the tokenizer it was trained with.
+    expect(readFileSync(join(out, 'model', 'tokenizer.json'))).toEqual(
+      readFileSync(path('pivot', 'tokenizer.json')),
+    );
 
     // Same command again: the run is complete, nothing is retrained, the same result comes back.
     const again = await runCaptured(['train', config, '--backend', 'cpu', '--json']);

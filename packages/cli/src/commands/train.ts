@@ -1,6 +1,8 @@
+import { copyFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type BackendRequest, initBackend } from '@fusechat/backend';
 import { createConsoleLogger, formatDuration, InvalidInputError, type ProgressEvent } from '@fusechat/core';
-import { loadModel, readModelConfig } from '@fusechat/model';
+import { loadModel, readModelConfig, TOKENIZER_FILES } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { createConfigDatasets, loadTrainConfig, type TrainResult, train } from '@fusechat/training';
 import type { Command } from 'commander';
@@ -106,6 +108,7 @@ export function registerTrainCommand(program: Command): void {
           progress.finish();
           model.dispose();
         }
+        await copyTokenizerFiles(config.modelNameOrPath, result.modelDir);
         process.stdout.write(
           options.json
             ? `${JSON.stringify(result)}\n`
@@ -211,6 +214,20 @@ function createTrainProgressLine(
       printed = false;
     },
   });
+}
+
+/**
+ * The trained model gets the tokenizer files of the model it started from, so `fusechat eval`,
+ * `generate` and `serve` (and transformers) load it as it is.
+ */
+async function copyTokenizerFiles(from: string, to: string): Promise<void> {
+  for (const file of TOKENIZER_FILES) {
+    const isFile = await stat(join(from, file)).then(
+      (entry) => entry.isFile(),
+      () => false,
+    );
+    if (isFile) await copyFile(join(from, file), join(to, file));
+  }
 }
 
 function formatCount(value: number): string {

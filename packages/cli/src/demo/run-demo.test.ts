@@ -135,6 +135,31 @@ describe('runDemo (slow)', () => {
     expect(control.some((value, i) => value !== target[i])).toBe(true);
   });
 
+  it('trains every model through @fusechat/training: a metrics log and a loss curve per run', async () => {
+    const runs = {
+      pivot: 4,
+      'source-qwen2': 4,
+      'source-mistral': 4,
+      'target-qwen2': 2,
+      'target-mistral': 2,
+      'control-clm-only': 2,
+    };
+    for (const [name, steps] of Object.entries(runs)) {
+      const rows = (await readFile(join(out, 'train', name, 'metrics.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, number>);
+      expect(rows.map((row) => row.step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
+      // Fusion runs log both terms of λ·CLM + (1−λ)·fusion; CLM runs have no fusion term.
+      const fusion = name.startsWith('target-');
+      for (const row of rows) {
+        expect('fusion' in row).toBe(fusion);
+        if (fusion) expect(row.loss).toBeCloseTo(0.9 * row.clm! + 0.1 * row.fusion!, 4);
+      }
+      expect(await readFile(join(out, 'train', name, 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>$/);
+    }
+  });
+
   it('evaluates every model on held-out data and writes a summary', async () => {
     expect(summary.evaluation.map((row) => row.model)).toEqual([
       'pivot',

@@ -8,7 +8,7 @@ import {
   type SparseDistributions,
   type TokenizerLike,
 } from '@fusechat/core';
-import { clmLoss, combinedLoss, fuseTargets, packFusedTargets } from '@fusechat/distillation-loss';
+import { fuseTargets } from '@fusechat/distillation-loss';
 import { alignStore, captureLocalModel } from '@fusechat/distribution-capture';
 import { type DistributionStore, openStore } from '@fusechat/distribution-store';
 import { mergeModels } from '@fusechat/merge';
@@ -28,7 +28,14 @@ import {
   type VocabularyMap,
   vocabularyTokens,
 } from '@fusechat/tokenizer-alignment';
-import type * as tf from '@tensorflow/tfjs-core';
+import {
+  createChatDataset,
+  createFusionDataset,
+  type TrainingDataset,
+  type TrainingOptions,
+  type TrainResult,
+  train,
+} from '@fusechat/training';
 import { stringify as stringifyYaml } from 'yaml';
 import { demoTokenizerFiles, loadDemoTokenizer } from './demo-assets.js';
 import {
@@ -38,7 +45,6 @@ import {
   mobyDickConversations,
   type TokenizedConversation,
 } from './demo-corpus.js';
-import { makeBatch, trainDemoModel } from './train-demo-model.js';
 
 /** Options of {@link runDemo}; the defaults take a few minutes on 2 CPU cores. */
 export interface DemoOptions {
@@ -145,8 +151,10 @@ const mean = (values: readonly number[]): number =>
  * 3. maps each source vocabulary onto the pivot's (`statistics` over the corpus) and re-indexes
  *    the sources' distributions onto pivot positions and ids (DTW alignment);
  * 4. fuses pivot and source per conversation with MinCE;
- * 5. trains one target per source from the pivot with `0.9·CLM + 0.1·fusion`, and a CLM-only
- *    control with the same steps;
+ * 5. trains one target per source from the pivot with `0.9·CLM + 0.1·fusion` over the pivot store
+ *    joined with that source's aligned store (`createFusionDataset`), and a CLM-only control on
+ *    the chat JSONL (`createChatDataset`) with the same steps — every model, the teachers included,
+ *    through `@fusechat/training`'s `train` (metrics.jsonl and loss.svg under `out/train/<name>`);
  * 6. merges the targets with VaRM against the pivot;
  * 7. reports held-out perplexities and a sample of the fused model.
  * Every model is saved as a Hugging Face checkpoint under `out`.
@@ -302,24 +310,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const model = createModel(teacher.config, { seed: seed + index });
     try {
       const examples = sideOf(teacher);
-      const losses = await trainDemoModel(model, examples, {
-        steps: teacher.steps,
+      // Teachers learn the whole text, context included (they are language models first): their
+      // data is the pre-tokenised conversations without labels, so every token is supervised.
+      const teacherData = join(dataDirectory, `teacher-${teacher.name}.jsonl`);
+      await writeFile(
+        teacherData,
+        `${examples.map((example, i) => JSON.stringify({ id: train[i]!.conversation.id, input_ids: Array.from(example.inputIds) })).join('\n')}\n`,
+      );
+      const dataset = await createChatDataset({
+        dataFile: teacherData,
+        tokenizer: teacher.tokenizer,
         batchSize,
+      });
+      const run = await trainDemoRun(model, dataset, join(out, 'train', teacher.name), {
+        ...DEMO_TRAINING,
         learningRate: teacher.learningRate,
+        maxSteps: teacher.steps,
         seed: seed + index,
-        // Teachers learn the whole text, context included: they are language models first.
-        loss: (logits, batch) =>
-          clmLoss(
-            logits,
-            batch.examples.map((example) => example.inputIds),
-          ),
-        onStep: (step, loss) => {
-          if ((step + 1) % Math.max(1, Math.floor(teacher.steps / 4)) === 0)
-            log(
-              `  ${teacher.name}: step ${step + 1}/${teacher.steps}, loss ${loss.toFixed(3)} (${elapsed()})`,
-            );
+        progress: (step, loss) => {
+          if (step % Math.max(1, Math.floor(teacher.steps / 4)) === 0)
+            log(`  ${teacher.name}: step ${step}/${teacher.steps}, loss ${loss.toFixed(3)} (${elapsed()})`);
         },
       });
+      await dataset.close?.();
       await saveModel(model, modelDirectory(teacher.name), {
         tokenizerDirectory: teacher.tokenizerDirectory,
       });
@@ -346,8 +359,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         parameters: parameterCount(model),
         vocabSize: teacher.config.vocabSize,
         spaceMarker: teacher.tokenizer.spaceMarker,
-        firstLoss: losses[0]!,
-        lastLoss: losses.at(-1)!,
+        firstLoss: run.losses[0]!,
+        lastLoss: run.losses.at(-1)!,
         meanCaptureCE: mean(captured.map((record) => record.ce).filter(Number.isFinite)),
       });
     } finally {
@@ -419,14 +432,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
 
   // ── 4. fusion ────────────────────────────────────────────────────────────────────────────
+  // Training fuses per batch inside createFusionDataset; here the same MinCE choice is counted
+  // per conversation for the summary.
   stage(4, 'fusing pivot and source per conversation with MinCE');
-  const fusedBySource = new Map<string, SparseDistributions[]>();
   const fusionSummaries: { source: string; sourceWins: number }[] = [];
   for (const teacher of teachers.slice(1)) {
     const aligned = alignedBySource.get(teacher.name)!;
     const sourceRecords = records.get(teacher.name)!;
     let wins = 0;
-    const fused = pivotRecords.map((pivotRecord, index) => {
+    pivotRecords.forEach((pivotRecord, index) => {
       const result = fuseTargets(
         {
           pivot: { distributions: pivotRecord.topK, ce: pivotRecord.ce },
@@ -435,13 +449,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         { fusion: 'min_ce', vocabSize: mistral.vocabSize },
       );
       if ((result.teacherWeights[1] ?? 0) > 0.5) wins++;
-      return result.distributions;
     });
-    fusedBySource.set(teacher.name, fused);
-    fusionSummaries.push({ source: teacher.name, sourceWins: wins / fused.length });
-    log(
-      `  ${teacher.name}: the source's distribution won ${((wins / fused.length) * 100).toFixed(1)}% of conversations`,
-    );
+    const share = wins / pivotRecords.length;
+    fusionSummaries.push({ source: teacher.name, sourceWins: share });
+    log(`  ${teacher.name}: the source's distribution won ${(share * 100).toFixed(1)}% of conversations`);
   }
 
   // ── 5. targets ───────────────────────────────────────────────────────────────────────────
@@ -449,48 +460,50 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     5,
     `training one target per source from the pivot with ${lambda}·CLM + ${(1 - lambda).toFixed(1)}·fusion (${targetSteps} steps)`,
   );
-  const pivotExamples = train.map((pair) => pair.pivot);
   const targetNames: string[] = [];
-  const runs: { name: string; fused?: SparseDistributions[] }[] = [
+  const runs: { name: string; source?: string }[] = [
     ...teachers.slice(1).map((teacher) => ({
       name: `target-${teacher.name.replace('source-', '')}`,
-      fused: fusedBySource.get(teacher.name)!,
+      source: teacher.name,
     })),
     { name: 'control-clm-only' },
   ];
   for (const run of runs) {
+    // Targets: the pivot store joined with one aligned store, fused per batch (MinCE);
+    // the control: the same conversations as plain chat data (assistant tokens supervised).
+    const dataset: TrainingDataset =
+      run.source === undefined
+        ? await createChatDataset({
+            dataFile: trainData,
+            tokenizer: mistral,
+            chatTemplate: DEMO_CHAT_TEMPLATE,
+            batchSize,
+          })
+        : await createFusionDataset({
+            pivot: await openStore(storeDirectory('capture', 'pivot')),
+            sources: [await openStore(storeDirectory('align', run.source))],
+            tokenizer: mistral,
+            fusion: 'min_ce',
+            batchSize,
+          });
     const model = await loadModel(modelDirectory('pivot'));
     try {
-      let targets: { ids: tf.Tensor; logits: tf.Tensor } | undefined;
-      const losses = await trainDemoModel(model, pivotExamples, {
-        steps: targetSteps,
-        batchSize,
+      const result = await trainDemoRun(model, dataset, join(out, 'train', run.name), {
+        ...DEMO_TRAINING,
         learningRate: 1e-3,
+        maxSteps: targetSteps,
         seed: seed + 100,
-        prepare: (batch) => {
-          if (run.fused === undefined) return [];
-          targets = packFusedTargets(
-            batch.indices.map((index) => run.fused![index]!),
-            { timeSteps: batch.timeSteps },
-          );
-          return [targets.ids, targets.logits];
-        },
-        loss: (logits, batch) => {
-          const labels = batch.examples.map((example) => example.inputIds);
-          const labelMask = batch.examples.map((example) => example.labelMask);
-          if (run.fused === undefined) return clmLoss(logits, labels, labelMask);
-          return combinedLoss(
-            logits,
-            { labels, labelMask, targetIds: targets!.ids, targetLogits: targets!.logits },
-            { lambda },
-          );
-        },
+        lmLossWeight: lambda,
       });
       await saveModel(model, modelDirectory(run.name));
-      if (run.fused !== undefined) targetNames.push(run.name);
-      log(`  ${run.name}: loss ${losses[0]!.toFixed(3)} → ${losses.at(-1)!.toFixed(3)} (${elapsed()})`);
+      if (run.source !== undefined) targetNames.push(run.name);
+      log(
+        `  ${run.name}: loss ${result.losses[0]!.toFixed(3)} → ${result.losses.at(-1)!.toFixed(3)} (${elapsed()}; ` +
+          `${Math.round(result.result.tokensPerSecond)} tokens/s, curve in ${join('train', run.name, 'loss.svg')})`,
+      );
     } finally {
       model.dispose();
+      await dataset.close?.();
     }
   }
 
@@ -521,18 +534,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   // ── 7. evaluation ────────────────────────────────────────────────────────────────────────
   stage(7, `held-out response perplexity (${held.length} conversations, pivot tokenizer)`);
-  const heldExamples = held.map((pair) => pair.pivot);
-  const heldBatches = () => {
+  // Only the reply is scored: the chat dataset's labels are −100 on context and padding.
+  const heldData = await createChatDataset({
+    dataFile: join(dataDirectory, 'eval.jsonl'),
+    tokenizer: mistral,
+    chatTemplate: DEMO_CHAT_TEMPLATE,
+    batchSize,
+  });
+  const heldBatches = async () => {
     const batches = [];
-    for (let start = 0; start < heldExamples.length; start += batchSize) {
-      const indices = heldExamples.slice(start, start + batchSize).map((_, offset) => start + offset);
-      const batch = makeBatch(heldExamples, indices, mistral.specialTokens.eos!);
-      // Only the reply is scored: labels are −100 on context and padding.
-      const labels = batch.inputIds.map((row, b) =>
-        row.map((id, t) => (batch.examples[b]!.labelMask[t] === 1 ? id : -100)),
-      );
-      batches.push({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, labels });
-    }
+    for (let index = 0; index < heldData.batchesPerEpoch; index++)
+      batches.push(await heldData.batch(0, index, seed));
     return batches;
   };
   const evaluation: { model: string; loss: number; perplexity: number; tokens: number }[] = [];
@@ -541,7 +553,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   for (const name of ['pivot', 'control-clm-only', ...targetNames, 'fusechat']) {
     const model = await loadModel(modelDirectory(name));
     try {
-      const result = await evaluatePerplexity(model, heldBatches());
+      const result = await evaluatePerplexity(model, await heldBatches());
       evaluation.push({ model: name, ...result });
       log(
         `  ${name.padEnd(18)} loss ${result.loss.toFixed(4)}  perplexity ${result.perplexity.toFixed(2)}  (${result.tokens} tokens)`,
@@ -619,4 +631,44 @@ async function writeChatTemplate(modelDir: string, template: string): Promise<vo
   const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
   config.chat_template = template;
   await writeFile(path, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/**
+ * What every demo run shares: the optimizer the demo always used (Adam at a constant rate, no
+ * weight decay, no clipping), a metrics row per step, and no checkpoints until the last step.
+ */
+const DEMO_TRAINING = {
+  lrSchedulerType: 'constant',
+  weightDecay: 0,
+  maxGradNorm: null,
+  loggingSteps: 1,
+} as const satisfies Partial<TrainingOptions>;
+
+/**
+ * Trains `model` in place through `@fusechat/training` into `outputDir` (metrics.jsonl,
+ * loss.svg, model/) from scratch, and returns the result with the loss of every step.
+ */
+async function trainDemoRun(
+  model: CausalLM,
+  dataset: TrainingDataset,
+  outputDir: string,
+  options: TrainingOptions & {
+    readonly maxSteps: number;
+    readonly progress?: (step: number, loss: number) => void;
+  },
+): Promise<{ result: TrainResult; losses: number[] }> {
+  const { progress, ...training } = options;
+  const result = await train({
+    model,
+    dataset,
+    outputDir,
+    training: { ...training, saveSteps: training.maxSteps },
+    resume: 'never',
+    callbacks: progress === undefined ? [] : [{ onStepEnd: (state) => progress(state.step, state.loss) }],
+  });
+  const rows = (await readFile(result.metricsFile, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { step: number; loss?: number });
+  return { result, losses: rows.filter((row) => row.loss !== undefined).map((row) => row.loss!) };
 }
