@@ -303,3 +303,36 @@ describe('alignStore', () => {
     }
   });
 });
+
+describe('alignStore worker errors', () => {
+  it('keep their class and code across the thread boundary', async () => {
+    const { AlignWorkerPool } = await import('./align-worker-pool.js');
+    const pool = new AlignWorkerPool(1, {
+      sourceTokens: ['a'],
+      pivotTokens: ['a'],
+      sourceMarker: 'sentencepiece',
+      pivotMarker: 'sentencepiece',
+      sourceToPivot: Int32Array.of(0),
+    });
+    try {
+      const request = {
+        id: 0,
+        exampleId: 'x',
+        sourceIds: Int32Array.of(5), // outside the one-token source vocabulary
+        sourceK: 1,
+        sourceTopIds: Int32Array.of(0),
+        sourceTopLogits: Float32Array.of(1),
+        pivotIds: Int32Array.of(0),
+        pivotK: 1,
+        pivotTopIds: Int32Array.of(0),
+        pivotTopLogits: Float32Array.of(1),
+      };
+      const error = await pool.run(request).catch((caught: unknown) => caught);
+      const { InvalidInputError } = await import('@fusechat/core');
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect(isFuseChatError(error, 'ALIGN_UNKNOWN_TOKEN')).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+});

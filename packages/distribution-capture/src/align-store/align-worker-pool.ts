@@ -62,14 +62,8 @@ export class AlignWorkerPool {
     const pending = this.#pending.get(reply.id);
     if (pending === undefined) return;
     this.#pending.delete(reply.id);
-    if ('error' in reply) {
-      pending.reject(
-        new FuseChatError(
-          typeof reply.error.code === 'string' ? reply.error.code : 'ALIGN_FAILED',
-          reply.error.message,
-        ),
-      );
-    } else pending.resolve(reply);
+    if ('error' in reply) pending.reject(rebuildError(reply.error));
+    else pending.resolve(reply);
   }
 
   #failAll(error: unknown): void {
