@@ -158,7 +158,19 @@ function checkWarmup(
   if (training.warmupSteps > total) {
     throw new InvalidInputError(
       `warmup_steps (${training.warmupSteps}) exceeds the ${total} optimizer steps of this run (${training.numTrainEpochs ?? 3} epochs × ${stepsPerEpoch} steps); lower it or use warmup_ratio.`,
-      { code: 'TRAIN_CONFIG_INVALID', field: 'warmup_steps' },
+      {
+        code: 'TRAIN_CONFIG_INVALID',
+        field: 'warmup_steps',
+        details: {
+          problems: [
+            {
+              path: 'warmup_steps',
+              message: `exceeds the ${total} optimizer steps of this run`,
+              line: undefined,
+            },
+          ],
+        },
+      },
     );
   }
 }

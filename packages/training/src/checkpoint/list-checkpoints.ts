@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FileFormatError } from '@fusechat/core';
 import type { TrainerCheckpointState } from './trainer-checkpoint-state.js';
 
 /** A complete checkpoint directory in an output directory. */
@@ -43,9 +44,21 @@ export async function listCheckpoints(outputDir: string): Promise<CheckpointEntr
 
 /** Reads and minimally checks `trainer_state.json` of a checkpoint directory. */
 export async function readTrainerState(dir: string): Promise<TrainerCheckpointState> {
-  const state = JSON.parse(await readFile(join(dir, TRAINER_STATE_FILE), 'utf8')) as TrainerCheckpointState;
+  const path = join(dir, TRAINER_STATE_FILE);
+  let state: TrainerCheckpointState;
+  try {
+    state = JSON.parse(await readFile(path, 'utf8')) as TrainerCheckpointState;
+  } catch (cause) {
+    throw new FileFormatError(
+      'TRAIN_CHECKPOINT_CORRUPT',
+      `cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}; the checkpoint is damaged (resume from another one, or with resume: never).`,
+      { path, cause },
+    );
+  }
   if (state?.format !== 'fusechat-trainer-state' || !Number.isInteger(state.globalStep)) {
-    throw new Error(`${join(dir, TRAINER_STATE_FILE)} is not a fusechat trainer state`);
+    throw new FileFormatError('TRAIN_CHECKPOINT_CORRUPT', `${path} is not a fusechat trainer state.`, {
+      path,
+    });
   }
   return state;
 }
