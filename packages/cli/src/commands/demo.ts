@@ -63,12 +63,19 @@ export function registerDemoCommand(program: Command): void {
           seed,
           log: (line) => console.log(line),
         });
-        const [pivot, , ...rest] = summary.evaluation;
-        const fused = rest.at(-1)!;
+        const byName = (name: string) => summary.evaluation.find((row) => row.model === name);
+        const [pivot, control, fused] = [byName('pivot'), byName('control-clm-only'), byName('fusechat')];
+        // Fusion is credited only against the control trained with CLM alone for the same steps.
+        const verdict =
+          control === undefined || fused === undefined
+            ? ''
+            : fused.loss < control.loss
+              ? ' — fusion beat the CLM-only control'
+              : ' — fusion did NOT beat the CLM-only control: the gain over the pivot here is what the extra CLM steps did';
         console.log(
-          `\ndone in ${formatDuration(summary.seconds)}: held-out perplexity ${pivot!.perplexity.toFixed(2)} (pivot) → ` +
-            `${fused.perplexity.toFixed(2)} (fused, VaRM). Models are Hugging Face checkpoints under ${join(out, 'models')}; ` +
-            `the summary is ${join(out, 'demo-summary.json')}.`,
+          `\ndone in ${formatDuration(summary.seconds)}: held-out perplexity ${pivot?.perplexity.toFixed(2)} (pivot), ` +
+            `${control?.perplexity.toFixed(2)} (CLM-only control), ${fused?.perplexity.toFixed(2)} (fused, VaRM)${verdict}. ` +
+            `Models are Hugging Face checkpoints under ${join(out, 'models')}; the summary is ${join(out, 'demo-summary.json')}.`,
         );
       },
     );
