@@ -188,7 +188,7 @@ describe('fusechat capture, store, align', () => {
       model.dispose();
     }
 
-    const inspect = await runCaptured(['store', 'inspect', pivotStore(), '--json']);
+    const inspect = await runCaptured(['store', 'inspect', pivotStore(), '--json', '--backend', 'cpu']);
     expect(JSON.parse(inspect.stdout)).toMatchObject({ complete: true, examples: 4, k: 5, flaggedCount: 0 });
     const verify = await runCaptured(['store', 'verify', pivotStore()]);
     expect(verify.code).toBe(0);

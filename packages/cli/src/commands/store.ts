@@ -2,6 +2,7 @@ import { formatBytes, InvalidInputError } from '@fusechat/core';
 import { dumpRecord, inspectStore, openStore } from '@fusechat/distribution-store';
 import type { Command } from 'commander';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
+import { backendOption } from '../program.js';
 
 /**
  * `fusechat store inspect|dump|verify STORE`: the human door of the binary distribution store —
@@ -24,6 +25,8 @@ export function registerStoreCommand(program: Command): void {
     .command('inspect')
     .description('Summary of a store: model, tokenizer, counts, bytes per token, flagged examples.')
     .argument('<store>', 'store directory')
+    // Accepted like on every command; reading a store computes nothing on a backend.
+    .addOption(backendOption())
     .option('--json', 'print the summary as one JSON object')
     .action(async (dir: string, options: { json?: boolean }) => {
       const opened = await openStore(dir);
@@ -64,6 +67,8 @@ export function registerStoreCommand(program: Command): void {
       'Print records as JSONL in store order: id, input_ids, label_mask, topk_ids, topk_logits (rows best first), ce, next_token_logprobs.',
     )
     .argument('<store>', 'store directory')
+    // Accepted like on every command; reading a store computes nothing on a backend.
+    .addOption(backendOption())
     .option('--limit <n>', 'at most this many records')
     .option('--ids <ids>', 'only these example ids (comma-separated), in the order given')
     .action(async (dir: string, options: { limit?: string; ids?: string }) => {
@@ -112,6 +117,8 @@ export function registerStoreCommand(program: Command): void {
     .command('verify')
     .description('Re-hash every shard and index file against the manifest; exit 1 when anything differs.')
     .argument('<store>', 'store directory')
+    // Accepted like on every command; reading a store computes nothing on a backend.
+    .addOption(backendOption())
     .action(async (dir: string) => {
       const opened = await openStore(dir);
       try {
