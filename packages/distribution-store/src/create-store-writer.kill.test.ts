@@ -1,11 +1,11 @@
 // A real SIGKILL of a writing process at several points, then a resume: the store must come out
 // byte-identical to an uninterrupted write.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { runSourceChild } from '../../../scripts/run-source-child.mjs';
 import { createStoreWriter, type StoreWriterOptions } from './create-store-writer.js';
 import { testIdentity, testRecord } from './testing/fixtures.js';
 
@@ -64,22 +64,13 @@ process.stdout.write('finished\\n');
   const resumedFrom: number[] = [];
   for (const killAt of [2, 9, 23, 37]) {
     const dir = join(root, `killed-${killAt}`);
-    const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', child, dir], {
+    const result = await runSourceChild(child, [dir], {
       cwd: packageDir,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      killWhen: (stdout) => stdout.includes(`appended ${killAt} `),
     });
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      proc.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes(`appended ${killAt} `)) {
-          proc.kill('SIGKILL');
-          resolve();
-        }
-      });
-      proc.on('exit', () => reject(new Error(`the child exited before it was killed: ${output}`)));
-    });
-    await new Promise((resolve) => proc.on('close', resolve));
+    const output = result.stdout;
+    // Killed, not exited on its own.
+    expect({ killed: result.killed, code: result.code }).toEqual({ killed: true, code: null });
     expect(output).not.toContain('finished');
     resumedFrom.push(await resumeAndFinish(dir));
     expect(snapshot(dir)).toEqual(snapshot(reference));

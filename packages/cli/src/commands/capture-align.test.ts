@@ -393,28 +393,17 @@ describe('fusechat capture, store, align', () => {
   });
 
   it('in a real process, align with two worker threads runs to completion and exits 0', async () => {
-    const { spawnSync } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
+    const { runSourceChild } = await import('../../../../scripts/run-source-child.mjs');
     const repository = fileURLToPath(new URL('../../../..', import.meta.url));
     const out = join(root, 'align', 'qwen-child');
-    const child = spawnSync(
-      process.execPath,
-      [
-        '--conditions=source',
-        '--import',
-        join(repository, 'scripts', 'register-source-hooks.mjs'),
-        '--import',
-        'tsx',
-        join(repository, 'packages', 'cli', 'src', 'bin.ts'),
-        ...alignArgs(out),
-        '--workers',
-        '2',
-        '--json',
-      ],
-      { cwd: repository, encoding: 'utf8', timeout: 240_000 },
+    const child = await runSourceChild(
+      join(repository, 'packages', 'cli', 'src', 'bin.ts'),
+      [...alignArgs(out), '--workers', '2', '--json'],
+      { cwd: repository },
     );
     expect(child.stderr).not.toContain('unexpected');
-    expect(child.status).toBe(0);
+    expect(child.code).toBe(0);
     expect(JSON.parse(child.stdout)).toMatchObject({ examples: 4, workers: 2 });
     const inspect = await runCaptured(['store', 'inspect', out, '--json']);
     expect(JSON.parse(inspect.stdout)).toMatchObject({ complete: true, examples: 4 });

@@ -1,52 +1,30 @@
 // A real SIGKILL of a training process mid-run, then a rerun: the metrics log must come out
 // line by line identical to an uninterrupted run's (timing aside), the final model byte-identical,
 // and save_total_limit honoured.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runSourceChild } from '../../../../scripts/run-source-child.mjs';
 import { metricsWithoutTiming } from '../testing/trainer-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = join(here, '..', '..');
 const child = join(here, '..', 'testing', 'train-child.ts');
-const hooks = join(packageDir, '..', '..', 'scripts', 'register-source-hooks.mjs');
 const root = mkdtempSync(join(tmpdir(), 'fusechat-train-kill-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Runs the child on `dir`; SIGKILLs it once it reports step `killAt`, if given. */
 async function runChild(dir: string, variant: string, killAt?: number): Promise<string> {
-  const proc = spawn(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      hooks,
-      '--import',
-      'tsx',
-      child,
-      dir,
-      killAt === undefined ? '0' : '200',
-      variant,
-    ],
-    { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  let errors = '';
-  proc.stderr.on('data', (chunk: Buffer) => {
-    errors += chunk.toString();
+  const result = await runSourceChild(child, [dir, killAt === undefined ? '0' : '200', variant], {
+    cwd: packageDir,
+    killWhen: (stdout) =>
+      killAt !== undefined && [...stdout.matchAll(/step (\d+)/g)].some((match) => Number(match[1]) >= killAt),
   });
-  const closed = new Promise<number | null>((resolve) => proc.on('close', resolve));
-  proc.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    const steps = [...output.matchAll(/step (\d+)/g)].map((match) => Number(match[1]));
-    if (killAt !== undefined && steps.some((step) => step >= killAt)) proc.kill('SIGKILL');
-  });
-  const code = await closed;
-  if (killAt === undefined && code !== 0) throw new Error(`train child failed (${code}): ${errors}`);
-  return output;
+  if (killAt === undefined && result.code !== 0)
+    throw new Error(`train child failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
 }
 
 function outputs(dir: string) {
