@@ -303,7 +303,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     `training three teachers from scratch (pivot ${pivotSteps} steps, sources ${sourceSteps}, batch ${batchSize})`,
   );
   const teacherSummaries: DemoTeacherSummary[] = [];
-  const records = new Map<string, CaptureRecord[]>();
+  // Per teacher, each conversation's response CE (what MinCE compares); distributions stay on disk.
+  const captureCes = new Map<string, Map<string, number>>();
   const modelDirectory = (name: string) => join(out, 'models', name);
   const storeDirectory = (stage: 'capture' | 'align', name: string) => join(out, stage, name);
   for (const [index, teacher] of teachers.entries()) {
@@ -346,13 +347,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         k: topK,
         model,
       });
-      const captured = await readRecords(storeDirectory('capture', teacher.name));
-      if (captured.length !== examples.length || capture.manifest.flagged.length > 0) {
+      if (capture.manifest.examples !== examples.length || capture.manifest.flagged.length > 0) {
         throw new Error(
-          `demo: the ${teacher.name} store holds ${captured.length} of ${examples.length} conversations (${capture.manifest.flagged.length} flagged)`,
+          `demo: the ${teacher.name} store holds ${capture.manifest.examples} of ${examples.length} conversations (${capture.manifest.flagged.length} flagged)`,
         );
       }
-      records.set(teacher.name, captured);
+      const ces = await readCes(storeDirectory('capture', teacher.name));
+      captureCes.set(teacher.name, ces);
       teacherSummaries.push({
         name: teacher.name,
         modelType: teacher.config.modelType,
@@ -361,7 +362,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         spaceMarker: teacher.tokenizer.spaceMarker,
         firstLoss: run.losses[0]!,
         lastLoss: run.losses.at(-1)!,
-        meanCaptureCE: mean(captured.map((record) => record.ce).filter(Number.isFinite)),
+        meanCaptureCE: mean([...ces.values()].filter(Number.isFinite)),
       });
     } finally {
       model.dispose();
@@ -384,9 +385,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     3,
     `aligning each source store onto the pivot's (vocabulary map + DTW re-indexing) into ${join(out, 'align')}`,
   );
-  const pivotRecords = records.get('pivot')!;
   const alignmentSummaries: DemoSummary['alignment'][number][] = [];
-  const alignedBySource = new Map<string, SparseDistributions[]>();
   const pivotStore = await openStore(storeDirectory('capture', 'pivot'), { requireComplete: true });
   try {
     for (const teacher of teachers.slice(1)) {
@@ -406,11 +405,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           vocabularyMap: map,
           out: storeDirectory('align', teacher.name),
         });
-        const aligned = await readRecords(storeDirectory('align', teacher.name));
-        alignedBySource.set(
-          teacher.name,
-          aligned.map((record) => record.topK),
-        );
         alignmentSummaries.push({
           source: teacher.name,
           method: map.method,
@@ -433,24 +427,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   // ── 4. fusion ────────────────────────────────────────────────────────────────────────────
   // Training fuses per batch inside createFusionDataset; here the same MinCE choice is counted
-  // per conversation for the summary.
+  // per conversation for the summary. The choice depends on the CEs alone, so the fusion function
+  // runs on empty distributions: its rule (ties → pivot, NaN → +∞), none of its work.
   stage(4, 'fusing pivot and source per conversation with MinCE');
   const fusionSummaries: { source: string; sourceWins: number }[] = [];
+  const noRows: SparseDistributions = {
+    length: 0,
+    k: 1,
+    ids: new Int32Array(0),
+    logits: new Float32Array(0),
+  };
+  const pivotCes = captureCes.get('pivot')!;
   for (const teacher of teachers.slice(1)) {
-    const aligned = alignedBySource.get(teacher.name)!;
-    const sourceRecords = records.get(teacher.name)!;
+    const sourceCes = captureCes.get(teacher.name)!;
     let wins = 0;
-    pivotRecords.forEach((pivotRecord, index) => {
+    for (const [id, ce] of pivotCes) {
       const result = fuseTargets(
         {
-          pivot: { distributions: pivotRecord.topK, ce: pivotRecord.ce },
-          sources: [{ name: teacher.name, distributions: aligned[index]!, ce: sourceRecords[index]!.ce }],
+          pivot: { distributions: noRows, ce },
+          sources: [{ name: teacher.name, distributions: noRows, ce: sourceCes.get(id) ?? Number.NaN }],
         },
-        { fusion: 'min_ce', vocabSize: mistral.vocabSize },
+        { fusion: 'min_ce' },
       );
       if ((result.teacherWeights[1] ?? 0) > 0.5) wins++;
-    });
-    const share = wins / pivotRecords.length;
+    }
+    const share = wins / pivotCes.size;
     fusionSummaries.push({ source: teacher.name, sourceWins: share });
     log(`  ${teacher.name}: the source's distribution won ${(share * 100).toFixed(1)}% of conversations`);
   }
@@ -601,13 +602,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
-/** Every record of a store, in store order (the demo's stores are small). */
-async function readRecords(dir: string): Promise<CaptureRecord[]> {
+/** Each example's response CE in a store, by id, streamed in store order. */
+async function readCes(dir: string): Promise<Map<string, number>> {
   const store = await openStore(dir, { requireComplete: true });
   try {
-    const records: CaptureRecord[] = [];
-    for await (const record of store) records.push(record);
-    return records;
+    const ces = new Map<string, number>();
+    for await (const record of store) ces.set(record.id, record.ce);
+    return ces;
   } finally {
     await store.close();
   }
