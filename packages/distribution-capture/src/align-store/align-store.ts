@@ -258,21 +258,24 @@ export async function alignStore(options: AlignStoreOptions): Promise<AlignStore
         });
         continue;
       }
-      // Copies: the buffers are transferred to a worker.
+      // Records may be shared with the store's block cache: a worker gets copies (their buffers
+      // are transferred); in this thread only the source ids are copied (alignment edits them).
+      const copy = <T extends Int32Array | Float32Array>(array: T): T =>
+        (pool === undefined ? array : array.slice()) as T;
       inFlight.push({
         pivotRecord,
         sourceRecord,
         result: align({
           id: nextRequest++,
           exampleId: pivotRecord.id,
-          sourceIds: sourceRecord.inputIds.slice(),
+          sourceIds: copy(sourceRecord.inputIds),
           sourceK: sourceRecord.topK.k,
           sourceTopIds: sourceRecord.topK.ids.slice(),
-          sourceTopLogits: sourceRecord.topK.logits.slice(),
-          pivotIds: pivotRecord.inputIds.slice(),
+          sourceTopLogits: copy(sourceRecord.topK.logits),
+          pivotIds: copy(pivotRecord.inputIds),
           pivotK: pivotRecord.topK.k,
-          pivotTopIds: pivotRecord.topK.ids.slice(),
-          pivotTopLogits: pivotRecord.topK.logits.slice(),
+          pivotTopIds: copy(pivotRecord.topK.ids),
+          pivotTopLogits: copy(pivotRecord.topK.logits),
         }),
       });
       if (inFlight.length >= maxInFlight) await drainOne();

@@ -229,18 +229,26 @@ function outsideVocabulary(where: string, position: number, id: number, vocabSiz
   );
 }
 
-/** Non-blank lines of a file, counted over its bytes (for the progress total). */
-async function countDataLines(path: string): Promise<number> {
+/**
+ * Non-blank lines of a file (for the progress total), counted with `indexOf` over the bytes: a
+ * line is blank unless a byte other than space, tab or CR appears in it, which for JSONL is
+ * almost always its first byte, so this costs one scan per newline, not a JS loop per byte.
+ */
+export async function countDataLines(path: string): Promise<number> {
   let lines = 0;
   let blank = true;
+  const isSpace = (byte: number) => byte === 0x20 || byte === 0x0d || byte === 0x09;
   try {
     for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-      for (let i = 0; i < chunk.length; i++) {
-        const byte = chunk[i]!;
-        if (byte === 0x0a) {
-          if (!blank) lines++;
-          blank = true;
-        } else if (byte !== 0x20 && byte !== 0x0d && byte !== 0x09) blank = false;
+      let start = 0;
+      while (start <= chunk.length) {
+        const newline = chunk.indexOf(0x0a, start);
+        const end = newline < 0 ? chunk.length : newline;
+        for (let at = start; blank && at < end; at++) if (!isSpace(chunk[at]!)) blank = false;
+        if (newline < 0) break;
+        if (!blank) lines++;
+        blank = true;
+        start = newline + 1;
       }
     }
   } catch {
