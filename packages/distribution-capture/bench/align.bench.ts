@@ -8,10 +8,11 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CaptureRecord, TokenizerLike } from '@fusechat/core';
+import type { TokenizerLike } from '@fusechat/core';
 import { createStoreWriter, openStore, type StoreIdentity } from '@fusechat/distribution-store';
 import { buildVocabularyMap, loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { alignStore } from '../src/index.js';
+import { syntheticRecords } from '../src/testing/synthetic-records.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -52,31 +53,6 @@ const conversations: string[] = [];
   }
 }
 
-let seed = 12345;
-const random = () => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-  return seed / 0x80000000;
-};
-/** A record with plausible top-k rows: the gold next token first, then random ids, logits descending. */
-function record(id: string, tokenizer: TokenizerLike, content: string): CaptureRecord {
-  const inputIds = Int32Array.from(tokenizer.encode(content));
-  const length = inputIds.length;
-  const ids = new Int32Array(length * K);
-  const logits = new Float32Array(length * K);
-  for (let t = 0; t < length; t++) {
-    let value = 5 + random() * 5;
-    for (let slot = 0; slot < K; slot++) {
-      ids[t * K + slot] =
-        slot === 0 && t + 1 < length ? inputIds[t + 1]! : Math.floor(random() * tokenizer.vocabSize);
-      logits[t * K + slot] = value;
-      value -= random() * 2;
-    }
-  }
-  const labelMask = new Uint8Array(length).fill(1);
-  labelMask[0] = 0;
-  return { id, inputIds, labelMask, topK: { length, k: K, ids, logits }, ce: 2 + random() };
-}
-
 const root = mkdtempSync(join(tmpdir(), 'fusechat-bench-align-'));
 const identity = (tokenizer: TokenizerLike, name: string): StoreIdentity => ({
   model: { name, configHash: name },
@@ -96,11 +72,11 @@ for (const [name, tokenizer] of [
     k: K,
     nextTokenLogProbs: false,
   });
-  for (const [index, content] of conversations.entries()) {
-    const built = record(`c${index}`, tokenizer, content);
-    if (name === 'pivot') pivotTokens += built.inputIds.length;
-    else sourceTokens += built.inputIds.length;
-    await writer.append(built, { cursor: index + 1 });
+  const built = syntheticRecords(tokenizer, conversations, { k: K, seed: 12345, prefix: 'c' });
+  for (const [index, record] of built.entries()) {
+    if (name === 'pivot') pivotTokens += record.inputIds.length;
+    else sourceTokens += record.inputIds.length;
+    await writer.append(record, { cursor: index + 1 });
   }
   await writer.finish();
 }

@@ -11,6 +11,7 @@ import {
   type VocabularyMap,
 } from '@fusechat/tokenizer-alignment';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticRecords } from '../testing/synthetic-records.js';
 import { alignStore, VOCABULARY_MAP_FILE, vocabularyMapHash } from './align-store.js';
 
 const require = createRequire(import.meta.url);
@@ -26,32 +27,8 @@ const TEXTS = [
 ];
 const K = 6;
 
-/** Deterministic records with plausible rows: descending logits, the gold token often first. */
-function records(tokenizer: TokenizerLike, seed: number): CaptureRecord[] {
-  let state = seed;
-  const random = () => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state / 0x80000000;
-  };
-  return TEXTS.map((text, index) => {
-    const inputIds = Int32Array.from(tokenizer.encode(text));
-    const length = inputIds.length;
-    const ids = new Int32Array(length * K);
-    const logits = new Float32Array(length * K);
-    for (let t = 0; t < length; t++) {
-      let value = 4 + random() * 4;
-      for (let slot = 0; slot < K; slot++) {
-        const gold = slot === 0 && t + 1 < length && random() < 0.7;
-        ids[t * K + slot] = gold ? inputIds[t + 1]! : Math.floor(random() * tokenizer.vocabSize);
-        logits[t * K + slot] = value;
-        value -= 0.25 + random();
-      }
-    }
-    const labelMask = new Uint8Array(length).fill(1);
-    labelMask[0] = 0;
-    return { id: `e${index}`, inputIds, labelMask, topK: { length, k: K, ids, logits }, ce: 1 + random() };
-  });
-}
+const records = (tokenizer: TokenizerLike, seed: number): CaptureRecord[] =>
+  syntheticRecords(tokenizer, TEXTS, { k: K, seed });
 
 const identity = (tokenizer: TokenizerLike, name: string, data = 'data-hash'): StoreIdentity => ({
   model: { name, configHash: `${name}-config` },
