@@ -1,13 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type DataExample, renderChat, tokenizeExample } from '@fusechat/chat-data';
-import {
-  type CaptureRecord,
-  formatDuration,
-  SPACE_MARKERS,
-  type SparseDistributions,
-  type TokenizerLike,
-} from '@fusechat/core';
+import { formatDuration, SPACE_MARKERS, type SparseDistributions, type TokenizerLike } from '@fusechat/core';
 import { fuseTargets } from '@fusechat/distillation-loss';
 import { alignStore, captureLocalModel } from '@fusechat/distribution-capture';
 import { type DistributionStore, openStore } from '@fusechat/distribution-store';
