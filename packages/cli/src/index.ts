@@ -1,2 +1,3 @@
-export { BACKEND_CHOICES, backendOption, createProgram } from './program.js';
+export { BACKEND_CHOICES, backendOption } from './options/backend-option.js';
+export { createProgram } from './program.js';
 export { runCli } from './run-cli.js';

@@ -1,13 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { registerCommands } from './commands/index.js';
-
-/** Backend names accepted by `--backend` on every command. */
-export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-
-/** `--backend`, shared by every command (commands without tensor math accept and ignore it). */
-export function backendOption(): Option {
-  return new Option('--backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]).default('auto');
-}
 
 /**
  * Builds the `fusechat` program. Each command lives in `src/commands/<name>.ts` and registers

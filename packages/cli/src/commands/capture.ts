@@ -9,7 +9,7 @@ import {
 import { captureLocalModel } from '@fusechat/distribution-capture';
 import { type Command, Option } from 'commander';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../program.js';
+import { backendOption } from '../options/backend-option.js';
 
 /**
  * `fusechat capture --model DIR --data FILE --top-k 10 --out STORE`: runs the model over the data

@@ -5,7 +5,7 @@ import { formatDuration } from '@fusechat/core';
 import type { Command } from 'commander';
 import { runDemo } from '../demo/run-demo.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../program.js';
+import { backendOption } from '../options/backend-option.js';
 
 /**
  * `fusechat demo`: the built-in small FuseChat pipeline on real tokenizers and real text (see

@@ -12,7 +12,7 @@ import { evaluatePerplexity, loadModel, type PerplexityBatch, readModelConfig } 
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../program.js';
+import { backendOption } from '../options/backend-option.js';
 
 /** What `fusechat eval` prints on stdout (one JSON line). */
 export interface EvalReport {

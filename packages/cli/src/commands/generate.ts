@@ -11,7 +11,7 @@ import { loadModel, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../program.js';
+import { backendOption } from '../options/backend-option.js';
 
 interface GenerateCommandOptions {
   model: string;

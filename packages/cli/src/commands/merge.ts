@@ -1,7 +1,7 @@
 import { createConsoleLogger, createProgressPrinter, formatBytes, InvalidInputError } from '@fusechat/core';
 import { loadMergeConfig, mergeModels } from '@fusechat/merge';
 import type { Command } from 'commander';
-import { backendOption } from '../program.js';
+import { backendOption } from '../options/backend-option.js';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1,

@@ -6,7 +6,7 @@ import { loadModel, readModelConfig, TOKENIZER_FILES } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { createConfigDatasets, loadTrainConfig, type TrainResult, train } from '@fusechat/training';
 import type { Command } from 'commander';
-import { backendOption } from '../program.js';
+import { backendOption } from '../options/backend-option.js';
 
 /**
  * `fusechat train CONFIG.yml`: fine-tunes a model as a YAML config says — fusion training over a
