@@ -23,8 +23,8 @@ import {
   type VocabularyMap,
 } from '@fusechat/tokenizer-alignment';
 import { type Command, Option } from 'commander';
-import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 import { backendOption } from '../options/backend-option.js';
+import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 /**
  * `fusechat align --pivot STORE --source STORE --pivot-model DIR --source-model DIR --mapping M --out STORE`:

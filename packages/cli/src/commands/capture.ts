@@ -1,4 +1,4 @@
-import { type BackendRequest, initBackend } from '@fusechat/backend';
+import type { BackendRequest } from '@fusechat/backend';
 import {
   createConsoleLogger,
   createProgressPrinter,
@@ -8,8 +8,8 @@ import {
 } from '@fusechat/core';
 import { captureLocalModel } from '@fusechat/distribution-capture';
 import { type Command, Option } from 'commander';
+import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../options/backend-option.js';
 
 /**
  * `fusechat capture --model DIR --data FILE --top-k 10 --out STORE`: runs the model over the data
@@ -63,6 +63,7 @@ export function registerCaptureCommand(program: Command): void {
     .option('--skip-invalid', 'skip (and count) malformed data lines instead of stopping at the first')
     .option('--json', 'print the summary as one JSON object on stdout')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(
       async (options: {
         model: string;
@@ -78,6 +79,7 @@ export function registerCaptureCommand(program: Command): void {
         skipInvalid?: boolean;
         json?: boolean;
         backend: BackendRequest;
+        threads?: string;
       }) => {
         const k = parseNumberOption(options.topK, 'top-k', POSITIVE_INTEGER);
         const maxLength =
@@ -91,7 +93,7 @@ export function registerCaptureCommand(program: Command): void {
             : parseNumberOption(options.limit, 'limit', POSITIVE_INTEGER);
         const templateVariables = parseTemplateVariables(options.templateVariable ?? []);
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-        await initBackend(options.backend, { logger });
+        await initCommandBackend(options, { logger });
         const progress = createProgressPrinter();
         // Starts the clock of the rate and ETA now, not at the first committed window.
         progress({ task: 'capture', completed: 0, unit: 'examples' });

@@ -1,11 +1,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BackendRequest, initBackend } from '@fusechat/backend';
 import { formatDuration } from '@fusechat/core';
 import type { Command } from 'commander';
 import { runDemo } from '../demo/run-demo.js';
+import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../options/backend-option.js';
 
 /**
  * `fusechat demo`: the built-in small FuseChat pipeline on real tokenizers and real text (see
@@ -32,6 +31,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--batch-size <n>', 'conversations per batch', '8')
     .option('--seed <n>', 'seed of every random choice', '7')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(
       async (options: {
         out?: string;
@@ -41,6 +41,7 @@ export function registerDemoCommand(program: Command): void {
         batchSize: string;
         seed: string;
         backend: string;
+        threads?: string;
       }) => {
         const pivotSteps = parseNumberOption(options.pivotSteps, 'pivot-steps', POSITIVE_INTEGER);
         const sourceSteps = parseNumberOption(options.sourceSteps, 'source-steps', POSITIVE_INTEGER);
@@ -51,7 +52,7 @@ export function registerDemoCommand(program: Command): void {
           min: 0,
           rule: 'a non-negative integer',
         });
-        const backend = await initBackend(options.backend as BackendRequest);
+        const backend = await initCommandBackend(options);
         const out = options.out ?? join(tmpdir(), `fusechat-demo-${process.pid}`);
         console.log(`fusechat demo — backend ${backend.name}, output in ${out}`);
         const summary = await runDemo({

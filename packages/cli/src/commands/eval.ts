@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BackendRequest, initBackend } from '@fusechat/backend';
+import type { BackendRequest } from '@fusechat/backend';
 import { IGNORE_LABEL, loadChatTemplate, readDataFile, tokenizeExample } from '@fusechat/chat-data';
 import {
   createConsoleLogger,
@@ -11,8 +11,8 @@ import {
 import { evaluatePerplexity, loadModel, type PerplexityBatch, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
+import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../options/backend-option.js';
 
 /** What `fusechat eval` prints on stdout (one JSON line). */
 export interface EvalReport {
@@ -66,6 +66,7 @@ export function registerEvalCommand(program: Command): void {
       "a .jinja file or tokenizer_config.json to use instead of the model's template",
     )
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addHelpText(
       'after',
       [
@@ -87,6 +88,7 @@ export function registerEvalCommand(program: Command): void {
         maxLength?: string;
         chatTemplate?: string;
         backend: BackendRequest;
+        threads?: string;
       }) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
         const batchSize = parseNumberOption(options.batchSize, 'batch-size', POSITIVE_INTEGER);
@@ -112,7 +114,7 @@ export function registerEvalCommand(program: Command): void {
             `${data.truncated} of ${data.examples.length} examples truncated to ${maxLength} tokens.`,
           );
         }
-        await initBackend(options.backend, { logger });
+        await initCommandBackend(options, { logger });
         const progress = createProgressPrinter();
         const model = await loadModel(options.model, { onProgress: progress });
         try {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BackendRequest, initBackend } from '@fusechat/backend';
+import type { BackendRequest } from '@fusechat/backend';
 import {
   createConsoleLogger,
   createProgressPrinter,
@@ -10,8 +10,8 @@ import {
 import { loadModel, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
+import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { parseNumberOption } from '../options/parse-number-option.js';
-import { backendOption } from '../options/backend-option.js';
 
 interface GenerateCommandOptions {
   model: string;
@@ -21,6 +21,7 @@ interface GenerateCommandOptions {
   topP: string;
   seed: string;
   backend: BackendRequest;
+  threads?: string;
 }
 
 /**
@@ -52,6 +53,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens whose probabilities reach p', '1')
     .option('--seed <s>', 'seed of the sampler (integer)', '0')
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addHelpText(
       'after',
       '\nGeneration stops at the end-of-sequence token (eos_token_id of config.json or the tokenizer), which is not printed.',
@@ -109,7 +111,7 @@ export function registerGenerateCommand(program: Command): void {
       const tokenizerEos = tokenizer.specialTokens.eos === undefined ? [] : [tokenizer.specialTokens.eos];
       const stopTokens = new Set([...configEos, ...tokenizerEos]);
 
-      await initBackend(options.backend, { logger });
+      await initCommandBackend(options, { logger });
       const progress = createProgressPrinter();
       const model = await loadModel(options.model, { onProgress: progress });
       progress.finish();

@@ -1,8 +1,8 @@
 import { formatBytes, InvalidInputError } from '@fusechat/core';
 import { dumpRecord, inspectStore, openStore } from '@fusechat/distribution-store';
 import type { Command } from 'commander';
-import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 import { backendOption } from '../options/backend-option.js';
+import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 /**
  * `fusechat store inspect|dump|verify STORE`: the human door of the binary distribution store —

@@ -1,12 +1,12 @@
 import { copyFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type BackendRequest, initBackend } from '@fusechat/backend';
+import type { BackendRequest } from '@fusechat/backend';
 import { createConsoleLogger, formatDuration, InvalidInputError, type ProgressEvent } from '@fusechat/core';
 import { loadModel, readModelConfig, TOKENIZER_FILES } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { createConfigDatasets, loadTrainConfig, type TrainResult, train } from '@fusechat/training';
 import type { Command } from 'commander';
-import { backendOption } from '../options/backend-option.js';
+import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 
 /**
  * `fusechat train CONFIG.yml`: fine-tunes a model as a YAML config says — fusion training over a
@@ -33,6 +33,7 @@ export function registerTrainCommand(program: Command): void {
     )
     .option('--json', 'print the result as one JSON line on stdout instead of the summary line', false)
     .addOption(backendOption())
+    .addOption(threadsOption())
     .addHelpText(
       'after',
       [
@@ -55,70 +56,72 @@ export function registerTrainCommand(program: Command): void {
         'Rerun the same command to resume from the latest complete checkpoint (resume_from_checkpoint: false to restart).',
       ].join('\n'),
     )
-    .action(async (configPath: string, options: { json: boolean; backend: BackendRequest }) => {
-      const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-      const config = await loadTrainConfig(configPath);
-      for (const warning of config.warnings) logger.warn(`${configPath}: ${warning}`);
-      // Cheap checks first: the model's config, its tokenizer, then the data (which checks the
-      // stores against the tokenizer), all before any weight is loaded.
-      const { config: modelConfig } = await readModelConfig(config.modelNameOrPath);
-      const tokenizer = await loadTokenizer(config.modelNameOrPath);
-      const maxLength = config.dataset.maxLength ?? modelConfig.maxPositionEmbeddings;
-      if (maxLength > modelConfig.maxPositionEmbeddings) {
-        logger.warn(
-          `model_max_length ${maxLength} exceeds the model's max_position_embeddings (${modelConfig.maxPositionEmbeddings}).`,
-        );
-      }
-      const withLength = <T extends { maxLength: number | undefined }>(spec: T): T => ({
-        ...spec,
-        maxLength: spec.maxLength ?? maxLength,
-      });
-      const datasets = await createConfigDatasets(
-        {
-          dataset: withLength(config.dataset),
-          evalDataset: config.evalDataset && withLength(config.evalDataset),
-        },
-        { tokenizer },
-      );
-      const controller = new AbortController();
-      const onSignal = () => {
-        logger.warn('interrupted: stopping after the current step; rerun the same command to resume.');
-        controller.abort();
-      };
-      process.once('SIGINT', onSignal);
-      const progress = createTrainProgressLine();
-      try {
-        checkWarmup(config.training, datasets.dataset.batchesPerEpoch);
-        await initBackend(options.backend, { logger });
-        const model = await loadModel(config.modelNameOrPath);
-        let result: TrainResult;
-        try {
-          result = await train({
-            model,
-            dataset: datasets.dataset,
-            evalDataset: datasets.evalDataset,
-            training: config.training,
-            outputDir: config.outputDir,
-            resume: config.resume,
-            onProgress: progress,
-            logger,
-            signal: controller.signal,
-          });
-        } finally {
-          progress.finish();
-          model.dispose();
+    .action(
+      async (configPath: string, options: { json: boolean; backend: BackendRequest; threads?: string }) => {
+        const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        const config = await loadTrainConfig(configPath);
+        for (const warning of config.warnings) logger.warn(`${configPath}: ${warning}`);
+        // Cheap checks first: the model's config, its tokenizer, then the data (which checks the
+        // stores against the tokenizer), all before any weight is loaded.
+        const { config: modelConfig } = await readModelConfig(config.modelNameOrPath);
+        const tokenizer = await loadTokenizer(config.modelNameOrPath);
+        const maxLength = config.dataset.maxLength ?? modelConfig.maxPositionEmbeddings;
+        if (maxLength > modelConfig.maxPositionEmbeddings) {
+          logger.warn(
+            `model_max_length ${maxLength} exceeds the model's max_position_embeddings (${modelConfig.maxPositionEmbeddings}).`,
+          );
         }
-        await copyTokenizerFiles(config.modelNameOrPath, result.modelDir);
-        process.stdout.write(
-          options.json
-            ? `${JSON.stringify(result)}\n`
-            : `${trainSummaryLine(result, datasets.dataset.hasTargets)}\n`,
+        const withLength = <T extends { maxLength: number | undefined }>(spec: T): T => ({
+          ...spec,
+          maxLength: spec.maxLength ?? maxLength,
+        });
+        const datasets = await createConfigDatasets(
+          {
+            dataset: withLength(config.dataset),
+            evalDataset: config.evalDataset && withLength(config.evalDataset),
+          },
+          { tokenizer },
         );
-      } finally {
-        process.off('SIGINT', onSignal);
-        await datasets.close();
-      }
-    });
+        const controller = new AbortController();
+        const onSignal = () => {
+          logger.warn('interrupted: stopping after the current step; rerun the same command to resume.');
+          controller.abort();
+        };
+        process.once('SIGINT', onSignal);
+        const progress = createTrainProgressLine();
+        try {
+          checkWarmup(config.training, datasets.dataset.batchesPerEpoch);
+          await initCommandBackend(options, { logger });
+          const model = await loadModel(config.modelNameOrPath);
+          let result: TrainResult;
+          try {
+            result = await train({
+              model,
+              dataset: datasets.dataset,
+              evalDataset: datasets.evalDataset,
+              training: config.training,
+              outputDir: config.outputDir,
+              resume: config.resume,
+              onProgress: progress,
+              logger,
+              signal: controller.signal,
+            });
+          } finally {
+            progress.finish();
+            model.dispose();
+          }
+          await copyTokenizerFiles(config.modelNameOrPath, result.modelDir);
+          process.stdout.write(
+            options.json
+              ? `${JSON.stringify(result)}\n`
+              : `${trainSummaryLine(result, datasets.dataset.hasTargets)}\n`,
+          );
+        } finally {
+          process.off('SIGINT', onSignal);
+          await datasets.close();
+        }
+      },
+    );
 }
 
 /** The one-line summary `fusechat train` prints when it is done. */

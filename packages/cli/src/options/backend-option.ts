@@ -1,4 +1,11 @@
-import { Option } from 'commander';
+import {
+  type BackendRequest,
+  type BackendSelection,
+  type InitBackendOptions,
+  initBackend,
+} from '@fusechat/backend';
+import { type Command, Option } from 'commander';
+import { POSITIVE_INTEGER, parseNumberOption } from './parse-number-option.js';
 
 /** Backend names accepted by `--backend` on every command. */
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -6,4 +13,35 @@ export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 
 /** `--backend`, shared by every command (commands without tensor math accept and ignore it). */
 export function backendOption(): Option {
   return new Option('--backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]).default('auto');
+}
+
+/** `--threads`, for commands that compute with tfjs: threads of the wasm backend. */
+export function threadsOption(): Option {
+  return new Option('--threads <n>', 'threads of the wasm backend (default: chosen automatically)');
+}
+
+/** The options {@link addBackendOptions} adds, as commander parses them. */
+export interface BackendCommandOptions {
+  backend: BackendRequest | string;
+  threads?: string | undefined;
+}
+
+/** Adds `--backend` and `--threads` to a command that computes with tfjs. */
+export function addBackendOptions(command: Command): Command {
+  return command.addOption(backendOption()).addOption(threadsOption());
+}
+
+/** Initialises the backend a command's `--backend` / `--threads` ask for. */
+export function initCommandBackend(
+  options: BackendCommandOptions,
+  init: Omit<InitBackendOptions, 'wasmThreads'> = {},
+): Promise<BackendSelection> {
+  const threads =
+    options.threads === undefined
+      ? undefined
+      : parseNumberOption(options.threads, 'threads', POSITIVE_INTEGER);
+  return initBackend(options.backend as BackendRequest, {
+    ...init,
+    ...(threads === undefined ? {} : { wasmThreads: threads }),
+  });
 }
