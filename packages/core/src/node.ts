@@ -1,0 +1,8 @@
+// Node-only helpers (file system); the main entry of @fusechat/core stays platform-neutral.
+export {
+  DEFAULT_MAX_INPUT_FILE_BYTES,
+  inputFileError,
+  type ReadInputFileOptions,
+  readInputFile,
+  readInputText,
+} from './node/read-input-file.js';
