@@ -61,6 +61,38 @@ describe.each(TEST_BACKENDS)('createLocalProvider (%s)', (backend) => {
     },
   );
 
+  it('with ranks: the log-sum-exp and the rank of the actual token over the full vocabulary equal a float64 reference', async () => {
+    await useBackend(backend);
+    const model = tinyModel(TINY_LLAMA, 5);
+    const vocab = model.config.vocabSize;
+    try {
+      // 61 × 4 × 5 = 1220 bytes per position with ranks: two positions per chunk.
+      const provider = createLocalProvider(model, fakeTokenizer(vocab), { logitsBudgetBytes: 2 * 1220 });
+      const sequences = sequencesOfLengths([6, 1, 9], vocab, 2);
+      const outputs = await provider.topK(sequences, { k: 3, ranks: true });
+      for (const [s, sequence] of sequences.entries()) {
+        const [rows] = await model.logits([Array.from(sequence)], undefined, { output: 'array' });
+        const output = outputs[s]!;
+        rows!.forEach((row, t) => {
+          const max = Math.max(...row);
+          const logSumExp = max + Math.log(row.reduce((sum, z) => sum + Math.exp(z - max), 0));
+          expect(output.logSumExp[t]).toBeCloseTo(logSumExp, 4);
+          if (t + 1 < sequence.length) {
+            const actual = row[sequence[t + 1]!]!;
+            expect(output.nextTokenRanks![t]).toBe(row.filter((z) => z >= actual).length);
+          } else {
+            expect(output.nextTokenRanks![t]).toBe(0);
+          }
+        });
+      }
+      const [plain] = await provider.topK([sequences[0]!], { k: 3 });
+      expect(plain!.nextTokenRanks).toBeUndefined();
+      expect(Array.from(plain!.logSumExp)).toEqual(Array.from(outputs[0]!.logSumExp));
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('gives a sequence the same output alone and in a padded batch', async () => {
     await useBackend(backend);
     const model = tinyModel(TINY_QWEN2_TIED);

@@ -18,12 +18,40 @@ export interface LocalProviderOptions {
    * Bytes of one chunk of logits and its temporaries (softmax): the output projection is
    * applied to `⌊logitsBudgetBytes / (vocab × 4 × 3)⌋` positions at a time (at least one), so
    * `[batch, time, vocab]` never exists. Default 256 MiB (≈ 147 positions of a 152k vocabulary).
+   * With `ranks: true` the comparison pass adds two temporaries: `× 5` instead of `× 3`.
    */
   readonly logitsBudgetBytes?: number | undefined;
   /** Provider id (default: `local:` + SHA-256 of the model's config as `config.json`). */
   readonly id?: string | undefined;
   /** Provider name (default: the model directory's name, else its `model_type`). */
   readonly name?: string | undefined;
+}
+
+/**
+ * What the local provider returns per sequence: a {@link ProviderOutput} plus what a server
+ * needs to report log-probabilities (`logits − logSumExp`) and ranks over the full vocabulary.
+ */
+export interface LocalProviderOutput extends ProviderOutput {
+  /** Per position: `logsumexp` of the full-vocabulary logits, so `topK.logits − logSumExp` are log-probabilities. */
+  readonly logSumExp: Float32Array;
+  /**
+   * Only with `ranks: true`: per position `t < T − 1`, the rank of the actual next token over the
+   * full vocabulary, `#{v : z_v ≥ z_actual}` (1 = best; ties rank it last, as vLLM's
+   * `batched_count_greater_than` in vllm/v1/sample/ops/logprobs.py); 0 at the last position.
+   */
+  readonly nextTokenRanks?: Int32Array | undefined;
+}
+
+/** Options of {@link LocalLogitsProvider.topK}. */
+export interface LocalTopKOptions {
+  readonly k: number;
+  /** Also count the actual next token's rank over the full vocabulary (one comparison pass per chunk). */
+  readonly ranks?: boolean | undefined;
+}
+
+/** The {@link LogitsProvider} {@link createLocalProvider} returns, with its richer outputs. */
+export interface LocalLogitsProvider extends LogitsProvider {
+  topK(sequences: readonly Int32Array[], options: LocalTopKOptions): Promise<LocalProviderOutput[]>;
 }
 
 const DEFAULT_BATCH_TOKENS = 4096;
@@ -34,7 +62,9 @@ const DEFAULT_LOGITS_BUDGET = 256 * 1024 ** 2;
  * length-bucketed batches, the final hidden states computed once per batch, then the output
  * projection applied to chunks of positions; per chunk the top-k (values and ids) and the
  * full-vocabulary log-softmax at the gold next token are taken **on the backend**, so only
- * `k + 1` numbers (and `k` ids) per position are read back. Values are logits
+ * `k + 2` numbers (top-k, the gold log-probability, the log-sum-exp) and `k` ids per position
+ * are read back; with `topK(…, { ranks: true })` also the gold token's rank over the full
+ * vocabulary (what `fusechat serve` reports as vLLM's `prompt_logprobs`). Values are logits
  * (`valueKind: 'logits'`).
  *
  * Non-finite logits (NaN weights, overflow) do not throw: the sequence's output has
@@ -59,7 +89,7 @@ export function createLocalProvider(
   model: CausalLM,
   tokenizer: TokenizerLike,
   options: LocalProviderOptions = {},
-): LogitsProvider {
+): LocalLogitsProvider {
   const batchTokens = positiveInteger(options.batchTokens ?? DEFAULT_BATCH_TOKENS, 'batchTokens');
   const budget = positiveInteger(options.logitsBudgetBytes ?? DEFAULT_LOGITS_BUDGET, 'logitsBudgetBytes');
   const { architecture, config } = model;
@@ -85,7 +115,8 @@ export function createLocalProvider(
     time: number,
     k: number,
     head: PreparedProjection,
-  ): Promise<ProviderOutput[]> => {
+    withRanks: boolean,
+  ): Promise<LocalProviderOutput[]> => {
     const rows = sequences.length;
     const positions = sequences.reduce((sum, sequence) => sum + sequence.length, 0);
     const ids = new Int32Array(rows * time);
@@ -108,6 +139,8 @@ export function createLocalProvider(
     const values = new Float32Array(positions * k);
     const topIds = new Int32Array(positions * k);
     const logProbs = new Float32Array(positions);
+    const normalisers = new Float32Array(positions);
+    const ranks = withRanks ? new Int32Array(positions) : undefined;
     // Right padding: real tokens keep positions 0..len−1; pads are masked out and never projected.
     const hidden = tf.tidy(() => {
       const states = model.hiddenStates(tf.tensor2d(ids, [rows, time], 'int32'), { attentionMask: mask });
@@ -115,8 +148,9 @@ export function createLocalProvider(
       return positions === rows * time ? flat : tf.gather(flat, tf.tensor1d(realRows, 'int32'));
     });
     try {
-      for (let start = 0; start < positions; start += rowsPerChunk) {
-        const size = Math.min(rowsPerChunk, positions - start);
+      const chunkRows = withRanks ? Math.max(1, Math.floor(budget / (vocab * 4 * 5))) : rowsPerChunk;
+      for (let start = 0; start < positions; start += chunkRows) {
+        const size = Math.min(chunkRows, positions - start);
         const pairs = new Int32Array(size * 2);
         const rowIndices = new Int32Array(size);
         for (let i = 0; i < size; i++) {
@@ -124,7 +158,7 @@ export function createLocalProvider(
           pairs[2 * i + 1] = gold[start + i]!;
           rowIndices[i] = i;
         }
-        const [scores, indices] = tf.tidy(() => {
+        const [scores, indices, goldRanks] = tf.tidy(() => {
           const logits = head.apply(tf.slice(hidden, [start, 0], [size, -1]));
           const top = tf.topk(logits, k, true);
           // logsumexp(z) = z_max − log softmax(z)_max. Why not tf.logSumExp: on wasm its Exp runs
@@ -141,28 +175,38 @@ export function createLocalProvider(
             size,
             1,
           ]);
-          return [tf.concat([top.values, tf.sub(goldLogits, normaliser)], 1), top.indices];
+          const scores = tf.concat([top.values, tf.sub(goldLogits, normaliser), normaliser], 1);
+          // Rank as vLLM counts it: entries ≥ the actual token's value, itself included.
+          const rank = withRanks
+            ? tf.sum(tf.cast(tf.greaterEqual(logits, goldLogits), 'int32'), 1)
+            : tf.zeros([1], 'int32');
+          return [scores, top.indices, rank];
         });
         try {
-          const [scoreData, indexData] = (await Promise.all([scores.data(), indices.data()])) as [
-            Float32Array,
-            Int32Array,
-          ];
+          const [scoreData, indexData, rankData] = (await Promise.all([
+            scores.data(),
+            indices.data(),
+            goldRanks.data(),
+          ])) as [Float32Array, Int32Array, Int32Array];
           topIds.set(indexData, start * k);
+          const width = k + 2;
           for (let i = 0; i < size; i++) {
-            values.set(scoreData.subarray(i * (k + 1), i * (k + 1) + k), (start + i) * k);
-            logProbs[start + i] = scoreData[i * (k + 1) + k]!;
+            values.set(scoreData.subarray(i * width, i * width + k), (start + i) * k);
+            logProbs[start + i] = scoreData[i * width + k]!;
+            normalisers[start + i] = scoreData[i * width + k + 1]!;
           }
+          ranks?.set(rankData, start);
         } finally {
           scores.dispose();
           indices.dispose();
+          goldRanks.dispose();
         }
       }
     } finally {
       hidden.dispose();
     }
 
-    const outputs: ProviderOutput[] = [];
+    const outputs: LocalProviderOutput[] = [];
     let offset = 0;
     for (const sequence of sequences) {
       const length = sequence.length;
@@ -172,9 +216,13 @@ export function createLocalProvider(
       let nonFinite = nextTokenLogProbs.some(Number.isNaN);
       for (let i = 0; i < rowValues.length && !nonFinite; i++) nonFinite = !Number.isFinite(rowValues[i]!);
       nextTokenLogProbs[length - 1] = Number.NaN;
+      const nextTokenRanks = ranks?.slice(offset, offset + length);
+      if (nextTokenRanks !== undefined) nextTokenRanks[length - 1] = 0;
       outputs.push({
         topK: { length, k, ids: topIds.slice(offset * k, (offset + length) * k), logits: rowValues },
         nextTokenLogProbs,
+        logSumExp: normalisers.slice(offset, offset + length),
+        nextTokenRanks,
         nonFinite,
       });
       offset += length;
@@ -188,7 +236,7 @@ export function createLocalProvider(
     tokenizer,
     valueKind: 'logits',
     maxSequenceLength: config.maxPositionEmbeddings,
-    async topK(sequences, { k }) {
+    async topK(sequences, { k, ranks = false }) {
       if (!Number.isInteger(k) || k < 1 || k > vocab) {
         throw new InvalidInputError(
           `k must be an integer in [1, ${vocab}] (the model's vocabulary), got ${k}.`,
@@ -199,7 +247,7 @@ export function createLocalProvider(
         );
       }
       for (const [index, sequence] of sequences.entries()) checkSequence(sequence, index, vocab);
-      const outputs = new Array<ProviderOutput>(sequences.length);
+      const outputs = new Array<LocalProviderOutput>(sequences.length);
       if (sequences.length === 0) return outputs;
       const head = model.outputProjection();
       try {
@@ -210,6 +258,7 @@ export function createLocalProvider(
             batch.time,
             k,
             head,
+            ranks,
           );
           batch.indices.forEach((index, row) => {
             outputs[index] = batchOutputs[row]!;
