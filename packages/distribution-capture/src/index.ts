@@ -34,4 +34,19 @@ export {
 export { createLocalProvider, type LocalProviderOptions } from './local-provider/create-local-provider.js';
 export type { LogitsProvider, ProviderOutput } from './logits-provider.js';
 export { type LengthBatch, planLengthBatches } from './plan-length-batches.js';
+export {
+  createRemoteProvider,
+  type RemoteProvider,
+  type RemoteProviderOptions,
+  type RemoteProviderStats,
+} from './remote-provider/create-remote-provider.js';
+export {
+  detectUnsupportedEngine,
+  type UnsupportedEngine,
+} from './remote-provider/detect-unsupported-engine.js';
+export { PROBE_TEXTS, type RemoteDialectName } from './remote-provider/remote-dialect.js';
+export type { RemoteHttpStats } from './remote-provider/remote-http-client.js';
+export { RemoteProviderError } from './remote-provider/remote-provider-error.js';
+export { parseSglangGenerate } from './remote-provider/sglang-dialect.js';
+export { parseVllmCompletion, VLLM_DEFAULT_MAX_LOGPROBS } from './remote-provider/vllm-dialect.js';
 export { supervisedCrossEntropy } from './supervised-cross-entropy.js';
