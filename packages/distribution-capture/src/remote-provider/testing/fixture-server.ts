@@ -268,7 +268,7 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
     }
     const k = Number(body.top_logprobs_num ?? 0);
     const startLength = Number(body.logprob_start_len ?? -1);
-    const scoredIds = scorePrompt(inputIds);
+    const scoredIds = typeof body.text === 'string' ? inputIds : scorePrompt(inputIds);
     const rows = positions(scoredIds, Math.max(k, 1));
     const generated = rows[rows.length - 1]!.top[0]!;
     const triple = (logprob: number | null, id: number) => [
