@@ -1,9 +1,14 @@
+import { availableParallelism } from 'node:os';
 import { isFuseChatError, type Logger } from '@fusechat/core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeBackend } from './describe-backend.js';
 import { initBackend, type ModuleImporter, resetBackendSelection } from './init-backend.js';
+
+/** What `initBackend` reports for wasm by default on this machine: every core, at most tfjs's 8. */
+const defaultThreads = Math.min(availableParallelism(), 8);
+const defaultWasmDetail = `SIMD, ${defaultThreads === 1 ? 'single-threaded' : `${defaultThreads} threads`}`;
 
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -59,9 +64,10 @@ describe('initBackend', () => {
       'not installed (add @tensorflow/tfjs-node; its install downloads libtensorflow)',
     );
     expect(logger.lines).toHaveLength(1);
-    expect(logger.lines[0]).toMatch(
-      /^backend: wasm \[SIMD, single-threaded\] \(tensorflow-gpu: not installed/,
-    );
+    expect(
+      logger.lines[0]!.startsWith(`backend: wasm [${defaultWasmDetail}] (tensorflow-gpu: not installed`),
+    ).toBe(true);
+    expect(selection.threads).toBe(defaultThreads);
     expect(logger.lines[0]).not.toContain('\n');
   });
 
@@ -143,17 +149,19 @@ describe('initBackend', () => {
     expect(describeBackend()).toMatchObject({
       name: 'wasm',
       tfjsBackend: 'wasm',
-      detail: 'SIMD, single-threaded',
+      detail: defaultWasmDetail,
       fastKernels: true,
     });
     expect(tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]).toBe(3);
   });
 
-  it('warns that wasm threads are unavailable in Node instead of crashing', async () => {
-    const selection = await initBackend('wasm', { quiet: true, wasmThreads: 4 });
-    expect(selection.attempts[0]!.reason).toMatch(
-      /single-threaded \(wasm threads do not work in Node.*4 requested/,
-    );
+  it('rejects a thread count that is not a positive integer', async () => {
+    for (const wasmThreads of [0, -1, 1.5, Number.NaN]) {
+      const error = await initBackend('wasm', { quiet: true, wasmThreads }).catch(
+        (caught: unknown) => caught,
+      );
+      expect(isFuseChatError(error) && error.code).toBe('INVALID_INPUT');
+    }
   });
 
   it.each(['wasm', 'cpu'] as const)('registers tfjs-core gradients so tf.grad works on %s', async (name) => {

@@ -9,6 +9,8 @@ import {
 } from './backend-names.js';
 import { installFastKernels } from './kernels/install-fast-kernels.js';
 import { registerCoreGradients } from './kernels/register-core-gradients.js';
+import type { WasmPackage } from './wasm-threads/create-threaded-wasm-backend.js';
+import { MAX_WASM_THREADS } from './wasm-threads/max-wasm-threads.js';
 
 /** Loads a module by specifier; `(specifier) => import(specifier)` unless a test injects another. */
 export type ModuleImporter = (specifier: string) => Promise<unknown>;
@@ -27,6 +29,8 @@ export interface BackendSelection {
   readonly name: BackendName;
   /** Every backend tried, in order; the last one is the one that runs. */
   readonly attempts: readonly BackendAttempt[];
+  /** Threads the wasm backend computes with (XNNPACK's count); set for `wasm` only. */
+  readonly threads?: number;
 }
 
 export interface InitBackendOptions {
@@ -35,9 +39,11 @@ export interface InitBackendOptions {
   /** No notice at all. */
   quiet?: boolean;
   /**
-   * Threads for the wasm backend. Only honoured outside Node: tfjs-backend-wasm 4.22 starts its
-   * workers from `blob:` URLs, which Node's `worker_threads` rejects (the init then crashes the
-   * process), so in Node wasm always runs single-threaded with SIMD.
+   * Threads of the wasm backend (the CLI's `--threads`), 1 for single-threaded. By default
+   * `os.availableParallelism()` in Node, capped at 8 (tfjs's limit). In Node, more than one
+   * thread runs tfjs's threaded SIMD build through `createThreadedWasmBackend`; if that cannot be
+   * built, wasm runs single-threaded and the notice says why. Asking a running wasm backend for
+   * another count rebuilds it, which needs every tensor on it disposed first.
    */
   wasmThreads?: number;
   /** Directory (or URL prefix) holding the `tfjs-backend-wasm*.wasm` binaries; found automatically in Node. */
@@ -85,9 +91,27 @@ export async function initBackend(
       `Unknown backend "${String(request)}". Use one of: auto, ${BACKEND_FALLBACK_ORDER.join(', ')}.`,
       { code: 'INVALID_INPUT', field: 'backend', details: { backend: request } },
     );
+  if (
+    options.wasmThreads !== undefined &&
+    !(Number.isInteger(options.wasmThreads) && options.wasmThreads >= 1)
+  )
+    throw new InvalidInputError(
+      `wasmThreads must be a positive integer, got ${String(options.wasmThreads)}.`,
+      {
+        code: 'INVALID_INPUT',
+        field: 'wasmThreads',
+        details: { wasmThreads: options.wasmThreads },
+      },
+    );
   while (pending) await pending.catch(() => undefined);
   if (current && tf.getBackend() === backendInfo(current.name).tfjsName) {
-    if (request === 'auto' || request === current.name) return current;
+    const threadsChange =
+      current.name === 'wasm' &&
+      options.wasmThreads !== undefined &&
+      Math.min(options.wasmThreads, MAX_WASM_THREADS) !== current.threads &&
+      isNode();
+    if ((request === 'auto' || request === current.name) && !threadsChange) return current;
+    if (threadsChange) refuseThreadsChangeWithLiveTensors();
   }
   pending = select(request, options);
   try {
@@ -130,7 +154,10 @@ async function select(request: BackendRequest, options: InitBackendOptions): Pro
     if (attempt.ok) {
       registerCoreGradients();
       if (options.fastKernels !== false) installFastKernels(backendInfo(name).tfjsName);
-      const selection: BackendSelection = { name, attempts: Object.freeze(attempts) };
+      const selection: BackendSelection =
+        name === 'wasm'
+          ? { name, attempts: Object.freeze(attempts), threads: wasmThreadsRunning() }
+          : { name, attempts: Object.freeze(attempts) };
       if (!options.quiet) (options.logger ?? defaultLogger()).info(formatNotice(selection));
       return Object.freeze(selection);
     }
@@ -174,20 +201,6 @@ async function tryBackend(
 /** Points the wasm backend at its binaries on disk and picks threads; returns a note for the attempt. */
 async function prepareWasm(wasm: Record<string, unknown>, options: InitBackendOptions): Promise<string> {
   const node = isNode();
-  const threadsWanted = options.wasmThreads ?? 1;
-  let note: string;
-  if (node) {
-    // tfjs-backend-wasm 4.22 spawns its pthread workers from blob: URLs, which Node rejects with
-    // ERR_WORKER_PATH and an uncaught exception: never let it try the threaded binary in Node.
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    note =
-      threadsWanted > 1
-        ? `single-threaded (wasm threads do not work in Node with tfjs 4.22; ${threadsWanted} requested)`
-        : 'single-threaded';
-  } else {
-    if (threadsWanted >= 1 && typeof wasm.setThreadsCount === 'function') wasm.setThreadsCount(threadsWanted);
-    note = `${threadsWanted} thread(s) where the browser allows`;
-  }
   const paths = options.wasmPaths ?? (node ? await locateWasmDist() : undefined);
   if (paths !== undefined && typeof wasm.setWasmPaths === 'function') {
     try {
@@ -196,8 +209,128 @@ async function prepareWasm(wasm: Record<string, unknown>, options: InitBackendOp
       // Already initialised earlier in this process: its binaries are loaded, nothing to point at.
     }
   }
-  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  return `${simd ? 'SIMD, ' : 'no SIMD, '}${note}`;
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
+  const simdNote = simd ? 'SIMD' : 'no SIMD';
+  if (!node) {
+    const threadsWanted = options.wasmThreads ?? 1;
+    if (typeof wasm.setThreadsCount === 'function') wasm.setThreadsCount(threadsWanted);
+    wasmThreads.registered = threadsWanted;
+    return `${simdNote}, ${threadsWanted} thread(s) where the browser allows`;
+  }
+  // tfjs's own init must never try its threaded binary in Node: it would start workers from
+  // blob: URLs, which Node rejects with ERR_WORKER_PATH and an uncaught exception.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  const requested = options.wasmThreads ?? (await defaultWasmThreads());
+  const wanted = Math.min(requested, MAX_WASM_THREADS);
+  const capped =
+    requested > wanted
+      ? ` (${requested} requested; tfjs-backend-wasm caps XNNPACK at ${MAX_WASM_THREADS})`
+      : '';
+  if (wanted === wasmThreads.registered) return describeThreads(simdNote, wanted, capped);
+  if (wanted === wasmThreads.failed?.threads) {
+    restoreTfjsWasmFactory();
+    return `${simdNote}, single-threaded (${wanted} threads failed earlier: ${wasmThreads.failed.reason})`;
+  }
+  if (wanted === 1) {
+    restoreTfjsWasmFactory();
+    return `${simdNote}, single-threaded`;
+  }
+  if (!simd) {
+    restoreTfjsWasmFactory();
+    return `${simdNote}, single-threaded (tfjs's threaded wasm build needs SIMD)`;
+  }
+  if (!isWasmPackage(wasm)) {
+    restoreTfjsWasmFactory();
+    return `${simdNote}, single-threaded (this @tensorflow/tfjs-backend-wasm exports no BackendWasm/setThreadsCount)`;
+  }
+  releaseWasmBackend();
+  try {
+    const { createThreadedWasmBackend } = await import('./wasm-threads/create-threaded-wasm-backend.js');
+    const built = await createThreadedWasmBackend(wasm, {
+      threads: wanted,
+      ...(options.wasmPaths !== undefined && !/^[a-z]+:\/\//i.test(options.wasmPaths)
+        ? { wasmDirectory: options.wasmPaths }
+        : {}),
+    });
+    registerWasmFactory(() => built.backend, built.threads);
+    return describeThreads(simdNote, built.threads, capped);
+  } catch (error) {
+    const reason = firstLine(error);
+    wasmThreads.failed = { threads: wanted, reason };
+    restoreTfjsWasmFactory(true);
+    return `${simdNote}, single-threaded (${wanted} threads failed: ${reason})`;
+  }
+}
+
+function describeThreads(simdNote: string, threads: number, capped: string): string {
+  return threads === 1 ? `${simdNote}, single-threaded${capped}` : `${simdNote}, ${threads} threads${capped}`;
+}
+
+/** `os.availableParallelism()` (Node ≥ 18.14), else the CPU count; at most tfjs's cap. */
+async function defaultWasmThreads(): Promise<number> {
+  const os = await import('node:os');
+  const parallelism =
+    typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(parallelism, MAX_WASM_THREADS));
+}
+
+type BackendFactory = () => tf.KernelBackend | Promise<tf.KernelBackend>;
+
+/**
+ * Which factory is registered for tfjs's "wasm" backend: tfjs's own (`registered` 1:
+ * single-threaded in Node) or one returning a threaded backend of `registered` threads; `failed`
+ * remembers a threaded build that did not work, so later calls do not retry it.
+ */
+const wasmThreads: {
+  registered: number;
+  tfjsFactory?: BackendFactory;
+  failed?: { threads: number; reason: string };
+} = { registered: 1 };
+
+function wasmThreadsRunning(): number {
+  return wasmThreads.registered;
+}
+
+/** A rebuilt wasm backend starts empty: its tensors would be lost (tfjs cannot move them off a disposed backend). */
+function refuseThreadsChangeWithLiveTensors(): void {
+  const registry = (tf.engine() as unknown as { registry: Record<string, tf.KernelBackend | undefined> })
+    .registry;
+  const live = registry.wasm?.numDataIds() ?? 0;
+  if (live > 0)
+    throw new InvalidInputError(
+      `Cannot change the wasm backend's thread count while ${live} tensor(s) live on it: dispose them first, or choose the threads in the first initBackend call (CLI: --threads).`,
+      { code: 'INVALID_INPUT', field: 'wasmThreads', details: { liveTensors: live } },
+    );
+}
+
+/** Disposes the wasm backend instance (if any) so another can take its name. */
+function releaseWasmBackend(): void {
+  refuseThreadsChangeWithLiveTensors();
+  wasmThreads.tfjsFactory ??= tf.findBackendFactory('wasm') ?? undefined;
+  if (tf.findBackendFactory('wasm')) tf.removeBackend('wasm');
+}
+
+function registerWasmFactory(factory: BackendFactory, threads: number): void {
+  // Same priority as tfjs-backend-wasm's own registration.
+  tf.registerBackend('wasm', factory, 2);
+  wasmThreads.registered = threads;
+}
+
+/** Puts tfjs's own (single-threaded) factory back; `force` after a build released the backend. */
+function restoreTfjsWasmFactory(force = false): void {
+  if (wasmThreads.registered === 1 && !force) return;
+  const original = wasmThreads.tfjsFactory;
+  if (tf.findBackendFactory('wasm')) releaseWasmBackend();
+  if (original) tf.registerBackend('wasm', original, 2);
+  wasmThreads.registered = 1;
+}
+
+function isWasmPackage(wasm: Record<string, unknown>): wasm is Record<string, unknown> & WasmPackage {
+  return (
+    typeof wasm.BackendWasm === 'function' &&
+    typeof wasm.setThreadsCount === 'function' &&
+    typeof wasm.getThreadsCount === 'function'
+  );
 }
 
 async function locateWasmDist(): Promise<string | undefined> {
