@@ -5,6 +5,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerEvalCommand } from './eval.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerMergeCommand } from './merge.js';
+import { registerServeCommand } from './serve.js';
 import { registerStoreCommand } from './store.js';
 import { registerTrainCommand } from './train.js';
 
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerMergeCommand(program);
   registerEvalCommand(program);
   registerGenerateCommand(program);
+  registerServeCommand(program);
 }
