@@ -176,6 +176,28 @@ describe('fusechat serve: generation', () => {
     );
   });
 
+  it('one greedy token with logprobs (taken from the scoring pass) equals the generate-then-score path', async () => {
+    const request = {
+      prompt: PROMPT,
+      max_tokens: 1,
+      temperature: 0,
+      logprobs: 3,
+      prompt_logprobs: 3,
+      return_token_ids: true,
+    };
+    const fast = await postJson(`${base}/v1/completions`, request);
+    // A stop string that never matches forces the general path (generate, then score prompt + token).
+    const slow = await postJson(`${base}/v1/completions`, { ...request, stop: ['\u0001never'] });
+    const [a, b] = [fast.json.choices[0], slow.json.choices[0]];
+    expect(a.token_ids).toEqual(b.token_ids);
+    expect(a.text).toBe(b.text);
+    expect(a.finish_reason).toBe(b.finish_reason);
+    expect(a.logprobs.tokens).toEqual(b.logprobs.tokens);
+    expect(Object.keys(a.logprobs.top_logprobs[0])).toEqual(Object.keys(b.logprobs.top_logprobs[0]));
+    expect(Math.abs(a.logprobs.token_logprobs[0] - b.logprobs.token_logprobs[0])).toBeLessThan(1e-5);
+    expect(a.prompt_logprobs).toEqual(b.prompt_logprobs);
+  });
+
   it('the SSE stream, parsed, equals the non-streamed text and ends with [DONE]', async () => {
     const request = { prompt: 'Call me Ishmael.', max_tokens: 12, temperature: 0.8, seed: 7, echo: true };
     const whole = await postJson(`${base}/v1/completions`, request);

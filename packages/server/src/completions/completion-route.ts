@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { serializeJson } from '../http/serialize-json.js';
 import { errorBody, ServerRequestError } from '../http/server-error.js';
 import { openEventStream } from '../http/sse.js';
+import type { ScoredSequence } from '../scoring/create-scoring-queue.js';
 import type { ServerContext } from '../server-context.js';
 import {
   cappedLogprobs,
@@ -13,7 +14,12 @@ import {
   resolveSampling,
   type SamplingFields,
 } from './resolve-request.js';
-import { type GenerationResult, runGeneration } from './run-generation.js';
+import {
+  decodeContinuation,
+  type GenerationParams,
+  type GenerationResult,
+  runGeneration,
+} from './run-generation.js';
 import {
   completionLogprobs,
   type PositionLogprobs,
@@ -286,12 +292,31 @@ export function registerCompletionRoute(app: FastifyInstance, context: ServerCon
         return reply;
       }
 
+      // One greedy token with log-probabilities (what capture asks for): the scoring pass over the
+      // prompt already has the last position's top-1, so the generation pass is skipped.
+      const greedyFromScores =
+        generate &&
+        maxTokens === 1 &&
+        params.temperature === 0 &&
+        params.stop.length === 0 &&
+        (sampleK !== undefined || promptK !== undefined);
       const results = await Promise.all(
         prompts.map(async (prompt, index) => {
-          const generated = generate
-            ? await runGeneration(context.model, context.tokenizer, prompt.ids, params, context.eosTokenIds)
-            : undefined;
-          const scored = await scoreOf(prompt, generated);
+          let generated: GenerationResult | undefined;
+          let scored: ScoredSequence | undefined;
+          if (greedyFromScores) {
+            ({ generated, scored } = await greedyTokenFromScores(
+              context,
+              prompt.ids,
+              params,
+              Math.max(1, sampleK ?? 0, promptK ?? 0),
+            ));
+          } else {
+            generated = generate
+              ? await runGeneration(context.model, context.tokenizer, prompt.ids, params, context.eosTokenIds)
+              : undefined;
+            scored = await scoreOf(prompt, generated);
+          }
           const promptPositions =
             promptK === undefined || scored === undefined
               ? null
@@ -344,6 +369,36 @@ export function registerCompletionRoute(app: FastifyInstance, context: ServerCon
       return reply.type('application/json; charset=utf-8').send(serializeJson(response));
     },
   );
+}
+
+/**
+ * Scores the prompt alone and takes the argmax of its last row as the generated token; the
+ * returned scores carry that token's log-probability and rank (1) at the last row, as if it had
+ * been scored after the prompt.
+ */
+async function greedyTokenFromScores(
+  context: ServerContext,
+  prompt: readonly number[],
+  params: GenerationParams,
+  k: number,
+): Promise<{ generated: GenerationResult; scored: ScoredSequence }> {
+  const scored = await context.scoring.score(prompt, k);
+  const row = prompt.length - 1;
+  const token = scored.ids[row * scored.k]!;
+  const nextTokenLogProbs = Float32Array.from(scored.nextTokenLogProbs);
+  nextTokenLogProbs[row] = scored.logProbs[row * scored.k]!;
+  const nextTokenRanks = Int32Array.from(scored.nextTokenRanks);
+  nextTokenRanks[row] = 1;
+  const stops = new Set([...params.stopTokenIds, ...(params.ignoreEos ? [] : context.eosTokenIds)]);
+  return {
+    generated: {
+      tokenIds: [token],
+      text: decodeContinuation(context.tokenizer, prompt, [token], params.skipSpecialTokens),
+      finishReason: stops.has(token) ? 'stop' : 'length',
+      stopReason: params.stopTokenIds.includes(token) ? token : null,
+    },
+    scored: { ...scored, nextTokenLogProbs, nextTokenRanks },
+  };
 }
 
 /** The prompts of a request as token ids (vLLM's prompt forms: text, ids, a batch of either). */

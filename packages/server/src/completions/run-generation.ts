@@ -28,6 +28,19 @@ export interface GenerationResult {
   readonly stopReason: string | number | null;
 }
 
+/** The text `ids` add after `prompt`: decoded `prompt + ids` minus the decoded prompt (keeps a SentencePiece word's leading space). */
+export function decodeContinuation(
+  tokenizer: TokenizerLike,
+  prompt: readonly number[],
+  ids: readonly number[],
+  skipSpecialTokens: boolean,
+): string {
+  const options = { skipSpecialTokens };
+  const promptText = tokenizer.decode(prompt, options);
+  const full = tokenizer.decode([...prompt, ...ids], options);
+  return full.startsWith(promptText) ? full.slice(promptText.length) : tokenizer.decode(ids, options);
+}
+
 /**
  * Generates from one prompt with the model's KV cache, decoding incrementally: the text is the
  * decoded `prompt + tokens` minus the decoded prompt (so a SentencePiece word keeps its leading
