@@ -27,10 +27,21 @@ export {
   checkCaptureOptions,
 } from './capture-into-writer.js';
 export {
+  type CaptureDataFileOptions,
+  type CaptureDataFileSummary,
+  captureDataFile,
+} from './capture-local-model/capture-data-file.js';
+export {
   type CaptureLocalModelOptions,
   type CaptureLocalModelSummary,
   captureLocalModel,
 } from './capture-local-model/capture-local-model.js';
+export {
+  type CaptureRemoteModelOptions,
+  type CaptureRemoteModelSummary,
+  captureRemoteModel,
+  type RemoteCaptureProgressEvent,
+} from './capture-remote-model/capture-remote-model.js';
 export { createLocalProvider, type LocalProviderOptions } from './local-provider/create-local-provider.js';
 export type { LogitsProvider, ProviderOutput } from './logits-provider.js';
 export { type LengthBatch, planLengthBatches } from './plan-length-batches.js';

@@ -59,6 +59,8 @@ export interface FixtureServer {
   readonly requests: RecordedRequest[];
   /** Faults served, in order, instead of the next scoring answers. */
   inject(...faults: Fault[]): void;
+  /** Faults queued once `count` scoring answers have been given. */
+  injectAt(count: number, ...faults: Fault[]): void;
   /** Scoring answers given so far (faults included). */
   readonly scored: number;
   close(): Promise<void>;
@@ -80,6 +82,7 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
   const maxLogprobs = options.maxLogprobs ?? 20;
   const maxModelLength = options.maxModelLength ?? 4096;
   const faults: Fault[] = [];
+  const triggers: { at: number; faults: Fault[] }[] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   let scored = 0;
@@ -323,6 +326,7 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
       }
     }
     const scoring = () => {
+      for (const trigger of triggers.filter((entry) => entry.at === scored)) faults.push(...trigger.faults);
       scored++;
       return fault(response, request.socket);
     };
@@ -431,6 +435,7 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
     url: `http://127.0.0.1:${port}`,
     requests,
     inject: (...more) => faults.push(...more),
+    injectAt: (at, ...more) => triggers.push({ at, faults: more }),
     get scored() {
       return scored;
     },
