@@ -9,8 +9,9 @@ import { registerCommands } from './commands/index.js';
 export function createProgram(options: { exitOverride?: boolean } = {}): Command {
   const program = new Command('fusechat')
     .description('Knowledge fusion of chat LLMs: capture, align, fuse, train and merge.')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .option('--verbose', 'print the stack trace of an error')
+    // runCli prints usage errors as one `fusechat: … [CLI_USAGE]` line itself.
+    .configureOutput({ outputError: () => {} });
   // Before the commands exist: commander copies this setting into subcommands only when they are
   // created, so a later call would leave `fusechat merge --help` calling process.exit.
   if (options.exitOverride) program.exitOverride();

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { FileFormatError } from '@fusechat/core';
+import { readInputText } from '@fusechat/core/node';
 
 /**
  * Reads a chat template for `--chat-template FILE`: a Jinja file taken as it is, or a
@@ -15,16 +15,7 @@ import { FileFormatError } from '@fusechat/core';
  * ```
  */
 export async function loadChatTemplate(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new FileFormatError(
-      'CHAT_TEMPLATE_NOT_FOUND',
-      `cannot read the chat template ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { path, cause },
-    );
-  }
+  let text = await readInputText(path, { what: 'chat template', notFoundCode: 'CHAT_TEMPLATE_NOT_FOUND' });
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (!path.toLowerCase().endsWith('.json')) {
     if (text.trim() === '') {

@@ -189,7 +189,7 @@ describe('fusechat eval', () => {
     expect(Math.abs(report.loss - reference.loss) / reference.loss).toBeLessThan(1e-5);
   });
 
-  it('exits 1 with a one-line reason on bad input', async () => {
+  it('exits 1 (2 for a refused option value) with a one-line reason on bad input', async () => {
     const bare = join(root, 'no-tokenizer');
     mkdirSync(bare);
     cpSync(join(modelDir, 'config.json'), join(bare, 'config.json'));
@@ -285,7 +285,9 @@ describe('fusechat eval', () => {
         'cpu',
       ];
       const { code, stdout, stderr } = await runCaptured(argv);
-      expect({ argv, code }).toEqual({ argv, code: 1 });
+      // A refused option value is a usage error (exit 2); a bad file or model is exit 1.
+      const expected = /^--/.test(message.source) ? 2 : 1;
+      expect({ argv, code }).toEqual({ argv, code: expected });
       expect(stdout).toBe('');
       expect(stderr).toMatch(/^fusechat: [^\n]*\n$/);
       if (!message.test(stderr)) mismatches.push(`${message} ← ${stderr}`);

@@ -127,6 +127,12 @@ export function registerEvalCommand(program: Command): void {
             },
           });
           progress.finish();
+          if (result.tokens === 0) {
+            throw new InvalidInputError(
+              `${options.data}: no example has a supervised token (every label is -100, or every example is one token long): there is no loss to report.`,
+              { code: 'CLI_NOTHING_TO_EVALUATE', field: 'data' },
+            );
+          }
           const report: EvalReport = {
             loss: result.loss,
             perplexity: result.perplexity,

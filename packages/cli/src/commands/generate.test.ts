@@ -123,7 +123,7 @@ describe('fusechat generate', () => {
     expect(new Set([first.stdout, ...others, greedy.stdout]).size).toBeGreaterThan(1);
   });
 
-  it('exits 1 with a one-line reason on bad input', async () => {
+  it('exits 1 (2 for a refused option value) with a one-line reason on bad input', async () => {
     const bare = join(root, 'no-tokenizer');
     mkdirSync(bare);
     cpSync(join(modelDir, 'config.json'), join(bare, 'config.json'));
@@ -148,7 +148,9 @@ describe('fusechat generate', () => {
         'cpu',
       ];
       const { code, stdout, stderr } = await runCaptured(argv);
-      expect({ argv, code }).toEqual({ argv, code: 1 });
+      // A refused option value is a usage error (exit 2); a bad file or model is exit 1.
+      const expected = /^--/.test(message.source) ? 2 : 1;
+      expect({ argv, code }).toEqual({ argv, code: expected });
       expect(stdout).toBe('');
       expect(stderr).toMatch(/^fusechat: [^\n]*\n$/);
       expect(stderr).toMatch(message);

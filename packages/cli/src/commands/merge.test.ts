@@ -107,7 +107,7 @@ describe('fusechat merge', () => {
       expect(existsSync(join(root, 'never'))).toBe(false);
       stderr.lines.length = 0;
       expect(await runCli(['merge', join(root, 'nope.yml'), '--out', join(root, 'never')])).toBe(1);
-      expect(stderr.lines.join('')).toMatch(/Cannot read merge config/);
+      expect(stderr.lines.join('')).toMatch(/nope\.yml \(the merge config\) does not exist/);
     } finally {
       stderr.restore();
     }

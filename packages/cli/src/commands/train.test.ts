@@ -79,7 +79,10 @@ describe('fusechat train', () => {
     const run = await runCaptured(['train', config]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain(`Invalid ${config} (5 problems):`);
+    // Every problem on its own line, then exactly one coded line ends the output.
+    expect(run.stderr.endsWith(`\nfusechat: Invalid ${config} (5 problems) [TRAIN_CONFIG_INVALID]\n`)).toBe(
+      true,
+    );
     for (const line of [
       'learning_rate (line 4): must be ≥ 0, got -1',
       'gradient_accumulation_steps (line 5): must be ≥ 1, got 0',
@@ -96,7 +99,9 @@ describe('fusechat train', () => {
   it('refuses unreadable and malformed config files with one line', async () => {
     const missing = await runCaptured(['train', path('missing.yml')]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/Cannot read train config .*missing\.yml.*\[TRAIN_CONFIG_UNREADABLE\]/);
+    expect(missing.stderr).toMatch(
+      /missing\.yml \(the train config\) does not exist.*\[TRAIN_CONFIG_UNREADABLE\]/,
+    );
     const yaml = await runCaptured(['train', writeConfig('syntax.yml', 'model_name_or_path: [pivot\n')]);
     expect(yaml.code).toBe(1);
     expect(yaml.stderr).toContain('[TRAIN_CONFIG_YAML]');

@@ -32,7 +32,9 @@ describe('readInputFile', () => {
   it('refuses a FIFO without a writer at once instead of hanging in open()', async () => {
     const fifo = join(dir, 'pipe');
     execFileSync('mkfifo', [fifo]);
-    expect(await codeOf(readInputFile(fifo, { codePrefix: 'MERGE_CONFIG' }))).toBe('MERGE_CONFIG_NOT_A_FILE');
+    expect(await codeOf(readInputFile(fifo, { notFoundCode: 'MERGE_CONFIG_UNREADABLE' }))).toBe(
+      'INPUT_NOT_A_FILE',
+    );
   });
 
   it('names directories, devices, missing files and size limits by code', async () => {
@@ -40,9 +42,11 @@ describe('readInputFile', () => {
     expect(await codeOf(readInputFile(join(dir, 'sub')))).toBe('INPUT_NOT_A_FILE');
     expect(await codeOf(readInputFile('/dev/zero'))).toBe('INPUT_NOT_A_FILE');
     expect(await codeOf(readInputFile(join(dir, 'missing.json')))).toBe('INPUT_FILE_NOT_FOUND');
-    expect(await codeOf(readInputFile(join(dir, 'big.txt', 'below')))).toBe('INPUT_FILE_NOT_FOUND');
-    expect(await codeOf(readInputFile(join(dir, 'big.txt'), { maxBytes: 1000, codePrefix: 'MODEL' }))).toBe(
-      'MODEL_FILE_TOO_LARGE',
+    expect(
+      await codeOf(readInputFile(join(dir, 'big.txt', 'below'), { notFoundCode: 'MODEL_CONFIG_NOT_FOUND' })),
+    ).toBe('MODEL_CONFIG_NOT_FOUND');
+    expect(await codeOf(readInputFile(join(dir, 'big.txt'), { maxBytes: 1000 }))).toBe(
+      'INPUT_FILE_TOO_LARGE',
     );
   });
 

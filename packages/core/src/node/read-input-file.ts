@@ -11,16 +11,21 @@ export interface ReadInputFileOptions {
   readonly what?: string;
   /** Refuse files larger than this (default {@link DEFAULT_MAX_INPUT_FILE_BYTES}). */
   readonly maxBytes?: number;
-  /** Error code prefix (`MODEL`, `MERGE_CONFIG`): codes become `<prefix>_FILE_NOT_FOUND` etc. Default `INPUT`. */
-  readonly codePrefix?: string;
+  /**
+   * Code of the error for a file that does not exist (a caller's documented code, e.g.
+   * `MODEL_CONFIG_NOT_FOUND`); default `INPUT_FILE_NOT_FOUND`. The other failures always use the
+   * `INPUT_…` codes, so the code says what went wrong.
+   */
+  readonly notFoundCode?: string;
 }
 
 /**
  * Reads a small input file whole (a config, a template, a manifest) the safe way: opened
  * non-blocking so a FIFO without a writer cannot hang the process, refused unless it is a
  * regular file, refused above `maxBytes` before anything is allocated, and every failure a
- * {@link FuseChatError} with a code that says what happened (`…_FILE_NOT_FOUND`,
- * `…_PERMISSION_DENIED`, `…_NOT_A_FILE`, `…_FILE_TOO_LARGE`, `…_IO_ERROR`).
+ * {@link FuseChatError} with a code that says what happened (`INPUT_FILE_NOT_FOUND` or the
+ * caller's `notFoundCode`, `INPUT_PERMISSION_DENIED`, `INPUT_NOT_A_FILE`, `INPUT_FILE_TOO_LARGE`,
+ * `INPUT_IO_ERROR`).
  *
  * @example
  * ```ts
@@ -29,14 +34,14 @@ export interface ReadInputFileOptions {
  */
 export async function readInputFile(path: string, options: ReadInputFileOptions = {}): Promise<Buffer> {
   const what = options.what ?? 'file';
-  const prefix = options.codePrefix ?? 'INPUT';
+  const notFound = options.notFoundCode ?? 'INPUT_FILE_NOT_FOUND';
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_INPUT_FILE_BYTES;
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    throw inputFileError(error, what, path, prefix);
+    throw inputFileError(error, what, path, notFound);
   }
   try {
     const stats = await handle.stat();
@@ -51,14 +56,14 @@ export async function readInputFile(path: string, options: ReadInputFileOptions 
               ? 'a device'
               : 'not a regular file';
       throw new FileFormatError(
-        code(prefix, 'NOT_A_FILE'),
+        'INPUT_NOT_A_FILE',
         `${path} is ${kind}; the ${what} must be a regular file.`,
         { path },
       );
     }
     if (stats.size > maxBytes) {
       throw new FileFormatError(
-        code(prefix, 'FILE_TOO_LARGE'),
+        'INPUT_FILE_TOO_LARGE',
         `${path} is ${stats.size} bytes; a ${what} larger than ${maxBytes} bytes is refused (is it the right file?).`,
         { path, details: { bytes: stats.size, maxBytes } },
       );
@@ -72,7 +77,7 @@ export async function readInputFile(path: string, options: ReadInputFileOptions 
       length += bytesRead;
       if (length > maxBytes) {
         throw new FileFormatError(
-          code(prefix, 'FILE_TOO_LARGE'),
+          'INPUT_FILE_TOO_LARGE',
           `${path} grew past ${maxBytes} bytes while it was read; a ${what} that large is refused.`,
           { path, details: { maxBytes } },
         );
@@ -81,7 +86,7 @@ export async function readInputFile(path: string, options: ReadInputFileOptions 
     }
     return buffer.subarray(0, length);
   } catch (error) {
-    throw inputFileError(error, what, path, prefix);
+    throw inputFileError(error, what, path, notFound);
   } finally {
     await handle.close().catch(() => {});
   }
@@ -92,26 +97,27 @@ export async function readInputText(path: string, options: ReadInputFileOptions 
   return (await readInputFile(path, options)).toString('utf8');
 }
 
-function code(prefix: string, suffix: string): string {
-  return `${prefix}_${suffix}`;
-}
-
 /**
  * Wraps a Node fs error met while reading an input into a {@link FuseChatError} whose code says
  * what happened (missing, permission, a directory, I/O), keeping the original as `cause`.
  */
-export function inputFileError(error: unknown, what: string, path: string, prefix = 'INPUT'): FuseChatError {
+export function inputFileError(
+  error: unknown,
+  what: string,
+  path: string,
+  notFoundCode = 'INPUT_FILE_NOT_FOUND',
+): FuseChatError {
   if (error instanceof FuseChatError) return error;
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
-  const [suffix, reason] =
+  const [code, reason] =
     errno === 'ENOENT' || errno === 'ENOTDIR'
-      ? ['FILE_NOT_FOUND', 'does not exist']
+      ? [notFoundCode, 'does not exist']
       : errno === 'EACCES' || errno === 'EPERM'
-        ? ['PERMISSION_DENIED', 'cannot be read (permission denied)']
+        ? ['INPUT_PERMISSION_DENIED', 'cannot be read (permission denied)']
         : errno === 'EISDIR'
-          ? ['NOT_A_FILE', 'is a directory']
-          : ['IO_ERROR', `cannot be read (${error instanceof Error ? error.message : String(error)})`];
-  return new FuseChatError(code(prefix, suffix), `The ${what} ${path} ${reason}.`, {
+          ? ['INPUT_NOT_A_FILE', 'is a directory']
+          : ['INPUT_IO_ERROR', `cannot be read (${error instanceof Error ? error.message : String(error)})`];
+  return new FuseChatError(code, `${path} (the ${what}) ${reason}.`, {
     cause: error,
     details: { path, errno },
   });

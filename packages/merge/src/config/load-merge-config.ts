@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { FileFormatError, InvalidInputError } from '@fusechat/core';
+import { FileFormatError } from '@fusechat/core';
+import { readInputText } from '@fusechat/core/node';
 import { parse } from 'yaml';
 
 /**
@@ -14,23 +14,19 @@ import { parse } from 'yaml';
  * ```
  */
 export async function loadMergeConfig(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InvalidInputError(`Cannot read merge config ${path}: ${(error as Error).message}`, {
-      code: 'MERGE_CONFIG_UNREADABLE',
-      field: 'config',
-      cause: error,
-    });
-  }
+  const text = await readInputText(path, { what: 'merge config', notFoundCode: 'MERGE_CONFIG_UNREADABLE' });
   let value: unknown;
   try {
     value = parse(text);
   } catch (error) {
-    throw new FileFormatError('MERGE_CONFIG_YAML', `${path} is not valid YAML: ${(error as Error).message}`, {
+    // The yaml library's message ends in a multi-line code frame; keep one line with the position.
+    const { message, linePos } = error as Error & { linePos?: { line: number; col: number }[] };
+    const reason = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const at = linePos?.[0] === undefined ? '' : `:${linePos[0].line}:${linePos[0].col}`;
+    throw new FileFormatError('MERGE_CONFIG_YAML', `${path}${at} is not valid YAML: ${reason}`, {
       path,
       cause: error,
+      details: { line: linePos?.[0]?.line, column: linePos?.[0]?.col },
     });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {

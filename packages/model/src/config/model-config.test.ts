@@ -126,3 +126,43 @@ describe('rotary inverse frequencies', () => {
     expect(scaled[7]! / plain[7]!).toBeCloseTo(1 / 8, 5);
   });
 });
+
+describe('config.json values are checked for their meaning', () => {
+  const parse = (extra: Record<string, unknown>) =>
+    defaultArchitectureRegistry.get('mistral').parseConfig({ model_type: 'mistral', ...sizes, ...extra });
+  const refused = (extra: Record<string, unknown>, field: string) => {
+    let error: unknown;
+    try {
+      parse(extra);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error, JSON.stringify(extra)).toMatchObject({ code: 'MODEL_INVALID_CONFIG', field });
+    return (error as Error).message;
+  };
+
+  it('refuses an absurd size before allocating anything sized by it', () => {
+    // Mistral builds one sliding-window entry per layer: 1e9 layers would need gigabytes.
+    const before = process.memoryUsage().heapUsed;
+    expect(refused({ num_hidden_layers: 1_000_000_000 }, 'num_hidden_layers')).toMatch(/above the largest/);
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+    refused({ vocab_size: 2 ** 40 }, 'vocab_size');
+    refused({ max_position_embeddings: 1e12 }, 'max_position_embeddings');
+    refused({ hidden_size: 2 ** 31 }, 'hidden_size');
+  });
+
+  it('refuses impossible epsilons, bases and head layouts', () => {
+    refused({ rms_norm_eps: -1e-6 }, 'rms_norm_eps');
+    refused({ rms_norm_eps: 0 }, 'rms_norm_eps');
+    refused({ rope_theta: 0 }, 'rope_theta');
+    refused({ initializer_range: -0.02 }, 'initializer_range');
+    refused({ num_attention_heads: 5 }, 'num_attention_heads'); // 64 / 5 is not whole
+    refused({ num_key_value_heads: 8 }, 'num_key_value_heads'); // more kv heads than heads
+    refused({ eos_token_id: 100 }, 'eos_token_id'); // vocab_size is 100
+    refused({ eos_token_id: [2, 100] }, 'eos_token_id');
+    refused({ bos_token_id: -1 }, 'bos_token_id');
+    // head_dim given explicitly may differ from hidden / heads (as in Qwen3 and Gemma).
+    expect(parse({ num_attention_heads: 5, num_key_value_heads: 1, head_dim: 16 }).headDim).toBe(16);
+    expect(parse({ eos_token_id: [1, 99] }).eosTokenId).toEqual([1, 99]);
+  });
+});

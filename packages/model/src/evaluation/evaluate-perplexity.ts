@@ -1,6 +1,7 @@
 import { InvalidInputError, type ProgressCallback } from '@fusechat/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../model/causal-lm.js';
+import { assertFinite } from '../numerics/assert-finite.js';
 
 /** One batch for {@link evaluatePerplexity}. */
 export interface PerplexityBatch {
@@ -135,6 +136,12 @@ export async function evaluatePerplexity(
       logits.dispose();
       const values = await losses.data();
       losses.dispose();
+      assertFinite(
+        values,
+        'MODEL_NON_FINITE_LOSS',
+        `The token losses of batch ${batchIndex + 1}, rows ${start + 1}–${end} (NaN or infinite logits: check the weights and config.json)`,
+        { batch: batchIndex, rows: [start, end] },
+      );
       for (const value of values) totalLoss += value;
       tokens += values.length;
     }

@@ -2,6 +2,7 @@ import { createRandom, InvalidInputError } from '@fusechat/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KvCache } from '../architectures/architecture.js';
 import type { CausalLM } from '../model/causal-lm.js';
+import { assertFinite } from '../numerics/assert-finite.js';
 import type { GenerateOptions, GenerateResult } from './generate.js';
 import { sampleToken } from './sample-token.js';
 
@@ -62,7 +63,18 @@ export async function generateBatch(
       const vocab = model.config.vocabSize;
       input = results.map((result, row) => {
         if (result.done) return [padId];
-        const token = sampleToken(logits.subarray(row * vocab, (row + 1) * vocab), options, randoms[row]!);
+        const rowLogits = logits.subarray(row * vocab, (row + 1) * vocab);
+        const step = result.tokens.length + 1;
+        assertFinite(
+          rowLogits,
+          'MODEL_NON_FINITE_LOGITS',
+          `The logits of prompt ${row}, generation step ${step}`,
+          {
+            row,
+            step,
+          },
+        );
+        const token = sampleToken(rowLogits, options, randoms[row]!);
         result.tokens.push(token);
         if (stop.has(token)) {
           result.done = true;

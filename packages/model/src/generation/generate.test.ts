@@ -139,3 +139,31 @@ describe.each(TEST_BACKENDS)('generateBatch (%s)', (backend) => {
     }
   });
 });
+
+describe('non-finite weights are refused, not decoded', () => {
+  it('generate, generateBatch and evaluatePerplexity name where NaN appeared', async () => {
+    await useBackend('cpu');
+    const model = createModel(config, { seed: 6 });
+    try {
+      const weight = model.weights.get('model.layers.1.mlp.down_proj.weight')!;
+      const values = Float32Array.from(await weight.data());
+      values[3] = Number.NaN;
+      weight.assign(tf.tensor(values, weight.shape));
+      await expect(generate(model, [1, 2, 3], { maxNewTokens: 4, stopTokens: [] })).rejects.toMatchObject({
+        code: 'MODEL_NON_FINITE_LOGITS',
+        details: { step: 1 },
+      });
+      await expect(
+        generateBatch(model, [[1, 2], [3]], { maxNewTokens: 2, stopTokens: [] }),
+      ).rejects.toMatchObject({
+        code: 'MODEL_NON_FINITE_LOGITS',
+      });
+      const { evaluatePerplexity } = await import('../evaluation/evaluate-perplexity.js');
+      await expect(evaluatePerplexity(model, [{ inputIds: [[1, 2, 3, 4]] }])).rejects.toMatchObject({
+        code: 'MODEL_NON_FINITE_LOSS',
+      });
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -2,6 +2,7 @@ import { createRandom, InvalidInputError } from '@fusechat/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KvCache } from '../architectures/architecture.js';
 import type { CausalLM } from '../model/causal-lm.js';
+import { assertFinite } from '../numerics/assert-finite.js';
 import { type SamplingOptions, sampleToken } from './sample-token.js';
 
 /** Options of {@link generate}. */
@@ -78,6 +79,9 @@ export async function generate(
       if (previous) tf.dispose(previous.layers.flatMap((layer) => [layer.key, layer.value]));
       const logits = await output.logits.data();
       output.logits.dispose();
+      assertFinite(logits, 'MODEL_NON_FINITE_LOGITS', `The logits of generation step ${tokens.length + 1}`, {
+        step: tokens.length + 1,
+      });
       const token = sampleToken(logits, options, random);
       tokens.push(token);
       if (stop.has(token) || options.onToken?.(token) === false) return { tokens, finishReason: 'stop' };

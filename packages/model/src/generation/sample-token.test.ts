@@ -120,3 +120,28 @@ describe('sampleToken draws exactly what a full sort of the vocabulary draws', (
     }
   });
 });
+
+describe('sampleToken at extreme temperatures', () => {
+  it('a denormal temperature keeps only the argmax (the T → 0 limit), never the least likely token', () => {
+    const logits = Float32Array.from([0.5, -3, 7.25, 7, 1]);
+    for (const temperature of [Number.MIN_VALUE, 1e-300, 1e-45]) {
+      for (let seed = 0; seed < 20; seed++) {
+        expect(sampleToken(logits, { temperature }, createRandom(seed))).toBe(2);
+        expect(sampleToken(logits, { temperature, topP: 0.5 }, createRandom(seed))).toBe(2);
+        expect(sampleToken(logits, { temperature, topK: 3 }, createRandom(seed))).toBe(2);
+      }
+    }
+  });
+
+  it('a huge temperature draws (nearly) uniformly, and a negative or non-finite one is refused', () => {
+    const counts = [0, 0, 0, 0];
+    const random = createRandom(3);
+    for (let i = 0; i < 4000; i++) counts[sampleToken([10, -10, 0, 5], { temperature: 1e30 }, random)]!++;
+    for (const count of counts) expect(count).toBeGreaterThan(850);
+    for (const temperature of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => sampleToken([1, 2], { temperature }, createRandom(0))).toThrow(
+        expect.objectContaining({ code: 'MODEL_INVALID_SAMPLING' }),
+      );
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import type { Random } from '@fusechat/core';
+import { InvalidInputError, type Random } from '@fusechat/core';
 
 /** How to pick the next token from a logits row. */
 export interface SamplingOptions {
@@ -30,8 +30,19 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
   if (temperature === 0) return best;
-  const max = logits[best]! / temperature;
-  const weightOf = (id: number) => Math.exp(logits[id]! / temperature - max);
+  if (!(temperature > 0) || !Number.isFinite(temperature)) {
+    throw new InvalidInputError(
+      `temperature must be 0 (greedy) or a finite number > 0, got ${temperature}.`,
+      {
+        code: 'MODEL_INVALID_SAMPLING',
+        field: 'temperature',
+      },
+    );
+  }
+  // (logit − max) / T ≤ 0 for every token: no overflow for any T > 0, even a denormal one (which
+  // then keeps only the argmax, the T → 0 limit) — logit / T − max / T would be ∞ − ∞ = NaN.
+  const max = logits[best]!;
+  const weightOf = (id: number) => Math.exp((logits[id]! - max) / temperature);
   const topP = options.topP ?? 1;
   const topK = Math.max(1, Math.min(options.topK ?? logits.length, logits.length));
   if (topK < logits.length) return drawFrom(highestLogits(logits, topK), weightOf, topP, random);

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileFormatError, FuseChatError, type ProgressCallback, ShapeMismatchError } from '@fusechat/core';
+import { FileFormatError, type ProgressCallback, ShapeMismatchError } from '@fusechat/core';
+import { readInputText } from '@fusechat/core/node';
 import { type Checkpoint, openCheckpoint } from '@fusechat/safetensors';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Architecture } from '../architectures/architecture.js';
@@ -10,6 +10,7 @@ import {
 } from '../architectures/architecture-registry.js';
 import type { ModelConfig } from '../config/model-config.js';
 import { type CausalLM, createCausalLM } from '../model/causal-lm.js';
+import { assertFinite } from '../numerics/assert-finite.js';
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
@@ -25,6 +26,9 @@ export interface LoadModelOptions {
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 
+/** A real config.json is a few kB; anything above this is not one. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 /**
  * Reads and validates a Hugging Face `config.json`, resolving its architecture.
  *
@@ -38,19 +42,11 @@ export async function readModelConfig(
   registry: ArchitectureRegistry = defaultArchitectureRegistry,
 ): Promise<{ config: ModelConfig; architecture: Architecture }> {
   const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new FuseChatError(
-      'MODEL_CONFIG_NOT_FOUND',
-      `${path} cannot be read: a model directory needs config.json.`,
-      {
-        cause: error,
-        details: { path },
-      },
-    );
-  }
+  const text = await readInputText(path, {
+    what: 'model config a model directory needs',
+    maxBytes: MAX_CONFIG_BYTES,
+    notFoundCode: 'MODEL_CONFIG_NOT_FOUND',
+  });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -100,6 +96,13 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     let completed = 0;
     for (const spec of specs) {
       const values = await checkpoint.readFloat32(spec.name);
+      // NaN or ±Inf in a weight turns every logit it touches into NaN: refuse it by name.
+      assertFinite(
+        values,
+        'MODEL_NON_FINITE_WEIGHTS',
+        `Tensor "${spec.name}" in ${checkpoint.dir} (a checkpoint with non-finite weights cannot be used: saved after a diverged step, or converted without clamping?)`,
+        { tensorName: spec.name, path: checkpoint.dir },
+      );
       tensors.set(spec.name, tf.tensor(values, [...spec.shape], 'float32'));
       options.onProgress?.({
         task: 'load',

@@ -221,6 +221,43 @@ describe('loadModel rejects bad checkpoints before reading weights', () => {
     expect((error as Error).message).toMatch(/gpt2.*Known: llama, mistral, qwen2/);
   });
 
+  it('a NaN or Inf weight is refused naming the tensor and element', async () => {
+    for (const [name, bad] of [
+      ['nan-weight', Number.NaN],
+      ['inf-weight', Number.POSITIVE_INFINITY],
+    ] as const) {
+      const dir = await variant(name, (tensors) => {
+        const data = Float32Array.from(tensors['model.layers.1.self_attn.o_proj.weight']!.data);
+        data[5] = bad;
+        tensors['model.layers.1.self_attn.o_proj.weight']!.data = data;
+      });
+      const error = await loadModel(dir).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'MODEL_NON_FINITE_WEIGHTS',
+        tensorName: 'model.layers.1.self_attn.o_proj.weight',
+        details: { index: 5 },
+      });
+      expect((error as Error).message).toContain(String(bad));
+    }
+  });
+
+  it('a config size no checkpoint could confirm is refused before anything is allocated', async () => {
+    const dir = await variant('absurd-layers', (_, config) => {
+      config.num_hidden_layers = 2_000_000_000;
+    });
+    await expect(loadModel(dir)).rejects.toMatchObject({
+      code: 'MODEL_INVALID_CONFIG',
+      field: 'num_hidden_layers',
+    });
+    const eps = await variant('negative-eps', (_, config) => {
+      config.rms_norm_eps = -1e-5;
+    });
+    await expect(loadModel(eps)).rejects.toMatchObject({
+      code: 'MODEL_INVALID_CONFIG',
+      field: 'rms_norm_eps',
+    });
+  });
+
   it('a missing tensor is named with its expected shape', async () => {
     const dir = await variant('missing', (tensors) => {
       delete tensors['model.layers.1.mlp.up_proj.weight'];

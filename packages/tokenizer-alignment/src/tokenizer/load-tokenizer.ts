@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   FileFormatError,
   InvalidInputError,
+  isFuseChatError,
   type SpaceMarkerConvention,
   type SpecialTokenIds,
   type TokenizerLike,
 } from '@fusechat/core';
+import { readInputFile } from '@fusechat/core/node';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { detectSpaceMarker } from './detect-space-marker.js';
 
@@ -49,6 +50,9 @@ export interface LoadTokenizerOptions {
  * mistral.encode('Hello world');    // [1, 22557, 1526]
  * ```
  */
+/** Largest tokenizer.json / tokenizer_config.json read (the largest real ones are ~35 MB). */
+const MAX_TOKENIZER_FILE_BYTES = 512 * 1024 * 1024;
+
 export async function loadTokenizer(
   dirOrFiles: string | TokenizerFiles,
   options: LoadTokenizerOptions = {},
@@ -60,32 +64,22 @@ export async function loadTokenizer(
           tokenizerConfig: join(dirOrFiles, 'tokenizer_config.json'),
         }
       : dirOrFiles;
-  const tokenizerJson = await readFile(files.tokenizerJson).catch((cause: unknown) => {
-    throw new FileFormatError(
-      'TOKENIZER_NOT_FOUND',
-      `cannot read ${files.tokenizerJson}: ${describe(cause)}`,
-      {
-        path: files.tokenizerJson,
-        cause,
-      },
-    );
+  const tokenizerJson = await readInputFile(files.tokenizerJson, {
+    what: 'tokenizer.json',
+    maxBytes: MAX_TOKENIZER_FILE_BYTES,
+    notFoundCode: 'TOKENIZER_NOT_FOUND',
   });
   let tokenizerConfig: Uint8Array | undefined;
   if (files.tokenizerConfig !== undefined) {
     try {
-      tokenizerConfig = await readFile(files.tokenizerConfig);
+      tokenizerConfig = await readInputFile(files.tokenizerConfig, {
+        what: 'tokenizer_config.json',
+        maxBytes: MAX_TOKENIZER_FILE_BYTES,
+        notFoundCode: 'TOKENIZER_NOT_FOUND',
+      });
     } catch (cause) {
       // The config is optional when loading a directory, required when named explicitly.
-      if (typeof dirOrFiles !== 'string' || (cause as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new FileFormatError(
-          'TOKENIZER_NOT_FOUND',
-          `cannot read ${files.tokenizerConfig}: ${describe(cause)}`,
-          {
-            path: files.tokenizerConfig,
-            cause,
-          },
-        );
-      }
+      if (typeof dirOrFiles !== 'string' || !isFuseChatError(cause, 'TOKENIZER_NOT_FOUND')) throw cause;
     }
   }
   return createTokenizer({ tokenizerJson, tokenizerConfig, source: files.tokenizerJson }, options);

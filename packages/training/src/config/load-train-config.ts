@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { InvalidInputError } from '@fusechat/core';
+import { readInputText } from '@fusechat/core/node';
 import { type ParseTrainConfigOptions, parseTrainConfig, type TrainConfig } from './parse-train-config.js';
 
 /**
@@ -18,16 +17,6 @@ export async function loadTrainConfig(
   path: string,
   options: Omit<ParseTrainConfigOptions, 'baseDir' | 'source'> = {},
 ): Promise<TrainConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InvalidInputError(`Cannot read train config ${path}: ${(error as Error).message}`, {
-      code: 'TRAIN_CONFIG_UNREADABLE',
-      field: 'config',
-      cause: error,
-      details: { path },
-    });
-  }
+  const text = await readInputText(path, { what: 'train config', notFoundCode: 'TRAIN_CONFIG_UNREADABLE' });
   return parseTrainConfig(text, { ...options, baseDir: dirname(resolve(path)), source: path });
 }

@@ -52,10 +52,23 @@ export function createLlamaFamilyArchitecture(variant: LlamaFamilyVariant): Arch
     const numAttentionHeads = configField.positiveInteger(raw, 'num_attention_heads');
     const numKeyValueHeads = configField.positiveInteger(raw, 'num_key_value_heads', numAttentionHeads);
     const numHiddenLayers = configField.positiveInteger(raw, 'num_hidden_layers');
+    const vocabSize = configField.positiveInteger(raw, 'vocab_size');
     if (numAttentionHeads % numKeyValueHeads !== 0) {
       throw new InvalidInputError(
         `config.json: num_attention_heads (${numAttentionHeads}) must be a multiple of num_key_value_heads (${numKeyValueHeads}).`,
         { code: 'MODEL_INVALID_CONFIG', field: 'num_key_value_heads' },
+      );
+    }
+    if (numKeyValueHeads > numAttentionHeads) {
+      throw new InvalidInputError(
+        `config.json: num_key_value_heads (${numKeyValueHeads}) cannot exceed num_attention_heads (${numAttentionHeads}).`,
+        { code: 'MODEL_INVALID_CONFIG', field: 'num_key_value_heads' },
+      );
+    }
+    if (raw.head_dim === undefined && hiddenSize % numAttentionHeads !== 0) {
+      throw new InvalidInputError(
+        `config.json: hidden_size (${hiddenSize}) must be a multiple of num_attention_heads (${numAttentionHeads}) when head_dim is not given.`,
+        { code: 'MODEL_INVALID_CONFIG', field: 'num_attention_heads' },
       );
     }
     const defaultHeadDim = Math.floor(hiddenSize / numAttentionHeads);
@@ -78,7 +91,7 @@ export function createLlamaFamilyArchitecture(variant: LlamaFamilyVariant): Arch
     }
     // transformers ≥ 4.56 may keep rope settings in `rope_parameters`.
     const ropeParameters = (raw.rope_parameters ?? null) as Record<string, unknown> | null;
-    const ropeTheta = configField.number(
+    const ropeTheta = configField.positiveNumber(
       { rope_theta: raw.rope_theta ?? ropeParameters?.rope_theta },
       'rope_theta',
       variant.defaults.ropeTheta,
@@ -97,7 +110,7 @@ export function createLlamaFamilyArchitecture(variant: LlamaFamilyVariant): Arch
     return {
       modelType: variant.modelType,
       architectures,
-      vocabSize: configField.positiveInteger(raw, 'vocab_size'),
+      vocabSize,
       hiddenSize,
       intermediateSize: configField.positiveInteger(raw, 'intermediate_size'),
       numHiddenLayers,
@@ -111,13 +124,13 @@ export function createLlamaFamilyArchitecture(variant: LlamaFamilyVariant): Arch
       ),
       ropeTheta,
       ropeScaling,
-      rmsNormEps: configField.number(raw, 'rms_norm_eps', variant.defaults.rmsNormEps),
+      rmsNormEps: configField.positiveNumber(raw, 'rms_norm_eps', variant.defaults.rmsNormEps),
       tieWordEmbeddings: configField.boolean(raw, 'tie_word_embeddings', false),
       ...variant.readVariant(raw, numHiddenLayers),
-      initializerRange: configField.number(raw, 'initializer_range', 0.02),
-      bosTokenId: configField.tokenId(raw, 'bos_token_id'),
-      eosTokenId: configField.tokenIds(raw, 'eos_token_id'),
-      padTokenId: configField.tokenId(raw, 'pad_token_id'),
+      initializerRange: configField.positiveNumber(raw, 'initializer_range', 0.02),
+      bosTokenId: configField.tokenId(raw, 'bos_token_id', vocabSize),
+      eosTokenId: configField.tokenIds(raw, 'eos_token_id', vocabSize),
+      padTokenId: configField.tokenId(raw, 'pad_token_id', vocabSize),
       torchDtype: String(raw.torch_dtype ?? raw.dtype ?? 'float32'),
       raw: Object.freeze({ ...raw }),
     };
