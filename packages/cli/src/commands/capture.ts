@@ -6,7 +6,12 @@ import {
   formatDuration,
   InvalidInputError,
 } from '@fusechat/core';
-import { captureLocalModel } from '@fusechat/distribution-capture';
+import {
+  type CaptureDataFileSummary,
+  type CaptureRemoteModelSummary,
+  captureLocalModel,
+  captureRemoteModel,
+} from '@fusechat/distribution-capture';
 import { type Command, Option } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
@@ -14,13 +19,17 @@ import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-opt
 /**
  * `fusechat capture --model DIR --data FILE --top-k 10 --out STORE`: runs the model over the data
  * with teacher forcing and stores its top-k next-token distributions, response CE and next-token
- * log-probabilities. Rerunning the same command resumes an interrupted capture; on a complete
- * store it says so and exits 0.
+ * log-probabilities. `--endpoint URL --model-name NAME --tokenizer DIR [--dialect vllm|sglang]`
+ * asks an inference server instead (rendering and tokenisation stay local; prompts go out as token
+ * ids), with `--api-key-env NAME` naming the variable that holds its API key. Rerunning the same
+ * command resumes an interrupted capture; on a complete store it says so and exits 0.
  *
  * @example
  * ```ts
  * registerCaptureCommand(program);
  * await program.parseAsync(['capture', '--model', 'models/pivot', '--data', 'train.jsonl', '--out', 'cap/pivot'], { from: 'user' });
+ * await program.parseAsync(['capture', '--endpoint', 'http://gpu-1:8000', '--model-name', 'Qwen/Qwen2.5-7B-Instruct',
+ *   '--tokenizer', 'tokenizers/qwen2.5', '--data', 'train.jsonl', '--out', 'cap/qwen'], { from: 'user' });
  * ```
  */
 export function registerCaptureCommand(program: Command): void {
@@ -29,10 +38,26 @@ export function registerCaptureCommand(program: Command): void {
     .description(
       "Capture a model's top-k next-token distributions over chat data into a distribution store (resumable).",
     )
-    .requiredOption(
-      '--model <dir>',
-      'Hugging Face model directory (config.json, *.safetensors, tokenizer files)',
+    .option('--model <dir>', 'Hugging Face model directory (config.json, *.safetensors, tokenizer files)')
+    .option(
+      '--endpoint <url>',
+      'an inference server to capture from instead of --model (e.g. http://gpu-1:8000)',
     )
+    .option('--model-name <name>', 'with --endpoint: the served model name (vLLM --served-model-name)')
+    .option(
+      '--tokenizer <dir>',
+      "with --endpoint: the served model's tokenizer files (tokenizer.json, tokenizer_config.json)",
+    )
+    .addOption(
+      new Option('--dialect <engine>', 'with --endpoint: the server protocol')
+        .choices(['vllm', 'sglang'])
+        .default('vllm'),
+    )
+    .option(
+      '--api-key-env <name>',
+      'with --endpoint: environment variable holding the API key (sent as Bearer)',
+    )
+    .option('--concurrency <n>', 'with --endpoint: requests in flight at most', '8')
     .requiredOption(
       '--data <file>',
       'JSONL: {"messages"}, ShareGPT {"conversations"}, {"text"} or {"input_ids","labels"}',
@@ -65,22 +90,32 @@ export function registerCaptureCommand(program: Command): void {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(
-      async (options: {
-        model: string;
-        data: string;
-        out: string;
-        topK: string;
-        maxLength?: string;
-        truncation: 'keep-first' | 'keep-last' | 'refuse';
-        chatTemplate?: string;
-        templateVariable?: string[];
-        batchTokens: string;
-        limit?: string;
-        skipInvalid?: boolean;
-        json?: boolean;
-        backend: BackendRequest;
-        threads?: string;
-      }) => {
+      async (
+        options: {
+          model?: string;
+          endpoint?: string;
+          modelName?: string;
+          tokenizer?: string;
+          dialect: 'vllm' | 'sglang';
+          apiKeyEnv?: string;
+          concurrency: string;
+          data: string;
+          out: string;
+          topK: string;
+          maxLength?: string;
+          truncation: 'keep-first' | 'keep-last' | 'refuse';
+          chatTemplate?: string;
+          templateVariable?: string[];
+          batchTokens: string;
+          limit?: string;
+          skipInvalid?: boolean;
+          json?: boolean;
+          backend: BackendRequest;
+          threads?: string;
+        },
+        command: Command,
+      ) => {
+        checkCaptureSource(options, command);
         const k = parseNumberOption(options.topK, 'top-k', POSITIVE_INTEGER);
         const maxLength =
           options.maxLength === undefined
@@ -93,13 +128,16 @@ export function registerCaptureCommand(program: Command): void {
             : parseNumberOption(options.limit, 'limit', POSITIVE_INTEGER);
         const templateVariables = parseTemplateVariables(options.templateVariable ?? []);
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-        await initCommandBackend(options, { logger });
+        const remote = options.endpoint !== undefined;
+        const concurrency = parseNumberOption(options.concurrency, 'concurrency', POSITIVE_INTEGER);
+        const apiKey = remote ? readApiKey(options.apiKeyEnv) : undefined;
+        // A server computes; this process only renders, tokenises and writes.
+        if (!remote) await initCommandBackend(options, { logger });
         const progress = createProgressPrinter();
         // Starts the clock of the rate and ETA now, not at the first committed window.
         progress({ task: 'capture', completed: 0, unit: 'examples' });
         try {
-          const summary = await captureLocalModel({
-            modelDir: options.model,
+          const shared = {
             data: options.data,
             out: options.out,
             k,
@@ -109,16 +147,44 @@ export function registerCaptureCommand(program: Command): void {
             templateVariables,
             skipInvalid: options.skipInvalid,
             limit,
-            batchTokens,
-            onProgress: (event) =>
-              progress({
-                ...event,
-                detail: `${event.tokens} tokens${event.flagged > 0 ? `, ${event.flagged} flagged` : ''}`,
-              }),
             logger,
-          });
+          };
+          const detail = (event: { tokens: number; flagged: number }) =>
+            `${event.tokens} tokens${event.flagged > 0 ? `, ${event.flagged} flagged` : ''}`;
+          const summary: CaptureDataFileSummary & Partial<CaptureRemoteModelSummary> = remote
+            ? await captureRemoteModel({
+                ...shared,
+                endpoint: options.endpoint!,
+                modelName: options.modelName!,
+                tokenizerDir: options.tokenizer!,
+                dialect: options.dialect,
+                apiKey,
+                concurrency,
+                onProgress: (event) =>
+                  progress({
+                    ...event,
+                    detail: `${detail(event)}, ${event.requestsPerSecond.toFixed(1)} req/s`,
+                  }),
+              })
+            : await captureLocalModel({
+                ...shared,
+                modelDir: options.model!,
+                batchTokens,
+                onProgress: (event) => progress({ ...event, detail: detail(event) }),
+              });
           progress.finish();
           const manifest = summary.manifest;
+          const wire =
+            summary.bytesReceived === undefined
+              ? {}
+              : {
+                  requests: summary.requests,
+                  retries: summary.retries,
+                  bytesSent: summary.bytesSent,
+                  bytesReceived: summary.bytesReceived,
+                  wireBytesPerToken:
+                    summary.tokens > 0 ? (summary.bytesSent! + summary.bytesReceived) / summary.tokens : 0,
+                };
           const result = {
             out: options.out,
             alreadyComplete: summary.alreadyComplete,
@@ -132,6 +198,7 @@ export function registerCaptureCommand(program: Command): void {
             bytesPerToken: manifest.tokens > 0 ? summary.bytes / manifest.tokens : 0,
             seconds: summary.seconds,
             tokensPerSecond: summary.seconds > 0 ? summary.tokens / summary.seconds : 0,
+            ...wire,
           };
           if (options.json) {
             process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -149,13 +216,62 @@ export function registerCaptureCommand(program: Command): void {
               `${manifest.flagged.length > 0 ? `, ${manifest.flagged.length} flagged (non-finite logits)` : ''}` +
               `${summary.invalid > 0 ? `, ${summary.invalid} invalid lines skipped` : ''}` +
               `${summary.truncated > 0 ? `, ${summary.truncated} truncated` : ''}` +
-              ` → ${options.out} (${formatBytes(summary.bytes)}, ${result.bytesPerToken.toFixed(1)} B/token)\n`,
+              ` → ${options.out} (${formatBytes(summary.bytes)}, ${result.bytesPerToken.toFixed(1)} B/token)` +
+              `${
+                wire.requests === undefined
+                  ? ''
+                  : `; ${wire.requests} requests${wire.retries! > 0 ? ` (${wire.retries} retried)` : ''}, ${formatBytes(wire.bytesSent! + wire.bytesReceived!)} on the wire (${wire.wireBytesPerToken.toFixed(0)} B/token)`
+              }\n`,
           );
         } finally {
           progress.finish();
         }
       },
     );
+}
+
+/** Exactly one of --model and --endpoint, and what --endpoint needs: a usage error (exit 2) otherwise. */
+function checkCaptureSource(
+  options: { model?: string; endpoint?: string; modelName?: string; tokenizer?: string; apiKeyEnv?: string },
+  command: Command,
+): void {
+  const usage = (message: string) =>
+    command.error(`error: ${message}`, { exitCode: 2, code: 'fusechat.captureSource' });
+  if (options.model !== undefined && options.endpoint !== undefined) {
+    usage('--model and --endpoint cannot be used together: capture from a model directory or from a server');
+  }
+  if (options.model === undefined && options.endpoint === undefined) {
+    usage(
+      'give --model DIR (a local model) or --endpoint URL --model-name NAME --tokenizer DIR (an inference server)',
+    );
+  }
+  if (options.endpoint !== undefined) {
+    if (options.modelName === undefined) usage('--endpoint needs --model-name NAME (the served model name)');
+    if (options.tokenizer === undefined)
+      usage("--endpoint needs --tokenizer DIR (the served model's tokenizer files)");
+  } else {
+    for (const flag of ['modelName', 'tokenizer', 'apiKeyEnv'] as const) {
+      if (options[flag] !== undefined) {
+        usage(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --endpoint, not --model`);
+      }
+    }
+  }
+}
+
+/** The API key from the variable `--api-key-env` names (its value is never printed). */
+function readApiKey(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  const value = process.env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new InvalidInputError(
+      `--api-key-env ${name}: the environment variable ${name} is not set or empty.`,
+      {
+        code: 'CLI_API_KEY_ENV_UNSET',
+        field: 'api-key-env',
+      },
+    );
+  }
+  return value.trim();
 }
 
 /** `name=value` pairs; values that read as JSON numbers or booleans become those. */
