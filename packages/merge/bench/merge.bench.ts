@@ -1,29 +1,30 @@
 // `pnpm bench merge`: three ~1 GB F32 checkpoints (a pivot and two fine-tuned targets, 24 tensors
-// of ~42 MB with Llama-style names) merged with VaRM, TIES and SCE. Wall time is reported as a
-// ratio to the I/O floor measured in the same run (read every input tensor + write one output
-// with the same reader/writer, no math); peak RSS of each merge (in a fresh child process) as a
-// fraction of the input size. Writes bench-results/merge.json. Temp files live under os.tmpdir()
-// and are removed afterwards.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+// of ~42 MB with Llama-style names) merged by the real `fusechat merge` process with linear, VaRM,
+// TIES and SCE. Each wall time is a ratio to the machine's I/O floor measured in the same run the
+// way cat/dd do it: `cat` of every input file to /dev/null plus `dd` of an output-sized file with
+// 16 MiB blocks and `conv=fsync` (no Node streaming in the floor). Peak RSS is the whole CLI
+// process's (`/usr/bin/time -v`, maximum resident set size), as a fraction of the input size.
+// Writes bench-results/merge.json. Checkpoints live under FUSECHAT_MERGE_BENCH_DIR (default
+// /tmp/fusechat-merge-bench) and are removed afterwards unless FUSECHAT_MERGE_BENCH_KEEP=1.
+//
+// The CLI is bundled from the current sources with esbuild into the bench directory first (one
+// file, dependencies inlined but tfjs-node's native packages), so it runs compiled, as an
+// installed `fusechat` does, whatever state the workspace's dist folders are in; with
+// FUSECHAT_MERGE_BENCH_SOURCE=1 it runs from the sources through tsx (≈5 s startup, +130 MB RSS);
+// FUSECHAT_MERGE_BENCH_CLI=path.mjs runs another bundle (e.g. one of an earlier commit).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCheckpointWriter, openCheckpoint } from '@fusechat/safetensors';
-import { mergeModels } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..', '..');
 const LAYERS = 8;
 const HIDDEN = 4096;
 const INTERMEDIATE = 2560;
-
-interface ChildResult {
-  readonly seconds: number;
-  readonly maxRssBytes: number;
-  /** User + system CPU seconds of the whole process (all threads): less sensitive to load than wall time. */
-  readonly cpuSeconds: number;
-  readonly timings?: { readWait: number; compute: number; writeWait: number };
-}
+const RUNS = Number(process.env.FUSECHAT_MERGE_BENCH_RUNS ?? 2);
 
 function tensorPlan() {
   const plan: { name: string; shape: number[] }[] = [];
@@ -50,6 +51,8 @@ function fill(out: Float32Array, seed: number, scale: number, base?: Float32Arra
 }
 
 async function writeModel(dir: string, seed: number, baseDir?: string) {
+  if (existsSync(join(dir, 'done'))) return;
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'config.json'),
@@ -76,150 +79,185 @@ async function writeModel(dir: string, seed: number, baseDir?: string) {
   }
   await writer.close();
   await base?.close();
+  writeFileSync(join(dir, 'done'), '');
 }
 
-async function ioFloor(inputs: string[], out: string): Promise<void> {
-  const checkpoints = await Promise.all(inputs.map((dir) => openCheckpoint(dir)));
-  const plan = tensorPlan();
-  const writer = await createCheckpointWriter(
-    out,
-    plan.map((entry) => ({ ...entry, dtype: 'F32' as const })),
-    { maxShardBytes: 5_000_000_000 },
-  );
-  for (const entry of plan) {
-    const values = await Promise.all(checkpoints.map((checkpoint) => checkpoint.readFloat32(entry.name)));
-    await writer.write(entry.name, values[0]!);
-  }
-  await writer.close();
-  await Promise.all(checkpoints.map((checkpoint) => checkpoint.close()));
-}
-
-const CONFIGS: Record<string, (root: string) => Record<string, unknown>> = {
-  variation_ratio: (root) => ({
-    merge_method: 'variation_ratio',
-    base_model: join(root, 'pivot'),
-    models: [{ model: join(root, 'target-1') }, { model: join(root, 'target-2') }],
-  }),
-  ties: (root) => ({
-    merge_method: 'ties',
-    base_model: join(root, 'pivot'),
-    parameters: { weight: 1, density: 0.5 },
-    models: [{ model: join(root, 'target-1') }, { model: join(root, 'target-2') }],
-  }),
-  sce: (root) => ({
-    merge_method: 'sce',
-    base_model: join(root, 'pivot'),
-    parameters: { select_topk: 0.1 },
-    models: [{ model: join(root, 'target-1') }, { model: join(root, 'target-2') }],
-  }),
+const METHODS: Record<string, (root: string) => string> = {
+  linear: (root) => `merge_method: linear
+models:
+  - { model: ${join(root, 'pivot')}, parameters: { weight: 0.2 } }
+  - { model: ${join(root, 'target-1')}, parameters: { weight: 0.5 } }
+  - { model: ${join(root, 'target-2')}, parameters: { weight: 0.3 } }
+`,
+  variation_ratio: (root) => `merge_method: variation_ratio
+base_model: ${join(root, 'pivot')}
+models: [{ model: ${join(root, 'target-1')} }, { model: ${join(root, 'target-2')} }]
+`,
+  ties: (root) => `merge_method: ties
+base_model: ${join(root, 'pivot')}
+parameters: { weight: 1, density: 0.5 }
+models: [{ model: ${join(root, 'target-1')} }, { model: ${join(root, 'target-2')} }]
+`,
+  sce: (root) => `merge_method: sce
+base_model: ${join(root, 'pivot')}
+parameters: { select_topk: 0.1 }
+models: [{ model: ${join(root, 'target-1')} }, { model: ${join(root, 'target-2')} }]
+`,
 };
 
-async function child(task: string, root: string, out: string) {
-  const started = performance.now();
-  let timings: ChildResult['timings'];
-  if (task === 'io-floor')
-    await ioFloor(
-      ['pivot', 'target-1', 'target-2'].map((name) => join(root, name)),
-      out,
-    );
-  else {
-    const [method, mode] = task.split(':');
-    const result = await mergeModels(CONFIGS[method!]!(root), {
-      out,
-      overwrite: true,
-      prefetch: mode !== 'no-prefetch',
-    });
-    timings = result.timings;
-  }
-  const result: ChildResult = {
-    seconds: (performance.now() - started) / 1000,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
-    cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    ...(timings ? { timings } : {}),
-  };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+interface Measurement {
+  readonly seconds: number;
+  readonly maxRssBytes: number;
+  readonly cpuSeconds: number;
 }
 
-function runChild(task: string, root: string, out: string): ChildResult {
+function weightFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.safetensors'))
+    .map((file) => join(dir, file));
+}
+
+/** cat every input byte to /dev/null, then dd an output-sized file with 16 MiB blocks and fsync. */
+function floorRun(inputs: string[], out: string, outputBytes: number): Measurement {
   rmSync(out, { recursive: true, force: true });
-  const stdout = execFileSync(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', task, root, out],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  mkdirSync(out, { recursive: true });
+  const block = 16 * 1024 * 1024;
+  const started = performance.now();
+  execFileSync('sh', ['-c', 'cat "$@" > /dev/null', 'cat', ...inputs]);
+  execFileSync('dd', [
+    'if=/dev/zero',
+    `of=${join(out, 'model.safetensors')}`,
+    `bs=${block}`,
+    `count=${Math.ceil(outputBytes / block)}`,
+    'conv=fsync',
+    'status=none',
+  ]);
+  return { seconds: (performance.now() - started) / 1000, maxRssBytes: 0, cpuSeconds: 0 };
+}
+
+function bundleCli(root: string): string {
+  const outfile = join(root, 'cli', 'bin.mjs');
+  execFileSync(join(repo, 'node_modules', '.bin', 'esbuild'), [
+    join(repo, 'packages', 'cli', 'src', 'bin.ts'),
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    '--target=node20',
+    '--conditions=source',
+    `--outfile=${outfile}`,
+    '--external:@tensorflow/tfjs-node',
+    '--external:@tensorflow/tfjs-node-gpu',
+    "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    '--log-level=warning',
+  ]);
+  return outfile;
+}
+
+let bundledCli = '';
+
+function cliCommand(): string[] {
+  if (process.env.FUSECHAT_MERGE_BENCH_SOURCE === '1')
+    return [
+      process.execPath,
+      '--conditions=source',
+      '--import',
+      join(repo, 'scripts', 'register-source-hooks.mjs'),
+      '--import',
+      'tsx',
+      join(repo, 'packages', 'cli', 'src', 'bin.ts'),
+    ];
+  return [process.execPath, process.env.FUSECHAT_MERGE_BENCH_CLI ?? bundledCli];
+}
+
+function mergeRun(root: string, method: string, out: string, extra: string[]): Measurement {
+  rmSync(out, { recursive: true, force: true });
+  const config = join(root, `${method}.yml`);
+  writeFileSync(config, METHODS[method]!(root));
+  const started = performance.now();
+  const child = spawnSync(
+    '/usr/bin/time',
+    ['-v', ...cliCommand(), 'merge', config, '--out', out, '--overwrite', ...extra],
+    { cwd: repo, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
   );
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as ChildResult;
+  const seconds = (performance.now() - started) / 1000;
+  if (child.status !== 0)
+    throw new Error(`fusechat merge ${method} failed:\n${child.stdout}\n${child.stderr}`);
+  const field = (name: string) =>
+    Number(new RegExp(`${name}: ([\\d.]+)`).exec(child.stderr)?.[1] ?? Number.NaN);
+  return {
+    seconds,
+    maxRssBytes: field('Maximum resident set size \\(kbytes\\)') * 1024,
+    cpuSeconds: field('User time \\(seconds\\)') + field('System time \\(seconds\\)'),
+  };
 }
 
 async function main() {
-  const root = mkdtempSync(join(tmpdir(), 'fusechat-merge-bench-'));
+  const root = process.env.FUSECHAT_MERGE_BENCH_DIR ?? '/tmp/fusechat-merge-bench';
+  mkdirSync(root, { recursive: true });
+  const only = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
   try {
     const setupStart = performance.now();
     await writeModel(join(root, 'pivot'), 1);
     await writeModel(join(root, 'target-1'), 2, join(root, 'pivot'));
     await writeModel(join(root, 'target-2'), 3, join(root, 'pivot'));
-    const inputBytes =
-      3 * tensorPlan().reduce((sum, entry) => sum + 4 * entry.shape.reduce((a, b) => a * b, 1), 0);
+    const inputs = ['pivot', 'target-1', 'target-2'].flatMap((name) => weightFiles(join(root, name)));
+    const inputBytes = inputs.reduce((sum, file) => sum + statSync(file).size, 0);
+    const outputBytes = weightFiles(join(root, 'pivot')).reduce((sum, file) => sum + statSync(file).size, 0);
     console.log(
       `setup: 3 checkpoints, ${(inputBytes / 1e9).toFixed(2)} GB in all, ${((performance.now() - setupStart) / 1000).toFixed(1)} s`,
     );
-
+    if (process.env.FUSECHAT_MERGE_BENCH_SOURCE !== '1') bundledCli = bundleCli(root);
     const out = join(root, 'out');
-    // Warm the page cache the same way for every run; the floor is the faster of two runs.
-    runChild('io-floor', root, out);
-    const floors = [runChild('io-floor', root, out), runChild('io-floor', root, out)];
-    const floor = floors[0]!.seconds <= floors[1]!.seconds ? floors[0]! : floors[1]!;
-    const rows: Record<string, unknown>[] = [
-      {
-        task: 'io-floor',
-        seconds: floor.seconds,
-        cpuSeconds: floor.cpuSeconds,
-        ratio: 1,
-        peakRssMB: floor.maxRssBytes / 1e6,
-        rssOfInput: floor.maxRssBytes / inputBytes,
-      },
-    ];
-    for (const task of [...Object.keys(CONFIGS), 'variation_ratio:no-prefetch', 'ties:workers-2']) {
-      // Two runs: the faster one's time (the machine is shared), the larger peak RSS.
-      const runs = [runChild(task, root, out), runChild(task, root, out)];
-      const fastest = runs[0]!.seconds <= runs[1]!.seconds ? runs[0]! : runs[1]!;
-      const result = { ...fastest, maxRssBytes: Math.max(runs[0]!.maxRssBytes, runs[1]!.maxRssBytes) };
-      rows.push({
+    const rows: Record<string, unknown>[] = [];
+    // Warm the page cache the same way for every run; each task keeps its fastest run and largest RSS.
+    floorRun(inputs, out, outputBytes);
+    const measure = (task: string, run: () => Measurement) => {
+      const runs = Array.from({ length: RUNS }, run);
+      const fastest = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+      const row = {
         task,
-        seconds: result.seconds,
-        cpuSeconds: result.cpuSeconds,
-        ratio: result.seconds / floor.seconds,
-        peakRssMB: result.maxRssBytes / 1e6,
-        rssOfInput: result.maxRssBytes / inputBytes,
-        ...(result.timings ? { timings: result.timings } : {}),
-      });
+        seconds: fastest.seconds,
+        allSeconds: runs.map((r) => r.seconds),
+        cpuSeconds: fastest.cpuSeconds,
+        maxRssBytes: Math.max(...runs.map((r) => r.maxRssBytes)),
+        loadAverage: loadavg()[0],
+      };
+      rows.push(row);
+      console.log(
+        `${task.padEnd(28)} ${runs.map((r) => r.seconds.toFixed(2)).join(' / ')} s  RSS ${(row.maxRssBytes / 1e6).toFixed(0)} MB  load ${loadavg()[0]!.toFixed(2)}`,
+      );
+      return row;
+    };
+    const floor = measure('io-floor (cat + dd fsync)', () => floorRun(inputs, out, outputBytes));
+    const tasks = only.length > 0 ? only : Object.keys(METHODS);
+    for (const task of tasks) {
+      const [method, flag] = task.split(':');
+      measure(task, () => mergeRun(root, method!, out, flag ? [`--${flag}`] : []));
     }
+    // The floor again after the merges: the ratio uses the faster of the two floors.
+    const floorAfter = measure('io-floor again', () => floorRun(inputs, out, outputBytes));
+    const floorSeconds = Math.min(floor.seconds, floorAfter.seconds);
     const load = loadavg();
     console.log(`\nload average ${load.map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
-    console.log(
-      'task                          seconds  × I/O floor  cpu s  peak RSS MB  RSS / input  read wait / compute / write wait s',
-    );
+    console.log('task                          seconds  × I/O floor  cpu s  peak RSS MB  RSS / input');
     for (const row of rows) {
-      const t = row.timings as ChildResult['timings'];
+      const seconds = row.seconds as number;
+      const rss = row.maxRssBytes as number;
+      Object.assign(row, { ratio: seconds / floorSeconds, rssOfInput: rss / inputBytes });
       console.log(
-        `${String(row.task).padEnd(28)} ${(row.seconds as number).toFixed(2).padStart(8)} ${(row.ratio as number).toFixed(2).padStart(12)} ${(row.cpuSeconds as number).toFixed(1).padStart(6)} ${(row.peakRssMB as number).toFixed(0).padStart(12)} ${((row.rssOfInput as number) * 100).toFixed(1).padStart(10)}%  ${t ? `${t.readWait.toFixed(1)} / ${t.compute.toFixed(1)} / ${t.writeWait.toFixed(1)}` : ''}`,
+        `${String(row.task).padEnd(28)} ${seconds.toFixed(2).padStart(8)} ${(seconds / floorSeconds).toFixed(2).padStart(12)} ${(row.cpuSeconds as number).toFixed(1).padStart(6)} ${(rss / 1e6).toFixed(0).padStart(12)} ${((rss / inputBytes) * 100).toFixed(1).padStart(10)}%`,
       );
     }
-    const resultsDir = join(here, '..', '..', '..', 'bench-results');
+    const resultsDir = join(repo, 'bench-results');
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
       join(resultsDir, 'merge.json'),
-      `${JSON.stringify({ date: new Date().toISOString(), loadAverage: load, cores: cpus().length, inputBytes, rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), loadAverage: load, cores: cpus().length, inputBytes, floorSeconds, rows }, null, 2)}\n`,
     );
     console.log(`\nwrote ${join('bench-results', 'merge.json')}`);
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    if (process.env.FUSECHAT_MERGE_BENCH_KEEP !== '1') rmSync(root, { recursive: true, force: true });
   }
 }
 
-const childIndex = process.argv.indexOf('--child');
-if (childIndex >= 0) {
-  const [task, root, out] = process.argv.slice(childIndex + 1);
-  await child(task!, root!, out!);
-} else {
-  await main();
-}
+await main();

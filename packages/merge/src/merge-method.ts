@@ -69,6 +69,12 @@ export interface MergeTensorResult {
    * {@link MergeMethod.reportsChange}).
    */
   readonly changeMeanSquare?: readonly number[];
+  /**
+   * `true` when the method's own last pass already found every output element finite (a fused
+   * check), so the engine skips its separate scan. Anything else (or omitting it) keeps the scan,
+   * which reports the first non-finite element.
+   */
+  readonly allFinite?: boolean;
 }
 
 /**

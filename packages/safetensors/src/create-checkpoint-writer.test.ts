@@ -27,6 +27,30 @@ async function writeAll(out: string, maxShardBytes?: number) {
 }
 
 describe('createCheckpointWriter', () => {
+  it('flushes in the background (backgroundSyncBytes) and writes the same bytes', async () => {
+    const plain = join(dir(), 'plain');
+    await writeAll(plain);
+    const out = join(dir(), 'background-sync');
+    const writer = await createCheckpointWriter(out, plan, { backgroundSyncBytes: 1 });
+    // Concurrent writes while flushes are in flight.
+    await Promise.all(
+      [...plan.entries()].map(([k, tensor]) =>
+        writer.write(tensor.name, values(32 / (tensor.name === 'model.norm.weight' ? 4 : 1), k)),
+      ),
+    );
+    await writer.close();
+    expect(await readFile(join(out, 'model.safetensors'))).toEqual(
+      await readFile(join(plain, 'model.safetensors')),
+    );
+    for (const bad of [0, -1, Number.NaN]) {
+      await expect(
+        createCheckpointWriter(join(dir(), 'bad'), plan, { backgroundSyncBytes: bad }),
+      ).rejects.toMatchObject({
+        code: 'SAFETENSORS_INVALID_OPTION',
+      });
+    }
+  });
+
   it('writes a single model.safetensors with format=pt metadata, data in plan order', async () => {
     const out = join(dir(), 'single');
     const writer = await writeAll(out);

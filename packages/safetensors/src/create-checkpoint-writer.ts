@@ -24,6 +24,12 @@ export interface CheckpointWriterOptions {
   metadata?: Record<string, string>;
   /** File name stem (default `model`): `model.safetensors` or `model-00001-of-00002.safetensors`. */
   filenamePrefix?: string;
+  /**
+   * Start flushing a shard to disk in the background (`fdatasync`, not awaited) each time this
+   * many bytes have been written to it since the last flush, so the disk writes while the caller
+   * computes and {@link CheckpointWriter.close}'s final fsync has little left to do. Default: off.
+   */
+  backgroundSyncBytes?: number;
 }
 
 /** A checkpoint being written; see {@link createCheckpointWriter}. */
@@ -46,6 +52,10 @@ interface Shard {
   temp: string;
   handle: FileHandle | undefined;
   header: ReturnType<typeof serializeHeader>;
+  /** Bytes written since the last background flush started. */
+  unsynced: number;
+  /** The background flush in flight, if any (its failure resurfaces at close). */
+  syncing: Promise<void> | undefined;
 }
 
 const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
@@ -96,6 +106,12 @@ export async function createCheckpointWriter(
       code: 'SAFETENSORS_INVALID_OPTION',
       field: 'options.maxShardBytes',
     });
+  const backgroundSyncBytes = options.backgroundSyncBytes ?? Number.POSITIVE_INFINITY;
+  if (!(backgroundSyncBytes > 0))
+    throw new InvalidInputError(
+      `options.backgroundSyncBytes must be a positive number, got ${options.backgroundSyncBytes}.`,
+      { code: 'SAFETENSORS_INVALID_OPTION', field: 'options.backgroundSyncBytes' },
+    );
   const prefix = options.filenamePrefix ?? 'model';
   if (typeof prefix !== 'string' || prefix === '' || /[/\\]/.test(prefix))
     throw new InvalidInputError(
@@ -144,6 +160,8 @@ export async function createCheckpointWriter(
         temp: tempPathFor(join(dir, shardFiles[s]!)),
         handle: undefined,
         header,
+        unsynced: 0,
+        syncing: undefined,
       };
       shards.push(shard);
       shard.handle = await open(shard.temp, 'wx');
@@ -157,7 +175,7 @@ export async function createCheckpointWriter(
     await discard(shards);
     throw fsError(error, 'create shard files in', dir);
   }
-  return new StreamingCheckpointWriter(dir, prefix, shards, location, numels);
+  return new StreamingCheckpointWriter(dir, prefix, shards, location, numels, backgroundSyncBytes);
 }
 
 class StreamingCheckpointWriter implements CheckpointWriter {
@@ -175,6 +193,7 @@ class StreamingCheckpointWriter implements CheckpointWriter {
       { shard: Shard; index: number; position: number; plan: PlannedTensor }
     >,
     private readonly numels: number[],
+    private readonly backgroundSyncBytes: number,
   ) {
     this.shardFiles = shards.map((shard) => shard.file);
   }
@@ -204,8 +223,10 @@ class StreamingCheckpointWriter implements CheckpointWriter {
     const values = coerceTensorData(data, where.plan, this.numels[where.index]!, `data of "${name}"`);
     this.#inFlight.add(name);
     try {
-      await writeFully(where.shard.handle!, bytesOf(values), where.position);
+      const bytes = bytesOf(values);
+      await writeFully(where.shard.handle!, bytes, where.position);
       this.#written.add(name);
+      this.#maybeFlush(where.shard, bytes.byteLength);
     } catch (error) {
       throw fsError(error, `write tensor "${name}" to`, join(this.dir, where.shard.file));
     } finally {
@@ -232,6 +253,7 @@ class StreamingCheckpointWriter implements CheckpointWriter {
     this.#state = 'closing';
     try {
       for (const shard of this.shards) {
+        await shard.syncing;
         await shard.handle!.sync();
         await shard.handle!.close();
         shard.handle = undefined;
@@ -254,6 +276,20 @@ class StreamingCheckpointWriter implements CheckpointWriter {
     if (this.#state === 'closed' || this.#state === 'aborted') return;
     this.#state = 'aborted';
     await discard(this.shards);
+  }
+
+  /** Starts a background flush of `shard` once enough bytes are waiting (one flush at a time). */
+  #maybeFlush(shard: Shard, bytes: number): void {
+    shard.unsynced += bytes;
+    if (shard.unsynced < this.backgroundSyncBytes || shard.syncing !== undefined) return;
+    shard.unsynced = 0;
+    const handle = shard.handle!;
+    const flush = handle.datasync().finally(() => {
+      if (shard.syncing === flush) shard.syncing = undefined;
+    });
+    // Not awaited here: close() awaits it (and sees its error); never an unhandled rejection.
+    flush.catch(() => undefined);
+    shard.syncing = flush;
   }
 
   async #writeIndex(): Promise<void> {
@@ -287,6 +323,7 @@ class StreamingCheckpointWriter implements CheckpointWriter {
 
 async function discard(shards: Shard[]): Promise<void> {
   for (const shard of shards) {
+    await shard.syncing?.catch(() => {});
     await shard.handle?.close().catch(() => {});
     shard.handle = undefined;
     await unlink(shard.temp).catch(() => {});

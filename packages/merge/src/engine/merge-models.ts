@@ -2,16 +2,21 @@ import { existsSync } from 'node:fs';
 import { copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FuseChatError } from '@fusechat/core';
-import { createCheckpointWriter, type TensorArray } from '@fusechat/safetensors';
+import { type CheckpointWriter, createCheckpointWriter, type TensorArray } from '@fusechat/safetensors';
 import { builtinMergeMethods } from '../builtin-merge-methods.js';
+import { addSquaredChange } from '../kernels/weighted-sum.js';
 import type { MergeModelsOptions } from './merge-options.js';
 import { type MergeReport, renderReportSvg, summariseLayers, type TensorReport } from './merge-report.js';
 import { runTensorJob, type TensorJobResult } from './merge-tensor.js';
+import type { OpenedModel } from './open-inputs.js';
 import { closePlan, type MergePlan, preflightMerge } from './preflight.js';
 import { TensorReader } from './tensor-reader.js';
 import { MergeWorkerPool } from './worker-pool.js';
 
 const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+// Start flushing the output every 64 MiB: the disk writes while we compute, and the final fsync
+// (part of the I/O floor) has little left to do.
+const BACKGROUND_SYNC_BYTES = 64 << 20;
 const CONFIG_FILES = ['config.json', 'generation_config.json'];
 const TOKENIZER_FILES = [
   'tokenizer.json',
@@ -127,6 +132,7 @@ async function writeWeights(
     plan.tensors.map((tensor) => ({ name: tensor.name, dtype: tensor.dtype, shape: [...tensor.shape] })),
     {
       maxShardBytes: options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,
+      backgroundSyncBytes: BACKGROUND_SYNC_BYTES,
       metadata: { format: 'pt', merged_by: 'fusechat', merge_method: plan.method.name },
     },
   );
@@ -136,18 +142,19 @@ async function writeWeights(
   // Off by default: measured on 2 shared cores, two worker threads merged 10–50% slower than one
   // thread whose reads and writes overlap its math (the kernels are memory-bound).
   const workers = isBuiltin ? (options.workers ?? 0) : 0;
-  // Lanes run read → merge → write one tensor at a time, interleaved: with 2 lanes one tensor is
-  // read (or written) while another is merged. Each lane owns one float32 buffer per input,
-  // reused for every tensor it handles, so memory stays at lanes × inputs × the largest tensor.
-  const laneCount = Math.max(workers, prefetch ? 2 : 1);
   const capacity = sources.map((model) =>
     Math.max(
       0,
       ...plan.tensors.filter((t) => !t.copy).map((t) => model.checkpoint.tensors.get(t.name)!.numel),
     ),
   );
+  if (workers === 0)
+    return writeWeightsPipelined(plan, writer, sources, capacity, prefetch, options, timings);
+  // Worker lanes run read → merge → write one tensor at a time, interleaved. Each lane owns one
+  // float32 buffer per input, reused for every tensor it handles (lanes × inputs × largest tensor).
+  const laneCount = Math.max(workers, prefetch ? 2 : 1);
   const reader = new TensorReader();
-  const pool = workers > 0 ? new MergeWorkerPool(workers) : undefined;
+  const pool = new MergeWorkerPool(workers);
   const reports: TensorReport[] = new Array(plan.tensors.length);
   const total = plan.tensors.length;
   let next = 0;
@@ -195,14 +202,9 @@ async function writeWeights(
           parameters: tensor.parameters,
           perModel: tensor.perModel,
         };
-        let result: TensorJobResult;
-        if (pool) {
-          const response = await pool.run({ ...job, method: plan.method.name });
-          buffers = response.buffers.map((buffer) => new Float32Array(buffer));
-          result = response;
-        } else {
-          result = runTensorJob(plan.method, job);
-        }
+        const response = await pool.run({ ...job, method: plan.method.name });
+        buffers = response.buffers.map((buffer) => new Float32Array(buffer));
+        const result: TensorJobResult = response;
         clock('compute', started);
         output = result.output;
         reports[index] = {
@@ -240,7 +242,131 @@ async function writeWeights(
     await writer.abort().catch(() => undefined);
     throw error;
   } finally {
-    await Promise.all([reader.close(), pool?.close()]);
+    await Promise.all([reader.close(), pool.close()]);
+  }
+  return reports;
+}
+
+/**
+ * One thread, one float32 buffer per input (the largest tensor each), and three overlaps instead
+ * of a second set of buffers: reads arrive in pieces while the engine's per-element statistics
+ * (the mean squared change VaRM and the report need) run on the pieces already read; the merged
+ * tensor is written in the background while the next tensor's reads start (only the buffer the
+ * pending write reads from waits for it); the writer flushes to disk in the background.
+ */
+async function writeWeightsPipelined(
+  plan: MergePlan,
+  writer: CheckpointWriter,
+  sources: readonly OpenedModel[],
+  capacity: readonly number[],
+  prefetch: boolean,
+  options: MergeModelsOptions,
+  timings: MergeTimings,
+): Promise<TensorReport[]> {
+  const buffers = capacity.map((size) => new Float32Array(size));
+  const reader = new TensorReader();
+  const reports: TensorReport[] = new Array(plan.tensors.length);
+  const total = plan.tensors.length;
+  const hasBase = plan.base !== undefined;
+  const computeChange = hasBase && !plan.method.reportsChange;
+  const modelBuffers = hasBase ? buffers.slice(1) : buffers;
+  // Writes in flight, each with the buffer it reads from (undefined: an array of its own).
+  let pending: { buffer: ArrayBufferLike | undefined; done: Promise<void> }[] = [];
+  let completed = 0;
+  const since = (key: keyof MergeTimings, started: number) => {
+    timings[key] += (performance.now() - started) / 1000;
+  };
+  const waitForWrites = async (buffer?: ArrayBufferLike) => {
+    const waiting = pending.filter((write) => buffer === undefined || write.buffer === buffer);
+    if (waiting.length === 0) return;
+    pending = pending.filter((write) => !waiting.includes(write));
+    await Promise.all(waiting.map((write) => write.done));
+  };
+  const startWrite = (name: string, output: Float32Array | TensorArray) => {
+    const done = writer.write(name, output).then(() => {
+      completed++;
+      options.onProgress?.({ task: 'merge', completed, total, unit: 'tensors', detail: name });
+    });
+    done.catch(() => undefined); // awaited later; never an unhandled rejection
+    const inputBuffer = buffers.find((buffer) => buffer.buffer === output.buffer);
+    pending.push({ buffer: inputBuffer?.buffer, done });
+  };
+
+  try {
+    for (let index = 0; index < total; index++) {
+      const tensor = plan.tensors[index]!;
+      let started = performance.now();
+      if (!prefetch) await waitForWrites();
+      if (tensor.copy) {
+        const output = (await plan.reference.checkpoint.readTensor(tensor.name)).data;
+        since('readWait', started);
+        reports[index] = {
+          name: tensor.name,
+          shape: tensor.shape,
+          dtype: tensor.dtype,
+          layer: tensor.layer,
+          copied: true,
+        };
+        startWrite(tensor.name, output);
+        continue;
+      }
+      const numel = tensor.numel;
+      const sums = computeChange ? new Float64Array(plan.models.length) : undefined;
+      const ready = new Array<number>(sources.length).fill(0);
+      let processed = 0;
+      const progress = (j: number) => (prefix: number) => {
+        ready[j] = Math.min(prefix, numel);
+        if (sums === undefined) return;
+        let upTo = numel;
+        for (const value of ready) upTo = Math.min(upTo, value);
+        if (upTo <= processed) return;
+        addSquaredChange(sums, modelBuffers, buffers[0]!, processed, upTo);
+        processed = upTo;
+      };
+      const inputs = await Promise.all(
+        sources.map(async (model, j) => {
+          await waitForWrites(buffers[j]!.buffer);
+          const values = await reader.read(model, tensor.name, buffers[j]!, progress(j));
+          // Row-major [vocab, hidden]: the first rows are the base vocabulary's.
+          return values.length > numel ? values.subarray(0, numel) : values;
+        }),
+      );
+      since('readWait', started);
+      started = performance.now();
+      const result = runTensorJob(plan.method, {
+        tensorName: tensor.name,
+        shape: tensor.shape,
+        numel,
+        seed: plan.config.seed,
+        inputs,
+        hasBase,
+        models: plan.models.map((model) => model.reference),
+        parameters: tensor.parameters,
+        perModel: tensor.perModel,
+        changeMeanSquare: sums ? Array.from(sums, (sum) => (numel === 0 ? 0 : sum / numel)) : undefined,
+      });
+      since('compute', started);
+      reports[index] = {
+        name: tensor.name,
+        shape: tensor.shape,
+        dtype: tensor.dtype,
+        layer: tensor.layer,
+        ...(result.weights ? { weights: [...result.weights] } : {}),
+        ...(result.changeMeanSquare ? { changeMeanSquare: [...result.changeMeanSquare] } : {}),
+        ...(tensor.cropped.length > 0 ? { cropped: tensor.cropped } : {}),
+      };
+      startWrite(tensor.name, result.output);
+    }
+    const started = performance.now();
+    await waitForWrites();
+    await writer.close();
+    since('writeWait', started);
+  } catch (error) {
+    await Promise.allSettled(pending.map((write) => write.done));
+    await writer.abort().catch(() => undefined);
+    throw error;
+  } finally {
+    await reader.close();
   }
   return reports;
 }

@@ -14,6 +14,11 @@ export interface TensorJob {
   readonly models: readonly string[];
   readonly parameters: unknown;
   readonly perModel: readonly unknown[];
+  /**
+   * The models' mean squared change against the base when the engine already computed it (while
+   * reading); otherwise computed here for methods that do not report it.
+   */
+  readonly changeMeanSquare?: readonly number[] | undefined;
 }
 
 /** The merged tensor with what the report needs. */
@@ -32,7 +37,7 @@ export function runTensorJob(method: AnyMergeMethod, job: TensorJob): TensorJobR
   const modelTensors = job.hasBase ? job.inputs.slice(1) : job.inputs;
   const engineChange =
     base && !method.reportsChange
-      ? modelTensors.map((values) => meanSquaredDifference(values, base))
+      ? (job.changeMeanSquare ?? modelTensors.map((values) => meanSquaredDifference(values, base)))
       : undefined;
   const result = method.merge({
     tensorName: job.tensorName,
@@ -55,7 +60,8 @@ export function runTensorJob(method: AnyMergeMethod, job: TensorJob): TensorJobR
       { details: { tensorName: job.tensorName } },
     );
   }
-  for (let i = 0; i < output.length; i++) {
+  const allFinite = result instanceof Float32Array ? false : (result as MergeTensorResult).allFinite === true;
+  for (let i = allFinite ? output.length : 0; i < output.length; i++) {
     const value = output[i]!;
     // value - value is NaN exactly for NaN and ±Infinity: one cheap test per element.
     if (value - value !== 0) {

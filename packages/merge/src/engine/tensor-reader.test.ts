@@ -44,4 +44,35 @@ describe('TensorReader', () => {
       await checkpoint.close();
     });
   }
+
+  for (const dtype of ['F32', 'BF16', 'F16'] as const) {
+    it(`reads ${dtype} in pieces, reporting a growing ready prefix, with the same values as one read`, async () => {
+      const dir = join(root, `chunked-${dtype}`);
+      mkdirSync(dir);
+      const numel = 1001;
+      const data =
+        dtype === 'F32'
+          ? new Uint8Array(Float32Array.from({ length: numel }, (_, i) => Math.sin(i) * 3).buffer)
+          : new Uint8Array(Uint16Array.from({ length: numel }, (_, i) => (i * 40503) & 0xffff).buffer);
+      writeFileSync(join(dir, 'model.safetensors'), rawSafetensors('x', dtype, data, numel));
+      const checkpoint = await openCheckpoint(dir);
+      const model = { reference: dtype, dir, config: {}, checkpoint };
+      const whole = new TensorReader();
+      const expected = Float32Array.from(await whole.read(model, 'x', new Float32Array(numel)));
+      // 13-byte pieces: not a multiple of the element size, many pieces in flight out of order.
+      const reader = new TensorReader({ chunkBytes: 13 });
+      const ready: number[] = [];
+      const target = new Float32Array(numel + 3).fill(7);
+      const values = await reader.read(model, 'x', target, (prefix) => {
+        // The prefix is final when reported.
+        for (let i = ready.at(-1) ?? 0; i < prefix; i++) expect(Object.is(target[i], expected[i])).toBe(true);
+        ready.push(prefix);
+      });
+      expect(ready.at(-1)).toBe(numel);
+      expect(ready.length).toBeGreaterThan(10);
+      expect([...ready].sort((a, b) => a - b)).toEqual(ready);
+      expect(new Uint32Array(values.buffer, 0, numel)).toEqual(new Uint32Array(expected.buffer));
+      await Promise.all([reader.close(), whole.close(), checkpoint.close()]);
+    });
+  }
 });

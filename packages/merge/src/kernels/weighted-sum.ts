@@ -36,6 +36,72 @@ export function weightedSum(
   return out;
 }
 
+/**
+ * `weightedSum(out, arrays, coefficients)` (no offset) fused with a finiteness check of the
+ * float32 results: returns `true` when every stored value is finite. Bit-identical to
+ * `weightedSum`: the same float64 operations in the same order (`0 + c0·a`, then `+ c1·b`, …,
+ * skipping zero coefficients unless `keepZeroCoefficients`, as the linear method's plain sum
+ * does), one pass instead of four; two and three arrays run unrolled. `out` may be one of
+ * `arrays` (each element is read before it is written).
+ *
+ * @example
+ * ```ts
+ * const finite = mixChecked(base, [first, second], [0.25, 0.75]);
+ * ```
+ */
+export function mixChecked(
+  out: Float32Array,
+  arrays: readonly Float32Array[],
+  coefficients: readonly number[],
+  keepZeroCoefficients = false,
+): boolean {
+  const used = arrays.filter((_, j) => keepZeroCoefficients || coefficients[j] !== 0);
+  const scales = coefficients.filter((c) => keepZeroCoefficients || c !== 0);
+  const length = out.length;
+  // value − value is 0 for finite values and NaN for ±Infinity/NaN: summed, one NaN poisons it.
+  let check = 0;
+  if (used.length === 2) {
+    const a = used[0]!;
+    const b = used[1]!;
+    const ca = scales[0]!;
+    const cb = scales[1]!;
+    for (let i = 0; i < length; i++) {
+      const value = Math.fround(0 + ca * a[i]! + cb * b[i]!);
+      out[i] = value;
+      check += value - value;
+    }
+  } else if (used.length === 3) {
+    const a = used[0]!;
+    const b = used[1]!;
+    const c = used[2]!;
+    const ca = scales[0]!;
+    const cb = scales[1]!;
+    const cc = scales[2]!;
+    for (let i = 0; i < length; i++) {
+      const value = Math.fround(0 + ca * a[i]! + cb * b[i]! + cc * c[i]!);
+      out[i] = value;
+      check += value - value;
+    }
+  } else {
+    const accumulator = new Float64Array(Math.min(length, BLOCK));
+    for (let start = 0; start < length; start += BLOCK) {
+      const size = Math.min(BLOCK, length - start);
+      accumulator.fill(0, 0, size);
+      for (let j = 0; j < used.length; j++) {
+        const coefficient = scales[j]!;
+        const source = used[j]!;
+        for (let i = 0; i < size; i++) accumulator[i]! += coefficient * source[start + i]!;
+      }
+      for (let i = 0; i < size; i++) {
+        const value = Math.fround(accumulator[i]!);
+        out[start + i] = value;
+        check += value - value;
+      }
+    }
+  }
+  return check === 0;
+}
+
 /** `Σ (a[i] − b[i])² / n` in float64 (a model's mean squared change against the base). */
 export function meanSquaredDifference(a: Float32Array, b: Float32Array): number {
   let sum = 0;
@@ -44,6 +110,45 @@ export function meanSquaredDifference(a: Float32Array, b: Float32Array): number 
     sum += d * d;
   }
   return a.length === 0 ? 0 : sum / a.length;
+}
+
+/**
+ * Adds `Σ_{i ∈ [start, end)} (models[j][i] − base[i])²` to `sums[j]` for every model, in index
+ * order and in float64 — over consecutive ranges it gives exactly `meanSquaredDifference`'s sum,
+ * so the engine can compute it piece by piece while a tensor is still being read.
+ */
+export function addSquaredChange(
+  sums: Float64Array,
+  models: readonly Float32Array[],
+  base: Float32Array,
+  start: number,
+  end: number,
+): void {
+  if (models.length === 2) {
+    const first = models[0]!;
+    const second = models[1]!;
+    let firstSum = sums[0]!;
+    let secondSum = sums[1]!;
+    for (let i = start; i < end; i++) {
+      const b = base[i]!;
+      const d = first[i]! - b;
+      const e = second[i]! - b;
+      firstSum += d * d;
+      secondSum += e * e;
+    }
+    sums[0] = firstSum;
+    sums[1] = secondSum;
+    return;
+  }
+  for (let j = 0; j < models.length; j++) {
+    const model = models[j]!;
+    let sum = sums[j]!;
+    for (let i = start; i < end; i++) {
+      const d = model[i]! - base[i]!;
+      sum += d * d;
+    }
+    sums[j] = sum;
+  }
 }
 
 /** `Σ a[i]² / n` in float64. */

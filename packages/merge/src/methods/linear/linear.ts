@@ -1,5 +1,6 @@
 import { InvalidInputError } from '@fusechat/core';
 import { defineMergeMethod } from '../../define-merge-method.js';
+import { mixChecked } from '../../kernels/weighted-sum.js';
 import { flag, real } from '../parameter-schemas.js';
 
 /**
@@ -38,13 +39,15 @@ export const linear = defineMergeMethod({
         { code: 'MERGE_ZERO_WEIGHTS', field: 'models[].parameters.weight', details: { tensorName } },
       );
     }
-    const out = new Float32Array(models[0]!.tensor.length);
+    // In place into the first model's tensor (the engine's buffer): no tensor-sized allocation.
+    const out = models[0]!.tensor;
     const scales = models.map((model) => model.parameters.weight / divisor);
-    for (let i = 0; i < out.length; i++) {
-      let sum = 0;
-      for (let j = 0; j < models.length; j++) sum += scales[j]! * models[j]!.tensor[i]!;
-      out[i] = sum;
-    }
-    return out;
+    const allFinite = mixChecked(
+      out,
+      models.map((model) => model.tensor),
+      scales,
+      true,
+    );
+    return { tensor: out, allFinite };
   },
 });

@@ -1,5 +1,5 @@
 import { defineMergeMethod } from '../../define-merge-method.js';
-import { meanSquaredDifference, weightedSum } from '../../kernels/weighted-sum.js';
+import { meanSquaredDifference, mixChecked } from '../../kernels/weighted-sum.js';
 
 /**
  * The VaRM weights of one tensor: `Wj = mean(δj²) / Σk mean(δk²)`, uniform when every target
@@ -37,11 +37,11 @@ export const variationRatio = defineMergeMethod({
   merge({ base, models, changeMeanSquare }) {
     const changes = changeMeanSquare ?? models.map((model) => meanSquaredDifference(model.tensor, base!));
     const weights = variationRatioWeights(changes);
-    const tensor = weightedSum(
+    const allFinite = mixChecked(
       base!,
       models.map((model) => model.tensor),
       weights,
     );
-    return { tensor, weights };
+    return { tensor: base!, weights, allFinite };
   },
 });
