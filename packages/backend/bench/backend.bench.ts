@@ -1,8 +1,14 @@
 // pnpm bench backend — what the fast kernels and ops of @fusechat/backend buy on wasm and cpu:
 // plain matMul vs transposeA/B matMul (tfjs's own kernels, then with installFastKernels),
-// `linear` forward+backward vs tf.matMul(x, W, false, true) under tf.grads, and embedding gradients.
+// `linear` forward+backward vs tf.matMul(x, W, false, true) under tf.grads, and embedding gradients
+// (wasm on 1 thread); then wasm's thread scaling: the hot matMul shapes at 1…cores threads, in
+// `--rounds` interleaved rounds (ascending, then descending, …), each speed-up paired with the
+// 1-thread run of its own round, `uptime` recorded per round.
+//
+//   node scripts/dev.mjs bench backend [--threads 1,2] [--rounds 3] [--only threads]
 import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 // Run through `pnpm bench`, which registers scripts/tfjs-esm-hook.mjs for tfjs-core's ESM files.
@@ -11,6 +17,18 @@ const tf = await import('@tensorflow/tfjs-core');
 const { embeddingLookup, initBackend, installFastKernels, linear, measureMatMulGflops } = await import(
   '../src/index.js'
 );
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2)
+  args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
+const threadCounts = (
+  args.get('threads') ??
+  Array.from({ length: Math.min(availableParallelism(), 8) }, (_, i) => i + 1).join(',')
+)
+  .split(',')
+  .map(Number);
+const rounds = Number(args.get('rounds') ?? 3);
+const onlyThreads = args.get('only') === 'threads';
 
 interface Row {
   backend: string;
@@ -122,10 +140,10 @@ async function embeddingGradients(
 }
 
 const plain: Record<string, number> = {};
-for (const backend of ['wasm', 'cpu'] as const) {
+for (const backend of onlyThreads ? [] : (['wasm', 'cpu'] as const)) {
   const n = backend === 'wasm' ? 512 : 256;
   const repeats = backend === 'wasm' ? 5 : 3;
-  await initBackend(backend, { quiet: true, fastKernels: false });
+  await initBackend(backend, { quiet: true, fastKernels: false, wasmThreads: 1 });
   plain[backend] = await measureMatMulGflops({ size: n, repeats });
   record(
     backend,
@@ -153,13 +171,100 @@ for (const backend of ['wasm', 'cpu'] as const) {
   await embeddingGradients(backend, 32000, 256, 2048, repeats, 'fast kernel', true);
 }
 
+interface ScalingRow {
+  case: string;
+  threads: number;
+  round: number;
+  uptime: string;
+  ms: number;
+  gflops: number;
+}
+const scaling: ScalingRow[] = [];
+
+/** The hot ops of a training step, on the running backend: [name, flops, run]. */
+function scalingCases(): {
+  name: string;
+  flops: number;
+  run: () => tf.Tensor | tf.Tensor[];
+  dispose: () => void;
+}[] {
+  const square = (n: number, seed: number) => tf.randomNormal([n, n], 0, 1, 'float32', seed);
+  const [a512, b512, a1024, b1024] = [square(512, 1), square(512, 2), square(1024, 3), square(1024, 4)];
+  // Attention over batch 2 × 8 heads, 256 positions, head size 64: q·kᵀ and p·v.
+  const q = tf.randomNormal([16, 256, 64], 0, 1, 'float32', 5);
+  const k = tf.randomNormal([16, 256, 64], 0, 1, 'float32', 6);
+  const p = tf.randomNormal([16, 256, 256], 0, 1, 'float32', 7);
+  const x = tf.randomNormal([1024, 512], 0, 1, 'float32', 8);
+  const w = tf.randomNormal([512, 512], 0, 0.05, 'float32', 9);
+  const linearGrads = tf.grads((input: tf.Tensor, weight: tf.Tensor) => tf.sum(linear(input, weight)));
+  return [
+    { name: 'matMul 512³', flops: 2 * 512 ** 3, run: () => tf.matMul(a512, b512) },
+    { name: 'matMul 1024³', flops: 2 * 1024 ** 3, run: () => tf.matMul(a1024, b1024) },
+    {
+      name: 'batched q·kᵀ [16,256,64]',
+      flops: 2 * 16 * 256 * 256 * 64,
+      run: () => tf.matMul(q, k, false, true),
+    },
+    {
+      name: 'batched p·v [16,256,256]·[16,256,64]',
+      flops: 2 * 16 * 256 * 256 * 64,
+      run: () => tf.matMul(p, k),
+    },
+    {
+      name: 'linear fwd+bwd x[1024,512] W[512,512]',
+      flops: 3 * 2 * 1024 * 512 * 512,
+      run: () => linearGrads([x, w]),
+    },
+  ].map((entry) => ({ ...entry, dispose: () => tf.dispose([a512, b512, a1024, b1024, q, k, p, x, w]) }));
+}
+
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? threadCounts : [...threadCounts].reverse();
+  for (const threads of order) {
+    const uptime = execSync('uptime').toString().trim();
+    const selection = await initBackend('wasm', { quiet: true, wasmThreads: threads });
+    const cases = scalingCases();
+    for (const entry of cases) {
+      const ms = await time(entry.run, 7);
+      const gflops = entry.flops / (ms / 1000) / 1e9;
+      scaling.push({ case: entry.name, threads: selection.threads ?? 1, round, uptime, ms, gflops });
+      console.log(
+        `wasm ${String(selection.threads).padStart(2)} thread(s) round ${round} ${entry.name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms ${gflops.toFixed(2).padStart(7)} GFLOP/s`,
+      );
+    }
+    cases[0]!.dispose();
+    console.log(`  (${uptime})`);
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+const scalingSummary = [...new Set(scaling.map((row) => row.case))].flatMap((name) =>
+  threadCounts.map((threads) => {
+    const own = scaling.filter((row) => row.case === name && row.threads === threads);
+    const speedups = own.map((row) => {
+      const single = scaling.find(
+        (other) => other.case === name && other.threads === 1 && other.round === row.round,
+      );
+      return single ? row.gflops / single.gflops : Number.NaN;
+    });
+    return {
+      case: name,
+      threads,
+      'GFLOP/s median': median(own.map((row) => row.gflops)).toFixed(2),
+      'GFLOP/s range': `${Math.min(...own.map((row) => row.gflops)).toFixed(1)}–${Math.max(...own.map((row) => row.gflops)).toFixed(1)}`,
+      'speed-up vs 1 (per round)': speedups.map((x) => `${x.toFixed(2)}×`).join(' '),
+    };
+  }),
+);
+console.table(scalingSummary);
+
 const loadAfter = execSync('uptime').toString().trim();
 console.log(`\nload before: ${loadBefore}\nload after:  ${loadAfter}`);
 const outDir = join(process.cwd(), 'bench-results');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(
   join(outDir, 'backend.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, loadBefore, loadAfter, plainMatMulGflops: plain, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, loadBefore, loadAfter, plainMatMulGflops: plain, rows, scaling, scalingSummary }, null, 2)}\n`,
 );
 console.log(`wrote ${join('bench-results', 'backend.json')}`);
 process.exit(0);

@@ -137,6 +137,7 @@ export function currentBackend(): BackendSelection | undefined {
 /** @internal Forget the selection so tests can start over. */
 export function resetBackendSelection(): void {
   current = undefined;
+  wasmThreads.chosen = false;
 }
 
 async function select(request: BackendRequest, options: InitBackendOptions): Promise<BackendSelection> {
@@ -220,12 +221,20 @@ async function prepareWasm(wasm: Record<string, unknown>, options: InitBackendOp
   // tfjs's own init must never try its threaded binary in Node: it would start workers from
   // blob: URLs, which Node rejects with ERR_WORKER_PATH and an uncaught exception.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  const requested = options.wasmThreads ?? (await defaultWasmThreads());
+  // Without an explicit count, the first choice in this process stands: re-measuring could ask
+  // for a rebuild that live tensors forbid.
+  if (options.wasmThreads === undefined && wasmThreads.chosen)
+    return wasmThreads.registered === 1 && wasmThreads.failed
+      ? `${simdNote}, single-threaded (${wasmThreads.failed.threads} threads failed: ${wasmThreads.failed.reason})`
+      : describeThreads(simdNote, wasmThreads.registered, '');
+  wasmThreads.chosen = true;
+  const measured = options.wasmThreads === undefined ? await defaultWasmThreads() : undefined;
+  const requested = options.wasmThreads ?? measured!.threads;
   const wanted = Math.min(requested, MAX_WASM_THREADS);
   const capped =
     requested > wanted
       ? ` (${requested} requested; tfjs-backend-wasm caps XNNPACK at ${MAX_WASM_THREADS})`
-      : '';
+      : (measured?.why ?? '');
   if (wanted === wasmThreads.registered) return describeThreads(simdNote, wanted, capped);
   if (wanted === wasmThreads.failed?.threads) {
     restoreTfjsWasmFactory();
@@ -233,7 +242,7 @@ async function prepareWasm(wasm: Record<string, unknown>, options: InitBackendOp
   }
   if (wanted === 1) {
     restoreTfjsWasmFactory();
-    return `${simdNote}, single-threaded`;
+    return describeThreads(simdNote, 1, capped);
   }
   if (!simd) {
     restoreTfjsWasmFactory();
@@ -266,12 +275,10 @@ function describeThreads(simdNote: string, threads: number, capped: string): str
   return threads === 1 ? `${simdNote}, single-threaded${capped}` : `${simdNote}, ${threads} threads${capped}`;
 }
 
-/** `os.availableParallelism()` (Node ≥ 18.14), else the CPU count; at most tfjs's cap. */
-async function defaultWasmThreads(): Promise<number> {
-  const os = await import('node:os');
-  const parallelism =
-    typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(parallelism, MAX_WASM_THREADS));
+/** The idle cores now, as `chooseWasmThreads` rounds them (see there for why not all cores). */
+async function defaultWasmThreads(): Promise<{ threads: number; why: string }> {
+  const { chooseWasmThreads, measureIdleCores } = await import('./wasm-threads/idle-cores.js');
+  return chooseWasmThreads(await measureIdleCores(), MAX_WASM_THREADS);
 }
 
 type BackendFactory = () => tf.KernelBackend | Promise<tf.KernelBackend>;
@@ -283,6 +290,8 @@ type BackendFactory = () => tf.KernelBackend | Promise<tf.KernelBackend>;
  */
 const wasmThreads: {
   registered: number;
+  /** A thread count was chosen in this process (explicitly or measured). */
+  chosen?: boolean;
   tfjsFactory?: BackendFactory;
   failed?: { threads: number; reason: string };
 } = { registered: 1 };

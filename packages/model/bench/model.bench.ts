@@ -1,11 +1,15 @@
 // `pnpm bench model`: forward and training throughput of a ~10M-parameter Llama at sequence 256
 // on the wasm and cpu backends, with the achieved GFLOP/s of a training step as a fraction of the
 // same backend's plain matMul GFLOP/s measured in the same run (the better of before and after:
-// a conservative denominator on a shared machine).
+// a conservative denominator on a shared machine). wasm runs at every thread count from 1 to the
+// available cores, in `--rounds` interleaved rounds (ascending, then descending order, …) so a
+// change of the machine's load hits every count alike; the speed-up is taken per round against
+// the 1-thread run of the same round, and the first step's loss must not depend on the threads.
 //
-//   node scripts/dev.mjs bench model [--backends wasm,cpu] [--batch 2] [--steps 3]
+//   node scripts/dev.mjs bench model [--backends wasm,cpu] [--threads 1,2] [--rounds 2] [--batch 2] [--steps 3]
+import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../src/index.js';
@@ -20,6 +24,13 @@ for (let i = 2; i < process.argv.length; i += 2)
   args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
 const backends = (args.get('backends') ?? 'wasm,cpu').split(',') as ('wasm' | 'cpu')[];
 const sequence = Number(args.get('sequence') ?? 256);
+const threadCounts = (
+  args.get('threads') ??
+  Array.from({ length: Math.min(availableParallelism(), 8) }, (_, i) => i + 1).join(',')
+)
+  .split(',')
+  .map(Number);
+const rounds = Number(args.get('rounds') ?? 2);
 
 const config = {
   modelType: 'llama',
@@ -77,6 +88,11 @@ function trainingFlops(model: CausalLM, tokens: number, batch: number): number {
 
 interface Row {
   backend: string;
+  threads: number;
+  round: number;
+  /** `uptime` just before this configuration ran. */
+  uptime: string;
+  firstLoss: number;
   batch: number;
   parameters: number;
   forwardTokensPerSecond: number;
@@ -89,8 +105,23 @@ interface Row {
 
 const rows: Row[] = [];
 const loadBefore = loadavg()[0]!;
-for (const backend of backends) {
-  await initBackend(backend, { quiet: true });
+const configurations: { backend: 'wasm' | 'cpu'; threads: number }[] = backends.flatMap((backend) =>
+  backend === 'wasm' ? threadCounts.map((threads) => ({ backend, threads })) : [{ backend, threads: 1 }],
+);
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? configurations : [...configurations].reverse();
+  for (const { backend, threads } of order) {
+    if (backend === 'cpu' && round > 0) continue; // minutes per step, and single-threaded anyway
+    rows.push(await measure(backend, threads, round));
+  }
+}
+
+async function measure(backend: 'wasm' | 'cpu', threads: number, round: number): Promise<Row> {
+  const uptime = execSync('uptime').toString().trim();
+  const selection = await initBackend(backend, {
+    quiet: true,
+    ...(backend === 'wasm' ? { wasmThreads: threads } : {}),
+  });
   const batch = Number(args.get('batch') ?? (backend === 'cpu' ? 1 : 2));
   const steps = Number(args.get('steps') ?? (backend === 'cpu' ? 1 : 5));
   const matMul = await matMulGflops();
@@ -108,16 +139,18 @@ for (const backend of backends) {
   const forwardSeconds = medianSeconds(forwardOnce, steps);
 
   const optimizer = tf.train.adam(1e-4);
+  let lastLoss = Number.NaN;
   const trainOnce = () => {
     const loss = optimizer.minimize(
       () => nextTokenLoss(model.forward(ids, { training: true }), ids),
       true,
       model.trainableVariables(),
     );
-    loss!.dataSync();
+    lastLoss = loss!.dataSync()[0]!;
     loss!.dispose();
   };
   trainOnce();
+  const firstLoss = lastLoss;
   const tensors = tf.memory().numTensors;
   const trainSeconds = medianSeconds(trainOnce, steps);
   if (tf.memory().numTensors !== tensors)
@@ -125,8 +158,15 @@ for (const backend of backends) {
   const trainingGflops = trainingFlops(model, tokens, batch) / trainSeconds / 1e9;
   // Measured again after the model ran: the machine's load changes during the run.
   const matMulAfter = await matMulGflops();
-  rows.push({
+  optimizer.dispose();
+  ids.dispose();
+  model.dispose();
+  const row: Row = {
     backend,
+    threads: selection.threads ?? 1,
+    round,
+    uptime,
+    firstLoss,
     batch,
     parameters,
     forwardTokensPerSecond: tokens / forwardSeconds,
@@ -135,10 +175,11 @@ for (const backend of backends) {
     matMulGflops: Math.max(matMul.gflops, matMulAfter.gflops),
     matMulShape: matMul.gflops >= matMulAfter.gflops ? matMul.shape : matMulAfter.shape,
     fractionOfMatMul: trainingGflops / Math.max(matMul.gflops, matMulAfter.gflops),
-  });
-  optimizer.dispose();
-  ids.dispose();
-  model.dispose();
+  };
+  console.log(
+    `${backend} ${row.threads} thread(s), round ${round}: train ${row.trainingTokensPerSecond.toFixed(0)} tok/s, forward ${row.forwardTokensPerSecond.toFixed(0)} tok/s, matMul ${row.matMulGflops.toFixed(1)} GFLOP/s, first loss ${firstLoss} (${uptime})`,
+  );
+  return row;
 }
 
 const load = { before: loadBefore, after: loadavg()[0]! };
@@ -148,6 +189,8 @@ console.log(
 console.table(
   rows.map((row) => ({
     backend: row.backend,
+    threads: row.threads,
+    round: row.round,
     batch: row.batch,
     'forward tok/s': row.forwardTokensPerSecond.toFixed(0),
     'train tok/s': row.trainingTokensPerSecond.toFixed(0),
@@ -156,10 +199,33 @@ console.table(
     'train / matMul': `${(100 * row.fractionOfMatMul).toFixed(0)}%`,
   })),
 );
+// Speed-up of each wasm thread count over 1 thread in the same round (paired: the load moves).
+const speedups: Record<string, { trainTokensPerSecond: number[]; matMul: number[] }> = {};
+for (const row of rows) {
+  const single = rows.find(
+    (other) => other.backend === 'wasm' && other.threads === 1 && other.round === row.round,
+  );
+  if (row.backend !== 'wasm' || row.threads === 1 || !single) continue;
+  const key = `${row.threads} threads`;
+  speedups[key] ??= { trainTokensPerSecond: [], matMul: [] };
+  const entry = speedups[key];
+  entry.trainTokensPerSecond.push(row.trainingTokensPerSecond / single.trainingTokensPerSecond);
+  entry.matMul.push(row.matMulGflops / single.matMulGflops);
+}
+for (const [threads, entry] of Object.entries(speedups))
+  console.log(
+    `wasm ${threads} vs 1: training step ${entry.trainTokensPerSecond.map((x) => `${x.toFixed(2)}×`).join(', ')}; plain matMul ${entry.matMul.map((x) => `${x.toFixed(2)}×`).join(', ')}`,
+  );
+const lossesByThreads = new Set(rows.filter((row) => row.backend === 'wasm').map((row) => row.firstLoss));
+console.log(
+  lossesByThreads.size <= 1
+    ? `first-step loss identical at every thread count (${[...lossesByThreads].join('')})`
+    : `warning: first-step loss differs between thread counts: ${[...lossesByThreads].join(', ')}`,
+);
 const out = join(process.cwd(), 'bench-results');
 mkdirSync(out, { recursive: true });
 writeFileSync(
   join(out, 'model.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), loadAverage: load, cores: cpus().length, sequence, config, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), loadAverage: load, cores: cpus().length, sequence, config, rows, speedups }, null, 2)}\n`,
 );
 console.log(`wrote ${join('bench-results', 'model.json')}`);
