@@ -49,6 +49,13 @@ export type {
 } from './model/causal-lm.js';
 export { type CreateModelOptions, createModel } from './model/create-model.js';
 export {
+  ACTIVATION_BUDGET_ENV,
+  activationBudgetBytes,
+  checkActivationBudget,
+  type ForwardShape,
+} from './numerics/activation-budget.js';
+export { assertFinite } from './numerics/assert-finite.js';
+export {
   type AttentionLayout,
   attentionBias,
   attentionBiasValues,

@@ -60,7 +60,7 @@ export function registerGenerateCommand(program: Command): void {
     )
     .action(async (options: GenerateCommandOptions) => {
       const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-      const maxNewTokens = parseNumberOption(options.maxNewTokens, 'max-new-tokens', {
+      let maxNewTokens = parseNumberOption(options.maxNewTokens, 'max-new-tokens', {
         integer: true,
         min: 0,
         rule: 'a non-negative integer',
@@ -102,10 +102,20 @@ export function registerGenerateCommand(program: Command): void {
           { code: 'CLI_TOKEN_OUT_OF_RANGE', field: 'prompt', details: { id: outside } },
         );
       }
-      if (promptIds.length + maxNewTokens > config.maxPositionEmbeddings) {
-        logger.warn(
-          `prompt (${promptIds.length} tokens) + --max-new-tokens ${maxNewTokens} exceeds the model's max_position_embeddings (${config.maxPositionEmbeddings}).`,
+      // Policy: a prompt the model cannot position is refused; a continuation that would run
+      // past max_position_embeddings is cut there (with a notice), as transformers does.
+      if (promptIds.length >= config.maxPositionEmbeddings) {
+        throw new InvalidInputError(
+          `--prompt is ${promptIds.length} tokens, but the model positions at most ${config.maxPositionEmbeddings} (max_position_embeddings) and needs room for one new token; shorten the prompt.`,
+          { code: 'CLI_PROMPT_TOO_LONG', field: 'prompt', details: { tokens: promptIds.length } },
         );
+      }
+      if (promptIds.length + maxNewTokens > config.maxPositionEmbeddings) {
+        const room = config.maxPositionEmbeddings - promptIds.length;
+        logger.warn(
+          `prompt (${promptIds.length} tokens) + --max-new-tokens ${maxNewTokens} exceeds the model's max_position_embeddings (${config.maxPositionEmbeddings}); generating at most ${room} tokens.`,
+        );
+        maxNewTokens = room;
       }
       const configEos = config.eosTokenId === null ? [] : [config.eosTokenId].flat();
       const tokenizerEos = tokenizer.specialTokens.eos === undefined ? [] : [tokenizer.specialTokens.eos];

@@ -329,7 +329,11 @@ describe('mergeModels', () => {
     mkdirSync(leftover);
     mkdirSync(join(root, 'out-leftover.replaced-99998'));
     const warned = await mergeModels(varmConfig(), { out: join(root, 'out-leftover'), cwd: root });
-    expect(warned.warnings.join('\n')).toMatch(/out-leftover\.partial-99999: left by an interrupted merge/);
+    // pid 99999 does not run here: its partial output is removed, and said so.
+    expect(warned.warnings.join('\n')).toMatch(
+      /removed .*out-leftover\.partial-99999: left by an interrupted merge whose process no longer runs/,
+    );
+    expect(existsSync(leftover)).toBe(false);
     expect(warned.warnings.join('\n')).toMatch(
       /out-leftover\.replaced-99998: the previous out-leftover, set aside by an interrupted --overwrite merge/,
     );
@@ -349,7 +353,7 @@ describe('mergeModels', () => {
     }
   });
 
-  it('a process killed (SIGKILL) mid-merge leaves only a .partial- directory, which the next run reports', async () => {
+  it('a process killed (SIGKILL) mid-merge leaves only a .partial- directory, which the next run removes', async () => {
     // A real kill, not a thrown error: nothing in the engine gets to clean up.
     const child = join(root, 'merge-child.mts');
     writeFileSync(
@@ -394,8 +398,8 @@ process.stdout.write('finished\\n');
     // Inside it, nothing carries a final weight-file name yet.
     expect(readdirSync(join(root, partial[0]!)).filter((name) => !name.startsWith('.'))).toEqual([]);
     const next = await mergeModels(varmConfig(), { out, cwd: root });
-    expect(next.warnings.join('\n')).toMatch(/out-killed\.partial-\d+: left by an interrupted merge/);
-    rmSync(join(root, partial[0]!), { recursive: true });
+    expect(next.warnings.join('\n')).toMatch(/removed .*out-killed\.partial-\d+: left by an interrupted merge/);
+    expect(existsSync(join(root, partial[0]!))).toBe(false);
   });
 
   it('is deterministic under a seed (dare_ties), and different under another', async () => {

@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { formatBytes, InvalidInputError, isFuseChatError } from '@fusechat/core';
+import { outputDirectoryProblems, removeStalePartials } from '@fusechat/core/node';
 import { DTYPE_BYTES, type DType } from '@fusechat/safetensors';
 import { builtinMergeMethods } from '../builtin-merge-methods.js';
 import { type MergeConfig, parseMergeConfig } from '../config/merge-config.js';
@@ -138,13 +139,10 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
   }
 
   const out = resolve(cwd, options.out);
-  const leftovers = (existsSync(dirname(out)) ? readdirSync(dirname(out), { withFileTypes: true }) : [])
-    .filter((entry) => entry.isDirectory() && entry.name.startsWith(`${basename(out)}.partial-`))
-    .map((entry) => join(dirname(out), entry.name));
-  if (leftovers.length > 0) {
-    warnings.push(
-      `${leftovers.join(', ')}: left by an interrupted merge (incomplete); delete ${leftovers.length === 1 ? 'it' : 'them'}`,
-    );
+  // Partial outputs of merges whose process no longer runs are garbage: remove them.
+  const removed = await removeStalePartials(out);
+  if (removed.length > 0) {
+    warnings.push(`removed ${removed.join(', ')}: left by an interrupted merge whose process no longer runs`);
   }
   // An --overwrite merge killed between its two renames leaves the previous output set aside.
   const setAside = (existsSync(dirname(out)) ? readdirSync(dirname(out), { withFileTypes: true }) : [])
@@ -155,11 +153,6 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
       `${setAside.join(', ')}: the previous ${basename(out)}, set aside by an interrupted --overwrite merge; move it back or delete it`,
     );
   }
-  if (existsSync(out) && !options.overwrite) {
-    problems.push(
-      `out: ${out} already exists; choose another directory or pass --overwrite (overwrite: true) to replace it`,
-    );
-  }
 
   const references = [
     ...(config.baseModel ? [{ reference: config.baseModel, field: 'base_model' }] : []),
@@ -168,6 +161,15 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
   ];
   options.onProgress?.({ task: 'preflight', completed: 0, total: references.length, unit: 'models' });
   const opened = await openInputs(references, cwd, problems);
+  // The output may not be, contain or lie inside an input or the working directory; its
+  // parent must be a writable directory; an existing output needs --overwrite.
+  for (const problem of await outputDirectoryProblems(out, {
+    inputs: references.map(({ reference }) => resolve(cwd, reference)),
+    overwrite: options.overwrite,
+    cwd,
+  })) {
+    problems.push(`out: ${problem.message.replace(/^--out /, '')}`);
+  }
   options.onProgress?.({
     task: 'preflight',
     completed: references.length,

@@ -10,6 +10,7 @@ import type {
 } from '../architectures/architecture.js';
 import type { ModelConfig } from '../config/model-config.js';
 import { type GenerateOptions, type GenerateResult, generate } from '../generation/generate.js';
+import { checkActivationBudget } from '../numerics/activation-budget.js';
 import { createAttentionLayout } from '../ops/attention-layout.js';
 import { linear } from '../ops/linear.js';
 
@@ -202,6 +203,7 @@ export function createCausalLM(parts: {
     tf.tidy(() => {
       const ids = toIds(inputIds);
       const [batch, time] = ids.shape;
+      checkActivationBudget(config, { batch, queryLength: time, logitsRows: batch * time });
       const keyMask = readMask(options.attentionMask, batch, time);
       const layout = createAttentionLayout({ batch, queryLength: time, keyMask });
       return architecture.forward(context, { inputIds: ids, layout }).logits;
@@ -233,6 +235,7 @@ export function createCausalLM(parts: {
       return tf.tidy(() => {
         const ids = toIds(inputIds);
         const [batch, time] = ids.shape;
+        checkActivationBudget(config, { batch, queryLength: time, logitsRows: 0 });
         const keyMask = readMask(options.attentionMask, batch, time);
         const layout = createAttentionLayout({ batch, queryLength: time, keyMask });
         return hiddenStates(context, { inputIds: ids, layout });
@@ -245,6 +248,12 @@ export function createCausalLM(parts: {
     step(inputIds, options) {
       const [batch, time] = checkTokenIds(inputIds, config.vocabSize);
       const pastLength = options.cache?.length ?? 0;
+      checkActivationBudget(config, {
+        batch,
+        queryLength: time,
+        keyLength: pastLength + time,
+        logitsRows: options.lastPositionOnly ? batch : batch * time,
+      });
       const keyMask =
         options.keyMask === undefined ? undefined : readMask(options.keyMask, batch, pastLength + time);
       const layout = createAttentionLayout({ batch, queryLength: time, pastLength, keyMask });
