@@ -56,6 +56,35 @@ export function trimAndMixTwo(
   normalize: boolean,
   lambda: number,
 ): Float32Array {
+  trimAndMixTwoChecked(
+    base,
+    first,
+    second,
+    firstCut,
+    secondCut,
+    firstWeight,
+    secondWeight,
+    normalize,
+    lambda,
+  );
+  return base;
+}
+
+/**
+ * {@link trimAndMixTwo} returning whether every merged (float32) value is finite, checked in the
+ * same pass (the engine then skips its own scan).
+ */
+export function trimAndMixTwoChecked(
+  base: Float32Array,
+  first: Float32Array,
+  second: Float32Array,
+  firstCut: TrimCut,
+  secondCut: TrimCut,
+  firstWeight: number,
+  secondWeight: number,
+  normalize: boolean,
+  lambda: number,
+): boolean {
   const length = base.length;
   const firstBits = new Uint32Array(first.buffer, first.byteOffset, length);
   const secondBits = new Uint32Array(second.buffer, second.byteOffset, length);
@@ -80,11 +109,12 @@ export function trimAndMixTwo(
   const bounds = [0, length];
   for (const until of [firstCut.until, secondCut.until]) if (until > 0 && until < length) bounds.push(until);
   bounds.sort((x, y) => x - y);
+  let check = 0;
   for (let range = 0; range + 1 < bounds.length; range++) {
     const start = bounds[range]!;
     const end = bounds[range + 1]!;
     if (start === end) continue;
-    (integerMajority ? mixRangeByMagnitude : mixRangeBySum)(
+    check += (integerMajority ? mixRangeByMagnitude : mixRangeBySum)(
       base,
       first,
       second,
@@ -105,7 +135,7 @@ export function trimAndMixTwo(
       lambda,
     );
   }
-  return base;
+  return check === 0;
 }
 
 // Two loops rather than a flag: a typed-array store on either side of a branch in the loop
@@ -129,7 +159,9 @@ function mixRangeByMagnitude(
   divisors: Float64Array,
   reciprocals: Float64Array,
   lambda: number,
-): void {
+): number {
+  // value − value: 0 when finite, NaN otherwise; summed, one NaN poisons the check.
+  let check = 0;
   for (let i = start; i < end; i++) {
     const u0 = firstBits[i]!;
     const v0 = secondBits[i]!;
@@ -158,8 +190,11 @@ function mixRangeByMagnitude(
       value = useReciprocal ? mixed * reciprocals[code]! : mixed / divisors[code]!;
       if (value - value !== 0) value = mixed;
     }
-    base[i] = base[i]! + lambda * value;
+    const merged = Math.fround(base[i]! + lambda * value);
+    base[i] = merged;
+    check += merged - merged;
   }
+  return check;
 }
 
 function mixRangeBySum(
@@ -181,7 +216,8 @@ function mixRangeBySum(
   divisors: Float64Array,
   reciprocals: Float64Array,
   lambda: number,
-): void {
+): number {
+  let check = 0;
   const rounded = new Float32Array(1);
   const roundedBits = new Uint32Array(rounded.buffer);
   for (let i = start; i < end; i++) {
@@ -210,6 +246,9 @@ function mixRangeBySum(
       value = useReciprocal ? mixed * reciprocals[code]! : mixed / divisors[code]!;
       if (value - value !== 0) value = mixed;
     }
-    base[i] = base[i]! + lambda * value;
+    const merged = Math.fround(base[i]! + lambda * value);
+    base[i] = merged;
+    check += merged - merged;
   }
+  return check;
 }

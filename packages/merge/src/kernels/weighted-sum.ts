@@ -219,6 +219,64 @@ export function subtractWithMeanSquare(
   return length === 0 ? 0 : sum / length;
 }
 
+/**
+ * `subtractWithMeanSquare` for two models at once (the base is read once): both become float32
+ * deltas in place, both magnitude histograms are counted, and both mean squared changes are
+ * returned — bit-identical to two `subtractWithMeanSquare` calls (each sum stays in index order).
+ */
+export function subtractTwoWithMeanSquare(
+  first: Float32Array,
+  second: Float32Array,
+  base: Float32Array,
+  firstHistogram: Uint32Array,
+  secondHistogram: Uint32Array,
+): [number, number] {
+  const length = base.length;
+  const firstBits = new Uint32Array(first.buffer, first.byteOffset, length);
+  const secondBits = new Uint32Array(second.buffer, second.byteOffset, length);
+  // Tables 0/1 count the first model (even/odd elements), 2/3 the second: consecutive
+  // increments never hit the same table.
+  const counts = subHistograms();
+  let firstSum = 0;
+  let secondSum = 0;
+  let i = 0;
+  for (; i + 1 < length; i += 2) {
+    const b0 = base[i]!;
+    const b1 = base[i + 1]!;
+    const d0 = first[i]! - b0;
+    const e0 = second[i]! - b0;
+    const d1 = first[i + 1]! - b1;
+    const e1 = second[i + 1]! - b1;
+    firstSum += d0 * d0;
+    secondSum += e0 * e0;
+    firstSum += d1 * d1;
+    secondSum += e1 * e1;
+    first[i] = d0;
+    second[i] = e0;
+    first[i + 1] = d1;
+    second[i + 1] = e1;
+    counts[(firstBits[i]! & 0x7fffffff) >>> 16]!++;
+    counts[131072 + ((secondBits[i]! & 0x7fffffff) >>> 16)]!++;
+    counts[65536 + ((firstBits[i + 1]! & 0x7fffffff) >>> 16)]!++;
+    counts[196608 + ((secondBits[i + 1]! & 0x7fffffff) >>> 16)]!++;
+  }
+  for (; i < length; i++) {
+    const d = first[i]! - base[i]!;
+    const e = second[i]! - base[i]!;
+    firstSum += d * d;
+    secondSum += e * e;
+    first[i] = d;
+    second[i] = e;
+    counts[(firstBits[i]! & 0x7fffffff) >>> 16]!++;
+    counts[131072 + ((secondBits[i]! & 0x7fffffff) >>> 16)]!++;
+  }
+  for (let bucket = 0; bucket < 65536; bucket++) {
+    firstHistogram[bucket] = firstHistogram[bucket]! + counts[bucket]! + counts[65536 + bucket]!;
+    secondHistogram[bucket] = secondHistogram[bucket]! + counts[131072 + bucket]! + counts[196608 + bucket]!;
+  }
+  return length === 0 ? [0, 0] : [firstSum / length, secondSum / length];
+}
+
 let scratchHistograms: Uint32Array | undefined;
 
 /** A zeroed 4 × 65536 counter table, reused across calls (merges run one tensor at a time per thread). */

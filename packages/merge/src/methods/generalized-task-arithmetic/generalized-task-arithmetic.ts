@@ -1,9 +1,13 @@
 import type { Random } from '@fusechat/core';
 import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
-import { KEEP_ALL, KEEP_NONE, type TrimCut, trimAndMixTwo } from '../../kernels/sign-consensus.js';
+import { KEEP_ALL, KEEP_NONE, type TrimCut, trimAndMixTwoChecked } from '../../kernels/sign-consensus.js';
 import { findThreshold, keepLargestMagnitudes } from '../../kernels/top-k.js';
-import { subtractWithMeanSquare, weightedSum } from '../../kernels/weighted-sum.js';
+import {
+  subtractTwoWithMeanSquare,
+  subtractWithMeanSquare,
+  weightedSum,
+} from '../../kernels/weighted-sum.js';
 import type { MergeMethod, ParameterValues } from '../../merge-method.js';
 import { flag, fraction, int8Mask, real } from '../parameter-schemas.js';
 
@@ -131,11 +135,21 @@ export function defineTaskArithmeticFamily(
       // into the fused mixing pass (trimAndMixTwo) as a per-model cut on the magnitude bits.
       const fuseTrim = options.consensus === 'sum' && models.length === 2 && !parameters.rescale;
       const cuts: TrimCut[] = [];
+      // Both models trimmed: form both deltas and histograms in one pass over the base.
+      const histograms = models.map((model) =>
+        options.sparsification === 'magnitude' && model.parameters.density < 1
+          ? new Uint32Array(65536)
+          : undefined,
+      );
+      const together =
+        models.length === 2 && histograms[0] !== undefined && histograms[1] !== undefined
+          ? subtractTwoWithMeanSquare(models[0]!.tensor, models[1]!.tensor, out, histograms[0], histograms[1])
+          : undefined;
       models.forEach((model, j) => {
         const density = model.parameters.density;
         const trim = options.sparsification === 'magnitude' && density < 1;
-        const histogram = trim ? new Uint32Array(65536) : undefined;
-        changeMeanSquare.push(subtractWithMeanSquare(model.tensor, out, histogram));
+        const histogram = histograms[j];
+        changeMeanSquare.push(together ? together[j]! : subtractWithMeanSquare(model.tensor, out, histogram));
         const delta = model.tensor;
         let cut = KEEP_ALL;
         if (trim) {
@@ -164,7 +178,7 @@ export function defineTaskArithmeticFamily(
       });
 
       if (options.consensus === 'sum' && models.length === 2) {
-        const tensor = trimAndMixTwo(
+        const allFinite = trimAndMixTwoChecked(
           out,
           deltas[0]!,
           deltas[1]!,
@@ -175,7 +189,7 @@ export function defineTaskArithmeticFamily(
           parameters.normalize,
           parameters.lambda,
         );
-        return { tensor, changeMeanSquare };
+        return { tensor: out, changeMeanSquare, allFinite };
       }
       if (options.consensus === 'none') {
         let divisor = 1;
