@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { addSquaredChange, meanSquaredDifference, mixChecked, weightedSum } from './weighted-sum.js';
+import {
+  addSquaredChange,
+  meanSquaredDifference,
+  mixChecked,
+  subtractTwoWithMeanSquare,
+  subtractWithMeanSquare,
+  weightedSum,
+} from './weighted-sum.js';
 
 function sample(length: number, seed: number): Float32Array {
   let state = seed >>> 0 || 1;
@@ -73,6 +80,30 @@ describe('addSquaredChange', () => {
         for (let i = 0; i < length; i++) reference += (model[i]! - base[i]!) ** 2;
         expect(sums[j]).toBe(reference);
       });
+    }
+  });
+});
+
+describe('subtractTwoWithMeanSquare', () => {
+  it('equals two subtractWithMeanSquare calls: deltas, histograms and mean squares', () => {
+    for (const length of [0, 1, 7, 30_001]) {
+      const base = sample(length, 3);
+      const first = sample(length, 4);
+      const second = sample(length, 5);
+      const expectedHistograms = [new Uint32Array(65536), new Uint32Array(65536)];
+      const a = first.slice();
+      const b = second.slice();
+      const expected = [
+        subtractWithMeanSquare(a, base, expectedHistograms[0]),
+        subtractWithMeanSquare(b, base, expectedHistograms[1]),
+      ];
+      const histograms = [new Uint32Array(65536), new Uint32Array(65536)];
+      const c = first.slice();
+      const d = second.slice();
+      expect(subtractTwoWithMeanSquare(c, d, base, histograms[0]!, histograms[1]!)).toEqual(expected);
+      expect(bits(c)).toEqual(bits(a));
+      expect(bits(d)).toEqual(bits(b));
+      expect(histograms).toEqual(expectedHistograms);
     }
   });
 });

@@ -94,10 +94,10 @@ function mergeTwo(
   second: Float32Array,
   selectTopk: number,
   zeroUnselectedVariant: boolean,
-): { tensor: Float32Array; weights: number[]; changeMeanSquare: number[] } {
+): { tensor: Float32Array; weights: number[]; changeMeanSquare: number[]; allFinite: boolean } {
   const length = out.length;
   const selecting = selectTopk < 1;
-  const variance = selecting ? new Float32Array(length) : undefined;
+  const variance = selecting ? varianceScratch(length) : undefined;
   const { changeMeanSquare, cut } = sceDeltasAndSelection(out, first, second, variance, selectTopk);
   const scores =
     variance === undefined
@@ -123,10 +123,23 @@ function mergeTwo(
   const weights = sumsOfSquares.map((value) => (total > 0 ? value / total : 1 / 2));
   const ranges: [number, number, number][] =
     variance !== undefined && zeroUnselectedVariant ? cutRanges(cut, length) : [[0, length, -1]];
+  let check = 0;
   for (const [start, end, below] of ranges) {
-    eraseAndMixRange(out, first, second, weights[0]!, weights[1]!, scores, start, end, below);
+    check += eraseAndMixRange(out, first, second, weights[0]!, weights[1]!, scores, start, end, below);
   }
-  return { tensor: out, weights, changeMeanSquare };
+  return { tensor: out, weights, changeMeanSquare, allFinite: check === 0 };
+}
+
+let scratch: Float32Array | undefined;
+
+/**
+ * A float32 scratch of at least `length` elements, reused across tensors (merges run one tensor
+ * at a time per thread): a fresh tensor-sized array per tensor would leave garbage for the GC
+ * and raise the peak RSS by one tensor.
+ */
+function varianceScratch(length: number): Float32Array {
+  if (scratch === undefined || scratch.length < length) scratch = new Float32Array(length);
+  return scratch.subarray(0, length);
 }
 
 /** Adds `Σ selected · δ²` of both models over `[start, end)` to `sums` (in index order). */
@@ -169,7 +182,9 @@ function eraseAndMixRange(
   start: number,
   end: number,
   below: number,
-): void {
+): number {
+  // value − value: 0 when finite, NaN otherwise; summed, one NaN poisons the check.
+  let check = 0;
   const firstBits = new Uint32Array(first.buffer, first.byteOffset, first.length);
   const secondBits = new Uint32Array(second.buffer, second.byteOffset, second.length);
   for (let i = start; i < end; i++) {
@@ -192,8 +207,11 @@ function eraseAndMixRange(
     // Nothing kept: 0 / 1. Kept with zero weights only: 0 / 0 → no change.
     let value = mixed / (keepA * firstWeight + keepB * secondWeight + ((keepA + keepB - 1) >>> 31));
     if (value - value !== 0) value = 0;
-    out[i] = out[i]! + value;
+    const merged = Math.fround(out[i]! + value);
+    out[i] = merged;
+    check += merged - merged;
   }
+  return check;
 }
 
 const SIGN_CLEAR = 0x7fffffff;
