@@ -12,6 +12,7 @@ export {
 export {
   DEFAULT_MAX_INPUT_FILE_BYTES,
   inputFileError,
+  openInputFile,
   type ReadInputFileOptions,
   readInputFile,
   readInputText,

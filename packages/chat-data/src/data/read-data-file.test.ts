@@ -161,13 +161,28 @@ describe('readDataFile', () => {
     expect(error.message).toContain('31 bytes');
   });
 
-  test('/dev/zero (an endless line) fails at the limit instead of running out of memory', async () => {
+  test('an endless line (a sparse 200 MB file of zeros) fails at the limit instead of running out of memory', async () => {
+    const path = join(dir, 'zeros.jsonl');
+    const { closeSync, ftruncateSync, openSync } = await import('node:fs');
+    const fd = openSync(path, 'w');
+    ftruncateSync(fd, 200 * 1024 * 1024); // sparse: no disk used, reads as zeros
+    closeSync(fd);
     const before = process.memoryUsage().rss;
-    const error = await readError('/dev/zero', { maxLineBytes: 64 * 1024 * 1024 });
+    const error = await readError(path, { maxLineBytes: 64 * 1024 * 1024 });
     expect(error.code).toBe('CHAT_LINE_TOO_LONG');
-    expect(error.message).toContain('/dev/zero:1:');
+    expect(error.message).toContain('zeros.jsonl:1:');
     // The bytes read so far are held as chunks of at most the limit (64 MiB), never a string of it.
     expect(process.memoryUsage().rss - before).toBeLessThan(400 * 1024 * 1024);
+  });
+
+  test('a device or a FIFO is refused at once (a FIFO without a writer would hang in open())', async () => {
+    expect((await readError('/dev/zero')).code).toBe('INPUT_NOT_A_FILE');
+    const fifo = join(dir, 'data.fifo');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [fifo]);
+    const error = await readError(fifo);
+    expect(error.code).toBe('INPUT_NOT_A_FILE');
+    expect(error.message).toMatch(/named pipe/);
   });
 
   test('a file that cannot be read → CHAT_DATA_NOT_FOUND', async () => {

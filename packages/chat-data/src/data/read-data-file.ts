@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { FileFormatError, type FuseChatError, InvalidInputError } from '@fusechat/core';
+import { openInputFile } from '@fusechat/core/node';
 import type { DataExample } from './data-example.js';
 import { type LineLocation, parseDataLine } from './parse-data-line.js';
 import { splitLines } from './split-lines.js';
@@ -83,7 +83,10 @@ async function* readExamples(
   options: ReadDataFileOptions,
   counts: DataFileCounts,
 ): AsyncGenerator<DataExample> {
-  const stream = createReadStream(path, { highWaterMark: 1024 * 1024 });
+  // A regular file only: a FIFO without a writer would block in open(), and capture reads the
+  // data twice (hash, then examples).
+  const handle = await openInputFile(path, { what: 'data file', notFoundCode: 'CHAT_DATA_NOT_FOUND' });
+  const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
   const seen = new Map<string, number>();
   try {
     for await (const entry of splitLines(stream, maxLineBytes)) {

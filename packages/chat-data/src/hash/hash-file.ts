@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { FileFormatError } from '@fusechat/core';
+import { openInputFile } from '@fusechat/core/node';
 
 /**
  * SHA-256 of a file's bytes as lowercase hex, streamed (constant memory). This is the data hash a
  * distribution store records.
  *
- * @throws FileFormatError `CHAT_DATA_NOT_FOUND` when the file cannot be read.
+ * @throws FileFormatError `CHAT_DATA_NOT_FOUND` when the file does not exist or cannot be read;
+ *   `INPUT_NOT_A_FILE` for a directory, FIFO or device (a FIFO would block, and cannot be read twice).
  * @example
  * ```ts
  * const dataHash = await hashFile('train.jsonl'); // 'e3b0c442…'
@@ -14,8 +15,9 @@ import { FileFormatError } from '@fusechat/core';
  */
 export async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
+  const handle = await openInputFile(path, { what: 'data file', notFoundCode: 'CHAT_DATA_NOT_FOUND' });
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1024 * 1024 })) {
       hash.update(chunk as Buffer);
     }
   } catch (cause) {
@@ -24,6 +26,8 @@ export async function hashFile(path: string): Promise<string> {
       `cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
       { path, cause },
     );
+  } finally {
+    await handle.close().catch(() => {});
   }
   return hash.digest('hex');
 }

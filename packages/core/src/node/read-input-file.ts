@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { FileFormatError, FuseChatError } from '../errors.js';
 
 /** Largest config-like file read whole by default (config.json, YAML, templates): 64 MiB. */
@@ -34,42 +34,19 @@ export interface ReadInputFileOptions {
  */
 export async function readInputFile(path: string, options: ReadInputFileOptions = {}): Promise<Buffer> {
   const what = options.what ?? 'file';
-  const notFound = options.notFoundCode ?? 'INPUT_FILE_NOT_FOUND';
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_INPUT_FILE_BYTES;
-  let handle: Awaited<ReturnType<typeof open>>;
+  const handle = await openInputFile(path, options);
   try {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (error) {
-    throw inputFileError(error, what, path, notFound);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) {
-      const kind = stats.isDirectory()
-        ? 'a directory'
-        : stats.isFIFO()
-          ? 'a named pipe (FIFO)'
-          : stats.isSocket()
-            ? 'a socket'
-            : stats.isCharacterDevice() || stats.isBlockDevice()
-              ? 'a device'
-              : 'not a regular file';
-      throw new FileFormatError(
-        'INPUT_NOT_A_FILE',
-        `${path} is ${kind}; the ${what} must be a regular file.`,
-        { path },
-      );
-    }
-    if (stats.size > maxBytes) {
+    const { size } = await handle.stat();
+    if (size > maxBytes) {
       throw new FileFormatError(
         'INPUT_FILE_TOO_LARGE',
-        `${path} is ${stats.size} bytes; a ${what} larger than ${maxBytes} bytes is refused (is it the right file?).`,
-        { path, details: { bytes: stats.size, maxBytes } },
+        `${path} is ${size} bytes; a ${what} larger than ${maxBytes} bytes is refused (is it the right file?).`,
+        { path, details: { bytes: size, maxBytes } },
       );
     }
     // Read at most maxBytes + 1 so a file that grows while read is still refused, not loaded.
-    const buffer = Buffer.allocUnsafe(Math.min(stats.size, maxBytes) + 1);
+    const buffer = Buffer.allocUnsafe(Math.min(size, maxBytes) + 1);
     let length = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
@@ -86,9 +63,54 @@ export async function readInputFile(path: string, options: ReadInputFileOptions 
     }
     return buffer.subarray(0, length);
   } catch (error) {
-    throw inputFileError(error, what, path, notFound);
+    throw inputFileError(error, what, path, options.notFoundCode);
   } finally {
     await handle.close().catch(() => {});
+  }
+}
+
+/**
+ * Opens an input file for reading after checking that it is a regular file — opened
+ * non-blocking, so a FIFO without a writer is refused at once instead of hanging the process —
+ * with the coded errors of {@link readInputFile}. For streaming reads of large inputs (data
+ * files): `(await openInputFile(path)).createReadStream()`. The caller closes the handle.
+ */
+export async function openInputFile(
+  path: string,
+  options: Pick<ReadInputFileOptions, 'what' | 'notFoundCode'> = {},
+): Promise<FileHandle> {
+  const what = options.what ?? 'file';
+  let handle: FileHandle;
+  try {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw inputFileError(error, what, path, options.notFoundCode);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      const kind = stats.isDirectory()
+        ? 'a directory'
+        : stats.isFIFO()
+          ? 'a named pipe (FIFO)'
+          : stats.isSocket()
+            ? 'a socket'
+            : stats.isCharacterDevice() || stats.isBlockDevice()
+              ? 'a device'
+              : 'not a regular file';
+      throw new FileFormatError(
+        'INPUT_NOT_A_FILE',
+        `${path} is ${kind}; the ${what} must be a regular file.`,
+        {
+          path,
+        },
+      );
+    }
+    return handle;
+  } catch (error) {
+    await handle.close().catch(() => {});
+    throw inputFileError(error, what, path, options.notFoundCode);
   }
 }
 
