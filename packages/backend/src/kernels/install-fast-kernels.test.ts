@@ -48,6 +48,52 @@ describe('installFastKernels', () => {
     },
   );
 
+  it.each([
+    ['same leading axes, rank 4', [2, 3], [2, 3]],
+    ['unbatched left side broadcast', [1], [4]],
+    ['unbatched right side broadcast', [3], [1]],
+  ] as const)(
+    'batched matMul big enough to run item by item on XNNPACK (%s) matches float64 and frees every buffer',
+    (_, leadA, leadB) => {
+      const [m, k, n] = [40, 36, 48]; // m·k·n above the item-by-item threshold
+      const batchA = leadA.reduce((x: number, y: number) => x * y, 1);
+      const batchB = leadB.reduce((x: number, y: number) => x * y, 1);
+      const batch = Math.max(batchA, batchB);
+      const a = randomValues(batchA * m * k, 3);
+      const b = randomValues(batchB * k * n, 4);
+      // The reference with the unbatched side repeated.
+      const repeat = (values: Float64Array, sideBatch: number) =>
+        sideBatch === batch
+          ? values
+          : Float64Array.from({ length: values.length * batch }, (_, i) => values[i % values.length]!);
+      const reference = referenceBatchMatMul(repeat(a, batchA), repeat(b, batchB), batch, m, k, n);
+      const dataIdsBefore = tf.engine().backend.numDataIds();
+      for (const [transposeA, transposeB] of [
+        [false, false],
+        [true, true],
+      ] as const) {
+        const aTensor = tf.tensor(Float32Array.from(a), [...leadA, m, k]);
+        const bTensor = tf.tensor(Float32Array.from(b), [...leadB, k, n]);
+        const left = transposeA
+          ? tf.transpose(aTensor, [...leadA.map((__, i) => i), leadA.length + 1, leadA.length])
+          : aTensor;
+        const right = transposeB
+          ? tf.transpose(bTensor, [...leadB.map((__, i) => i), leadB.length + 1, leadB.length])
+          : bTensor;
+        const product = tf.matMul(left, right, transposeA, transposeB);
+        expect(product.shape).toEqual([...(batchA >= batchB ? leadA : leadB), m, n]);
+        expectClose(
+          product.dataSync(),
+          reference,
+          1e-5,
+          `matMul transposeA=${transposeA} transposeB=${transposeB}`,
+        );
+        tf.dispose([aTensor, bTensor, left, right, product]);
+      }
+      expect(tf.engine().backend.numDataIds()).toBe(dataIdsBefore);
+    },
+  );
+
   it('keeps tfjs-core matMul gradients (which use the transposes) exact', () => {
     expectGradientsMatch({
       shapes: [

@@ -124,6 +124,12 @@ function unsortedSegmentSumKernel(memoryOf: (backend: unknown) => HostMemory): K
   };
 }
 
+/**
+ * Below this many multiply-adds per batch item (m·k·n), tfjs's own batched loop is cheaper than a
+ * copy and an XNNPACK operator per item.
+ */
+const SLICED_BATCH_MIN_MACS = 32 ** 3;
+
 function wrapTransposingMatMul(kernelName: string, backendName: string): void {
   const original = getKernel(kernelName, backendName);
   const transpose = getKernel('Transpose', backendName);
@@ -134,7 +140,9 @@ function wrapTransposingMatMul(kernelName: string, backendName: string): void {
     const { inputs, backend, attrs } = args;
     const transposeA = Boolean(attrs?.transposeA);
     const transposeB = Boolean(attrs?.transposeB);
-    if (!transposeA && !transposeB) return originalFunc(args);
+    const sliced =
+      kernelName === 'BatchMatMul' && slicedBatchShape(inputs.a!, inputs.b!, transposeA, transposeB);
+    if (!transposeA && !transposeB && !sliced) return originalFunc(args);
     const wasm = backend as unknown as WasmBackendLike;
     const swapLastTwo = (x: TensorInfo): TensorInfo => {
       const rank = x.shape.length;
@@ -147,11 +155,15 @@ function wrapTransposingMatMul(kernelName: string, backendName: string): void {
       if (transposeA) temporaries.push(a);
       const b = transposeB ? swapLastTwo(inputs.b!) : inputs.b!;
       if (transposeB) temporaries.push(b);
-      return originalFunc({
-        inputs: { ...inputs, a, b },
-        backend,
-        attrs: { ...attrs, transposeA: false, transposeB: false },
-      });
+      const plainAttrs = { ...attrs, transposeA: false, transposeB: false };
+      if (sliced)
+        return slicedBatchMatMul(
+          wasm,
+          a,
+          b,
+          (x, y) => originalFunc({ inputs: { a: x, b: y }, backend, attrs: plainAttrs }) as TensorInfo,
+        );
+      return originalFunc({ inputs: { ...inputs, a, b }, backend, attrs: plainAttrs });
     } finally {
       for (const temporary of temporaries) wasm.disposeData(temporary.dataId);
     }
@@ -159,4 +171,82 @@ function wrapTransposingMatMul(kernelName: string, backendName: string): void {
   const config: KernelConfig = { ...original, kernelFunc };
   unregisterKernel(kernelName, backendName);
   registerKernel(config);
+}
+
+/**
+ * Whether a float32 BatchMatMul should run item by item: more than one batch item, the same
+ * leading axes on both sides (or one side unbatched), and items big enough. tfjs-backend-wasm
+ * 4.22 sends every product with a batch > 1 to a scalar, single-threaded triple loop
+ * (`slow_batch_matmul` in batch_mat_mul_impl.cc); only batch-1 products reach XNNPACK (SIMD,
+ * and the thread pool).
+ */
+function slicedBatchShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): boolean {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 3 || b.shape.length < 3)
+    return false;
+  const leadA = a.shape.slice(0, -2);
+  const leadB = b.shape.slice(0, -2);
+  const batchA = leadA.reduce((x, y) => x * y, 1);
+  const batchB = leadB.reduce((x, y) => x * y, 1);
+  const sameLead = leadA.length === leadB.length && leadA.every((size, axis) => size === leadB[axis]);
+  if (!(sameLead || batchA === 1 || batchB === 1) || Math.max(batchA, batchB) < 2) return false;
+  const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
+  const k = transposeA ? a.shape.at(-2)! : a.shape.at(-1)!;
+  const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
+  return m * k * n >= SLICED_BATCH_MIN_MACS;
+}
+
+/**
+ * `a [..., m, k] · b [..., k, n]` as one batch-1 product per item (XNNPACK), copied in and out
+ * of the heap. The item results are exactly what a batch-1 matMul of the same item gives.
+ */
+function slicedBatchMatMul(
+  wasm: WasmBackendLike,
+  a: TensorInfo,
+  b: TensorInfo,
+  matMul: (a: TensorInfo, b: TensorInfo) => TensorInfo,
+): TensorInfo {
+  const [m, k] = a.shape.slice(-2) as [number, number];
+  const n = b.shape.at(-1)!;
+  const batchA = a.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+  const batchB = b.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+  const batch = Math.max(batchA, batchB);
+  const lead = (batchA >= batchB ? a : b).shape.slice(0, -2);
+  const out = wasm.makeOutput([...lead, m, n], 'float32');
+  const itemA = batchA === 1 ? a : undefined;
+  const itemB = batchB === 1 ? b : undefined;
+  for (let item = 0; item < batch; item++) {
+    const left = itemA ?? copyItem(wasm, a, item, m * k, [1, m, k]);
+    const right = itemB ?? copyItem(wasm, b, item, k * n, [1, k, n]);
+    const product = matMul(
+      left.shape.length === 3 ? left : reshapeInfo(left, [1, m, k]),
+      right.shape.length === 3 ? right : reshapeInfo(right, [1, k, n]),
+    );
+    // Views only after every allocation of this step: allocating may grow (and move) the heap.
+    (wasm.typedArrayFromHeap(out) as Float32Array).set(
+      wasm.typedArrayFromHeap(product) as Float32Array,
+      item * m * n,
+    );
+    wasm.disposeData(product.dataId);
+    if (left !== itemA) wasm.disposeData(left.dataId);
+    if (right !== itemB) wasm.disposeData(right.dataId);
+  }
+  return out;
+}
+
+function copyItem(
+  wasm: WasmBackendLike,
+  x: TensorInfo,
+  item: number,
+  size: number,
+  shape: number[],
+): TensorInfo {
+  const copy = wasm.makeOutput(shape, 'float32');
+  const source = wasm.typedArrayFromHeap(x) as Float32Array;
+  (wasm.typedArrayFromHeap(copy) as Float32Array).set(source.subarray(item * size, (item + 1) * size));
+  return copy;
+}
+
+/** The same data seen with another shape (the wasm kernel reads only `dataId` and `shape`). */
+function reshapeInfo(x: TensorInfo, shape: number[]): TensorInfo {
+  return { ...x, shape };
 }
