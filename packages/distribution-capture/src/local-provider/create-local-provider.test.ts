@@ -79,7 +79,7 @@ describe.each(TEST_BACKENDS)('createLocalProvider (%s)', (backend) => {
           expect(output.logSumExp[t]).toBeCloseTo(logSumExp, 4);
           if (t + 1 < sequence.length) {
             const actual = row[sequence[t + 1]!]!;
-            expect(output.nextTokenRanks![t]).toBe(row.filter((z) => z >= actual).length);
+            expect(output.nextTokenRanks![t]).toBe(1 + row.filter((z) => z > actual).length);
           } else {
             expect(output.nextTokenRanks![t]).toBe(0);
           }
