@@ -52,7 +52,7 @@ interface Pending {
  * (`createLocalProvider` of `@fusechat/distribution-capture`: hidden states once, the output
  * projection in chunks under a byte budget, top-k, log-sum-exp and ranks on the backend — never
  * `[B, T, V]` at once) with the largest `k` asked; each request gets its own first `k` entries.
- * Batches run one at a time, in arrival order.
+ * Batches run one at a time, in arrival order; requests arriving while one runs form the next.
  *
  * @example
  * ```ts
@@ -72,9 +72,8 @@ export function createScoringQueue(
   });
   const windowMs = options.windowMs ?? 2;
   const maxBatchTokens = options.maxBatchTokens ?? 8192;
-  let waiting: Pending[] = [];
-  let scheduled = false;
-  let running: Promise<void> = Promise.resolve();
+  const waiting: Pending[] = [];
+  let busy = false;
   let batchesRun = 0;
 
   const runBatch = async (batch: Pending[]): Promise<void> => {
@@ -91,34 +90,34 @@ export function createScoringQueue(
     }
   };
 
-  const flush = (): void => {
-    scheduled = false;
-    const taken = waiting;
-    waiting = [];
-    const batches: Pending[][] = [];
-    let current: Pending[] = [];
-    let tokens = 0;
-    for (const pending of taken) {
-      if (current.length > 0 && tokens + pending.sequence.length > maxBatchTokens) {
-        batches.push(current);
-        current = [];
-        tokens = 0;
+  // One batch at a time: requests that arrive while a batch runs wait for it and then go
+  // together (under load the batch grows with the load, not with the window).
+  const pump = (): void => {
+    if (busy || waiting.length === 0) return;
+    busy = true;
+    setTimeout(() => {
+      let tokens = 0;
+      let count = 0;
+      while (
+        count < waiting.length &&
+        (count === 0 || tokens + waiting[count]!.sequence.length <= maxBatchTokens)
+      ) {
+        tokens += waiting[count]!.sequence.length;
+        count++;
       }
-      current.push(pending);
-      tokens += pending.sequence.length;
-    }
-    if (current.length > 0) batches.push(current);
-    for (const batch of batches) running = running.then(() => runBatch(batch));
+      const batch = waiting.splice(0, count);
+      void runBatch(batch).finally(() => {
+        busy = false;
+        pump();
+      });
+    }, windowMs);
   };
 
   return {
     score(sequence, k) {
       return new Promise<ScoredSequence>((resolve, reject) => {
         waiting.push({ sequence: Int32Array.from(sequence), k, resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setTimeout(flush, windowMs);
-        }
+        pump();
       });
     },
     get batchesRun() {
