@@ -64,7 +64,10 @@ export function registerCaptureCommand(program: Command): void {
     )
     .requiredOption('--out <store>', 'store directory (an incomplete store of the same inputs is resumed)')
     .option('--top-k <k>', 'entries kept per position', '10')
-    .option('--max-length <n>', "longest sequence in tokens (default: the model's max_position_embeddings)")
+    .option(
+      '--max-length <n>',
+      "longest sequence in tokens (default: the model's max_position_embeddings; with --endpoint the server's limit)",
+    )
     .addOption(
       new Option('--truncation <policy>', 'what to do with longer examples')
         .choices(['keep-first', 'keep-last', 'refuse'])
