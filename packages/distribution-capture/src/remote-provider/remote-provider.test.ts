@@ -320,6 +320,27 @@ describe('createRemoteProvider against loopback servers', () => {
     },
   );
 
+  it('vLLM behind a gateway without /tokenize: the tokenizer is checked through a text completion', async () => {
+    await start({ engine: 'vllm', onlyV1Routes: true });
+    const remote = await provider('vllm');
+    await expectReference(remote, 4);
+    expect(
+      server!.requests.some(
+        (request) =>
+          request.url === '/v1/completions' &&
+          JSON.parse(request.body).prompt === 'Hello, world! The quick brown fox jumps over the lazy dog.',
+      ),
+    ).toBe(true);
+    await server!.close();
+    await start({ engine: 'vllm', onlyV1Routes: true, tokenizeShift: 1 });
+    expect((await errorOf(provider('vllm'))).code).toBe('REMOTE_TOKENIZER_MISMATCH');
+    await server!.close();
+    await start({ engine: 'vllm', onlyV1Routes: true, promptTokenIds: false });
+    const unchecked = await errorOf(provider('vllm'));
+    expect(unchecked.code).toBe('REMOTE_BAD_RESPONSE');
+    expect(unchecked.message).toContain('the tokenizer cannot be checked');
+  });
+
   it('TGI and llama.cpp: a diagnosis naming the engine and what it lacks', async () => {
     await start({ engine: 'tgi' });
     const tgi = await errorOf(provider('vllm'));

@@ -3,6 +3,7 @@ import type { ProviderOutput } from '../logits-provider.js';
 import {
   badResponse,
   checkTokenization,
+  type DialectContext,
   logprobValue,
   OutputBuilder,
   promptMismatch,
@@ -45,22 +46,44 @@ export const vllmDialect: RemoteDialect = {
     let maxModelLength = Number.isSafeInteger(card.max_model_len)
       ? (card.max_model_len as number)
       : undefined;
-    const url = `${client.endpoint}/tokenize`;
+    let url = `${client.endpoint}/tokenize`;
+    let viaCompletions = false;
     for (const text of texts) {
-      const { json } = await client.request('POST', '/tokenize', {
-        model: modelName,
-        prompt: text,
-        add_special_tokens: false,
-      });
-      const tokens = (json as { tokens?: unknown })?.tokens;
-      if (!Array.isArray(tokens) || !tokens.every((id) => Number.isSafeInteger(id))) {
-        throw badResponse(url, 'the answer has no "tokens" list of token ids');
+      let tokens: unknown;
+      if (!viaCompletions) {
+        try {
+          const { json } = await client.request('POST', '/tokenize', {
+            model: modelName,
+            prompt: text,
+            add_special_tokens: false,
+          });
+          tokens = (json as { tokens?: unknown })?.tokens;
+          const limit = (json as { max_model_len?: unknown })?.max_model_len;
+          if (maxModelLength === undefined && Number.isSafeInteger(limit)) maxModelLength = limit as number;
+        } catch (error) {
+          // A gateway that exposes only /v1/*: the server's tokenisation of a text prompt, echoed.
+          if (!isFuseChatError(error, 'REMOTE_ROUTE_NOT_FOUND')) throw error;
+          viaCompletions = true;
+          url = `${client.endpoint}/v1/completions`;
+        }
       }
-      const limit = (json as { max_model_len?: unknown }).max_model_len;
-      if (maxModelLength === undefined && Number.isSafeInteger(limit)) maxModelLength = limit as number;
-      checkTokenization(url, tokenizer, text, tokens as number[], [
-        tokenizer.encode(text, { addSpecialTokens: false }),
-      ]);
+      if (viaCompletions) tokens = await tokenizeByCompletion(context, text, url);
+      if (!Array.isArray(tokens) || !tokens.every((id) => Number.isSafeInteger(id))) {
+        throw badResponse(url, 'the answer has no list of token ids for the probe text');
+      }
+      // /tokenize is asked without special tokens; a text completion gets the tokenizer's defaults.
+      checkTokenization(
+        url,
+        tokenizer,
+        text,
+        tokens as number[],
+        viaCompletions
+          ? [
+              tokenizer.encode(text, { addSpecialTokens: true }),
+              tokenizer.encode(text, { addSpecialTokens: false }),
+            ]
+          : [tokenizer.encode(text, { addSpecialTokens: false })],
+      );
     }
     // One position is left for the generated token that carries the last position's distribution.
     return { maxSequenceLength: maxModelLength === undefined ? undefined : maxModelLength - 1 };
@@ -202,6 +225,25 @@ export function parseVllmCompletion(
   if (last.length < k) throw tooFewEntries(url, length - 1, last.length, k, 'vLLM');
   builder.setRow(length - 1, last);
   return builder.build();
+}
+
+/** The server's token ids of `text` through `/v1/completions` (`return_token_ids` echoes them). */
+async function tokenizeByCompletion(context: DialectContext, text: string, url: string): Promise<unknown> {
+  const { json } = await context.client.request('POST', '/v1/completions', {
+    model: context.modelName,
+    prompt: text,
+    max_tokens: 1,
+    temperature: 0,
+    return_token_ids: true,
+  });
+  const ids = (json as { choices?: { prompt_token_ids?: unknown }[] })?.choices?.[0]?.prompt_token_ids;
+  if (!Array.isArray(ids)) {
+    throw badResponse(
+      url,
+      'the server has no /tokenize route and its completions carry no prompt_token_ids (vLLM before return_token_ids): the tokenizer cannot be checked; expose /tokenize',
+    );
+  }
+  return ids;
 }
 
 /** vLLM's refusal of `k` above `--max-logprobs`, as an error that names the flag; else undefined. */

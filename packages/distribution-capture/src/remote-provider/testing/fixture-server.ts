@@ -43,6 +43,8 @@ export interface FixtureServerOptions {
   readonly fewerEntriesAt?: number | undefined;
   /** Answers NaN (null in JSON) at this prompt position. */
   readonly nonFiniteAt?: number | undefined;
+  /** vLLM behind a gateway that exposes only /v1/* (no /tokenize). */
+  readonly onlyV1Routes?: boolean | undefined;
   /** Scores the prompt with its first token replaced (a re-tokenising proxy). */
   readonly scoreOtherPrompt?: boolean | undefined;
 }
@@ -189,7 +191,7 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
         ? undefined
         : Number(body.prompt_logprobs);
     const scoredIds = scorePrompt(inputIds);
-    const rows = positions(scoredIds, Math.max(k, promptK ?? 0));
+    const rows = positions(scoredIds, Math.max(k, promptK ?? 0, 1));
     const asIds = body.return_tokens_as_token_ids === true;
     const key = (id: number) =>
       JSON.stringify(asIds ? `token_id:${id}` : (options.tokenizer.idToToken(id) ?? ''));
@@ -349,7 +351,7 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
             ],
           });
         }
-        if (method === 'POST' && route === '/tokenize') {
+        if (method === 'POST' && route === '/tokenize' && options.onlyV1Routes !== true) {
           const tokens = tokenize(String(json.prompt ?? ''), json.add_special_tokens !== false);
           return sendJson(response, 200, {
             count: tokens.length,
@@ -358,8 +360,10 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
             token_strs: null,
           });
         }
-        if (method === 'POST' && route === '/v1/completions')
+        if (method === 'POST' && route === '/v1/completions') {
+          if (typeof json.prompt === 'string') return vllmCompletion(json, response);
           return scoring() || vllmCompletion(json, response);
+        }
         return sendJson(response, 404, { detail: 'Not Found' });
       case 'sglang':
         if (method === 'GET' && route === '/get_model_info') {
