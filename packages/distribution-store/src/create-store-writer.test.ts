@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type CaptureRecord, isFuseChatError } from '@fusechat/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStoreWriter, type StoreWriterOptions } from './create-store-writer.js';
@@ -31,6 +31,15 @@ const options = (overrides: Partial<StoreWriterOptions> = {}): StoreWriterOption
   shardTargetBytes: 600,
   ...overrides,
 });
+/**
+ * In-process stand-in for a killed writer: the process is "gone", so its lock is stale. (A real
+ * SIGKILL leaves a lock whose pid no longer runs, which the next writer takes over: see the kill
+ * test.) Without this, the next writer in the same process is refused with OUTPUT_LOCKED.
+ */
+function simulateKill(dir: string): void {
+  rmSync(join(dir, '..', `.${basename(dir)}.lock`), { force: true });
+}
+
 const records = Array.from({ length: 30 }, (_, i) => testRecord(i, { nextTokenLogProbs: true }));
 
 async function writeAll(dir: string, items: CaptureRecord[], writerOptions = options()) {
@@ -92,6 +101,7 @@ describe('createStoreWriter', () => {
         await first.append(records[index]!, { cursor: index + 1 });
       // Killed: no finish, no abort. A temp shard file may be left behind; add a stray one too.
       writeFileSync(join(dir, `.shard-00099.bin.4242-deadbeef.tmp`), 'garbage');
+      simulateKill(dir);
       const second = await createStoreWriter(dir, options());
       expect(second.cursor).toBeLessThanOrEqual(killAfter);
       expect(second.committedExamples).toBe(second.cursor);
@@ -145,6 +155,7 @@ describe('createStoreWriter', () => {
     expect(writer.cursor).toBe(3);
     expect(writer.manifest.flagged).toEqual([{ id: 'bad-1', reason: 'NaN logits' }]);
     await writer.flag('bad-2', 'infinite logits', { cursor: 4 });
+    simulateKill(dir);
     const resumed = await createStoreWriter(dir, options({ shardTargetBytes: 1, blockExamples: 1 }));
     expect(resumed.cursor).toBe(3); // bad-2 was not committed: the caller flags it again
     await resumed.flag('bad-2', 'infinite logits', { cursor: 4 });
@@ -161,6 +172,9 @@ describe('createStoreWriter', () => {
     const dir = freshDir();
     const writer = await createStoreWriter(dir, options());
     await writer.append(records[0]!, { cursor: 1 });
+    // A second writer of the same store while the first is open is refused by the lock.
+    expect((await failure(createStoreWriter(dir, options()))).code).toBe('OUTPUT_LOCKED');
+    simulateKill(dir);
     const other = testIdentity({ data: { hash: 'e'.repeat(64) }, chatTemplateHash: 'f'.repeat(64) });
     const mismatch = await failure(createStoreWriter(dir, options({ identity: other, k: 5 })));
     expect(mismatch.code).toBe('STORE_IDENTITY_MISMATCH');
@@ -228,6 +242,7 @@ describe('createStoreWriter', () => {
     const dir = freshDir();
     const first = await createStoreWriter(dir, options({ shardTargetBytes: 1, blockExamples: 1 }));
     await first.append(records[0]!, { cursor: 1 });
+    simulateKill(dir);
     const second = await createStoreWriter(dir, options({ shardTargetBytes: 1, blockExamples: 1 }));
     expect(second.cursor).toBe(1);
     expect((await failure(second.append(records[0]!, { cursor: 2 }))).code).toBe('STORE_DUPLICATE_ID');

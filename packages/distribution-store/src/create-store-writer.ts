@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CaptureRecord, FuseChatError, IntegrityError, InvalidInputError } from '@fusechat/core';
+import { acquireOutputLock, type OutputLock } from '@fusechat/core/node';
 import { bitWidth } from './bit-packing.js';
 import { BlockEncoder, type BlockLayout, type IdCoding } from './block-codec.js';
 import { compressBlock } from './compression.js';
@@ -116,6 +117,23 @@ export async function createStoreWriter(dir: string, options: StoreWriterOptions
   } catch (error) {
     throw fsError(error, 'create the store directory', dir);
   }
+  // One writer per store at a time: a second capture into the same directory fails clearly
+  // (OUTPUT_LOCKED) instead of interleaving shards; a dead writer's lock is taken over.
+  const lock = await acquireOutputLock(dir);
+  try {
+    return await openWriter(dir, settings, fs, lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function openWriter(
+  dir: string,
+  settings: Settings,
+  fs: StoreFileSystem,
+  lock: OutputLock,
+): Promise<StoreWriter> {
   const manifestPath = join(dir, MANIFEST_FILE);
   let entries: string[];
   try {
@@ -187,7 +205,7 @@ export async function createStoreWriter(dir: string, options: StoreWriterOptions
     manifest = fresh;
     await writeFileAtomic(manifestPath, serializeManifest(manifest), fs);
   }
-  return new Writer(dir, manifest, settings, fs, committedIds);
+  return new Writer(dir, manifest, settings, fs, committedIds, lock);
 }
 
 type Settings = Required<Omit<StoreWriterOptions, 'fileSystem'>> & { idCoding: IdCoding };
@@ -302,6 +320,7 @@ class Writer implements StoreWriter {
     private readonly settings: Settings,
     private readonly fs: StoreFileSystem,
     private readonly committedIds: Set<string>,
+    private readonly lock: OutputLock,
   ) {
     this.latestCursor = committed.cursor;
     this.layout = {
@@ -380,6 +399,7 @@ class Writer implements StoreWriter {
     return this.run(async () => {
       await this.guard(() => this.commit(true));
       this.state = 'finished';
+      await this.lock.release();
       return this.committed;
     });
   }
@@ -389,6 +409,7 @@ class Writer implements StoreWriter {
       if (this.state === 'finished' || this.state === 'aborted') return;
       this.state = 'aborted';
       await this.dropShard();
+      await this.lock.release();
     });
     this.tail = result.catch(() => {});
     return result;
@@ -418,6 +439,7 @@ class Writer implements StoreWriter {
       this.state = 'failed';
       this.failure = error;
       await this.dropShard();
+      await this.lock.release();
       throw error instanceof FuseChatError ? error : fsError(error, 'write the store in', this.dir);
     }
   }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { formatBytes, InvalidInputError, isFuseChatError } from '@fusechat/core';
@@ -145,7 +145,8 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
     warnings.push(`removed ${removed.join(', ')}: left by an interrupted merge whose process no longer runs`);
   }
   // An --overwrite merge killed between its two renames leaves the previous output set aside.
-  const setAside = (existsSync(dirname(out)) ? readdirSync(dirname(out), { withFileTypes: true }) : [])
+  const parentIsDirectory = statSync(dirname(out), { throwIfNoEntry: false })?.isDirectory() ?? false;
+  const setAside = (parentIsDirectory ? readdirSync(dirname(out), { withFileTypes: true }) : [])
     .filter((entry) => entry.isDirectory() && entry.name.startsWith(`${basename(out)}.replaced-`))
     .map((entry) => join(dirname(out), entry.name));
   if (setAside.length > 0) {
