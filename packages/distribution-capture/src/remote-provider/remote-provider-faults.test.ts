@@ -150,6 +150,17 @@ describe.each(['vllm', 'sglang'] as const)('%s: faults', (engine) => {
     expect(output!.nonFinite).toBe(true);
   });
 
+  it('at most `concurrency` requests are in flight', async () => {
+    const provider = await setUp({}, { concurrency: 3 });
+    const batch = Array.from({ length: 12 }, (_, i) =>
+      syntheticSequence(i + 1, [0, 1, 0], tokenizer.vocabSize),
+    );
+    server!.inject({ kind: 'hang' }); // one attempt times out while the others go on
+    await provider.topK(batch, { k: 3 });
+    expect(server!.maxInFlight).toBeLessThanOrEqual(3);
+    expect(server!.scored).toBe(13);
+  });
+
   it('the first failure cancels the other requests of the call', async () => {
     const provider = await setUp({}, { maxRetries: 0, concurrency: 1 });
     server!.inject({ kind: 'status', status: 400 });

@@ -65,6 +65,8 @@ export interface FixtureServer {
   injectAt(count: number, ...faults: Fault[]): void;
   /** Scoring answers given so far (faults included). */
   readonly scored: number;
+  /** Most requests open at the same time so far. */
+  readonly maxInFlight: number;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,8 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   let scored = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const tokenize = (text: string, addSpecialTokens: boolean) =>
     options.tokenizer.encode(text, { addSpecialTokens }).map((id) => id + (options.tokenizeShift ?? 0));
@@ -419,6 +423,9 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
   };
 
   const server = createServer((request, response) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    response.on('close', () => inFlight--);
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
@@ -442,6 +449,9 @@ export async function startFixtureServer(options: FixtureServerOptions): Promise
     injectAt: (at, ...more) => triggers.push({ at, faults: more }),
     get scored() {
       return scored;
+    },
+    get maxInFlight() {
+      return maxInFlight;
     },
     close: () =>
       new Promise<void>((resolve) => {
