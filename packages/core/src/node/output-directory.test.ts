@@ -118,3 +118,27 @@ describe('removeStalePartials and commitOutputDirectory', () => {
     expect(readdirSync(dir).filter((name) => name.startsWith('merged.replaced'))).toEqual([]);
   });
 });
+
+describe('an unwritable output parent', () => {
+  it('is OUTPUT_NOT_WRITABLE (a read-only mount as root, a 0555 directory otherwise)', async (context) => {
+    const parent = join(root, 'readonly');
+    mkdirSync(parent);
+    const { execFileSync } = await import('node:child_process');
+    const { chmodSync } = await import('node:fs');
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', parent], { stdio: 'ignore' });
+      } catch {
+        context.skip('root without the right to mount: no way to make a directory unwritable here');
+      }
+    } else chmodSync(parent, 0o555);
+    try {
+      expect(await codes(join(parent, 'merged'), { cwd: root })).toEqual(['OUTPUT_NOT_WRITABLE']);
+      expect(await codes(join(parent, 'a', 'b', 'merged'), { cwd: root })).toEqual(['OUTPUT_NOT_WRITABLE']);
+    } finally {
+      if (asRoot) execFileSync('umount', [parent]);
+      else chmodSync(parent, 0o755);
+    }
+  });
+});
