@@ -249,6 +249,7 @@ export function registerChatRoute(app: FastifyInstance, context: ServerContext):
               if (sampleK === undefined) chunk({ content: delta }, null, null, null);
               else pieces.push({ text: delta, tokenIds: [...tokenIds] });
             },
+            () => events.closed,
           );
           if (sampleK !== undefined) {
             const scored = await context.scoring.score(

@@ -174,6 +174,7 @@ export function registerCompletionRoute(app: FastifyInstance, context: ServerCon
         let completionTokens = 0;
         try {
           for (const [index, prompt] of prompts.entries()) {
+            if (events.closed) break;
             promptTokens += prompt.ids.length;
             const chunks: { text: string; tokenIds: number[] }[] = [];
             const live = sampleK === undefined;
@@ -218,6 +219,7 @@ export function registerCompletionRoute(app: FastifyInstance, context: ServerCon
                   if (live) writeChunk(delta, tokenIds, null, null, null, null);
                   else chunks.push({ text: delta, tokenIds: [...tokenIds] });
                 },
+                () => events.closed,
               );
               completionTokens += generated.tokenIds.length;
             }

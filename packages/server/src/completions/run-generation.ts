@@ -55,6 +55,8 @@ export async function runGeneration(
   params: GenerationParams,
   eosTokenIds: ReadonlySet<number>,
   onDelta?: (delta: string, tokenIds: readonly number[]) => void,
+  /** Checked after every token: true stops generation (the streaming client went away). */
+  shouldStop?: () => boolean,
 ): Promise<GenerationResult> {
   const decodeOptions = { skipSpecialTokens: params.skipSpecialTokens };
   const promptText = tokenizer.decode(prompt, decodeOptions);
@@ -92,7 +94,7 @@ export async function runGeneration(
       if (stopString !== undefined) return false;
     }
     if (!text.endsWith('\uFFFD')) emit(text.slice(0, text.length - holdBack));
-    return true;
+    return shouldStop?.() !== true;
   };
   const seed = params.seed ?? randomInt(2 ** 31);
   const result = await model.generate(prompt, {

@@ -4,6 +4,8 @@ import { serializeJson } from './serialize-json.js';
 /** A Server-Sent Events writer in vLLM's framing: `data: <json>\n\n` per event, `data: [DONE]\n\n` last. */
 export interface EventStream {
   send(event: unknown): void;
+  /** True once the client has gone (work for it can stop). */
+  readonly closed: boolean;
   done(): void;
 }
 
@@ -15,12 +17,19 @@ export function openEventStream(reply: FastifyReply): EventStream {
     'cache-control': 'no-cache',
     connection: 'keep-alive',
   });
+  let closed = false;
+  reply.raw.on('close', () => {
+    closed = true;
+  });
   return {
     send(event) {
-      reply.raw.write(`data: ${serializeJson(event)}\n\n`);
+      if (!closed) reply.raw.write(`data: ${serializeJson(event)}\n\n`);
+    },
+    get closed() {
+      return closed;
     },
     done() {
-      reply.raw.end('data: [DONE]\n\n');
+      if (!closed) reply.raw.end('data: [DONE]\n\n');
     },
   };
 }
