@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from './create-server.js';
 import {
+  type Json,
   listenOnLoopback,
   parseOrdered,
   parseSse,
@@ -53,7 +54,7 @@ const topIds = (row: readonly number[], k: number) =>
 describe('fusechat serve: protocol shapes', () => {
   it('GET /health is 200 and GET /v1/models lists the served model as vLLM does', async () => {
     expect((await fetch(`${base}/health`)).status).toBe(200);
-    const models = (await (await fetch(`${base}/v1/models`)).json()) as any;
+    const models = (await (await fetch(`${base}/v1/models`)).json()) as Json;
     expect(models.object).toBe('list');
     expect(models.data).toHaveLength(1);
     expect(shapeProblems(models.data[0], VLLM_FIXTURES.modelCard)).toEqual([]);
@@ -100,10 +101,10 @@ describe('fusechat serve: prompt_logprobs numerics', () => {
       prompt_logprobs: k,
     });
     expect(status).toBe(200);
-    const ordered = parseOrdered(text) as { entries: [string, any][] };
-    const choices = ordered.entries.find(([key]) => key === 'choices')![1] as { entries: [string, any][] }[];
+    const ordered = parseOrdered(text) as { entries: [string, Json][] };
+    const choices = ordered.entries.find(([key]) => key === 'choices')![1] as { entries: [string, Json][] }[];
     const list = choices[0]!.entries.find(([key]) => key === 'prompt_logprobs')![1] as ({
-      entries: [string, any][];
+      entries: [string, Json][];
     } | null)[];
     expect(list).toHaveLength(PROMPT.length);
     expect(list[0]).toBeNull();
@@ -256,7 +257,7 @@ describe('fusechat serve: generation', () => {
       ignore_eos: true,
       stop: [stop],
     });
-    expect(json.choices.map((choice: any) => choice.index)).toEqual([0, 1]);
+    expect(json.choices.map((choice: Json) => choice.index)).toEqual([0, 1]);
     expect(json.choices[0].text).toBe(text.slice(0, text.indexOf(stop)));
     expect(json.choices[0].finish_reason).toBe('stop');
     expect(json.choices[0].stop_reason).toBe(stop);
@@ -298,7 +299,7 @@ describe('fusechat serve: chat, tokenize', () => {
   const messages = [{ role: 'user', content: 'Tell me about whales.' }];
 
   it('renders the chat template (same tokens as renderChat + encode, and as /tokenize)', async () => {
-    const { text: rendered } = renderChat(messages as any, {
+    const { text: rendered } = renderChat(messages as Json, {
       tokenizer,
       chatTemplate: TEST_CHAT_TEMPLATE,
       addGenerationPrompt: true,
@@ -402,7 +403,7 @@ describe('fusechat serve: resources', () => {
 
 describe('fusechat serve: refusals', () => {
   const expectError = (
-    result: { status: number; json: any; text: string },
+    result: { status: number; json: Json; text: string },
     status: number,
     message: RegExp,
   ) => {

@@ -57,12 +57,16 @@ export async function listenOnLoopback(app: FastifyInstance): Promise<string> {
   return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 }
 
+/** A parsed JSON response, read field by field in the tests. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field against vLLM's shapes
+export type Json = any;
+
 /** POSTs JSON, returns the status, the raw text and the parsed body. */
 export async function postJson(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; text: string; json: any }> {
+): Promise<{ status: number; text: string; json: Json }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -79,7 +83,7 @@ export async function postJson(
 }
 
 /** The JSON events of an SSE body (`data: …\n\n`), and whether it ended with `data: [DONE]`. */
-export function parseSse(text: string): { events: any[]; done: boolean } {
+export function parseSse(text: string): { events: Json[]; done: boolean } {
   const blocks = text.split('\n\n').filter((block) => block !== '');
   const events: unknown[] = [];
   let done = false;
