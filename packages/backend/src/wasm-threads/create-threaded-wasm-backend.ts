@@ -40,7 +40,7 @@ interface WorkerLike {
   off(event: 'error', listener: (error: unknown) => void): void;
   ref(): void;
   unref(): void;
-  terminate(): void;
+  terminate(): unknown;
 }
 
 interface EmscriptenModuleLike {
@@ -85,8 +85,8 @@ const HEAP_VIEWS = {
  *    machine that is 1, whatever `setThreadsCount` asked for: the "one thread, no speed-up"
  *    seen before. The import is replaced at instantiation so the cap is the requested count.
  * 3. Running pthread workers are `ref()`ed by Emscripten and would keep Node alive forever:
- *    they are `unref()`ed once the pool exists, and the seven idle pre-spawned workers are
- *    terminated.
+ *    they are `unref()`ed once the pool exists; of the 8 workers Emscripten pre-spawns, all but
+ *    the threads − 1 the pool needs are terminated before they load.
  * The module's throwing `uncaughtException`/`unhandledRejection` listeners are removed, and heap
  * views are re-derived whenever the shared memory has grown (another thread may have grown it).
  *
@@ -170,6 +170,10 @@ export async function createThreadedWasmBackend(
     const ready = factory(config);
     ready.catch(() => undefined); // a failure also reaches `failed`; the race reports the first
     removeAddedListeners(listenersBefore);
+    // Emscripten pre-spawns 8 workers; the pool needs threads − 1 (the caller is the last thread).
+    // Stop the rest now, before each boots a Node isolate and instantiates the module.
+    const spare = pthread()?.unusedWorkers.splice(Math.max(0, threads - 1)) ?? [];
+    for (const worker of spare) void worker.terminate();
     // Workers exist from here on; without an 'error' listener a failing one crashes the process.
     for (const worker of pthread()?.unusedWorkers ?? []) {
       worker.on('error', fail);
@@ -220,7 +224,7 @@ export async function createThreadedWasmBackend(
     // The constructor creates XNNPACK's pthreadpool: threads − 1 pthreads (the caller is the last).
     const backend = new wasmPackage.BackendWasm(module);
     for (const worker of pool.runningWorkers) worker.unref();
-    for (const worker of pool.unusedWorkers.splice(0)) worker.terminate();
+    for (const worker of pool.unusedWorkers.splice(0)) void worker.terminate();
     return { backend, threads: wasmPackage.getThreadsCount() };
   } catch (error) {
     pool.terminateAllThreads();
