@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,7 +48,11 @@ describe('loadTokenizer', () => {
       tokenizerJson: join(tokenizerDirectory('mistral'), 'tokenizer.json'),
       tokenizerConfig: join(directory, 'tokenizer_config.json'),
     });
-    expect(tokenizer.specialTokens).toEqual({ bos: 1, eos: 2, unk: 0, pad: 2 });
+    try {
+      expect(tokenizer.specialTokens).toEqual({ bos: 1, eos: 2, unk: 0, pad: 2 });
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('detects the marker from the definition, not from class names', () => {

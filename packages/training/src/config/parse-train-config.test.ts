@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileFormatError, InvalidInputError, isFuseChatError } from '@fusechat/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadTrainConfig } from './load-train-config.js';
 import { parseTrainConfig, type TrainConfigProblem } from './parse-train-config.js';
 
@@ -348,6 +348,7 @@ lora:
 describe('loadTrainConfig', () => {
   it('resolves paths against the file and names it in problems', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fusechat-train-config-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'train.yml');
     writeFileSync(file, 'model_name_or_path: pivot\noutput_dir: out\ntrain_file: data/train.jsonl\n');
     const config = await loadTrainConfig(file);

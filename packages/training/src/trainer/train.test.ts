@@ -297,6 +297,44 @@ describe('train', () => {
     stopped.dispose();
   });
 
+  it('refuses a second trainer on the same output directory while the first runs', async () => {
+    const dataset = createArrayDataset(tinyExamples(4), { batchSize: 2 });
+    const model = tinyModel(5);
+    const dir = await outputDir('locked');
+    let second: unknown;
+    const first = await train({
+      model,
+      dataset,
+      training: { learningRate: 1e-3, maxSteps: 2, saveSteps: 100 },
+      outputDir: dir,
+      callbacks: [
+        {
+          onStepEnd: async (state) => {
+            if (state.step !== 1) return;
+            second = await train({
+              model,
+              dataset,
+              training: { learningRate: 1e-3, maxSteps: 1 },
+              outputDir: dir,
+            }).catch((error: unknown) => error);
+          },
+        },
+      ],
+    });
+    expect(first.steps).toBe(2);
+    expect(second).toMatchObject({ code: 'OUTPUT_LOCKED' });
+    // Released at the end: the directory can be trained into again.
+    const again = await train({
+      resume: 'never',
+      model,
+      dataset,
+      training: { learningRate: 1e-3, maxSteps: 2 },
+      outputDir: dir,
+    });
+    expect(again.steps).toBe(2);
+    model.dispose();
+  });
+
   it('stops on a non-finite loss naming the step, the last checkpoint intact; or skips the step', async () => {
     const dataset = createArrayDataset(tinyExamples(8), { batchSize: 2 });
     const model = tinyModel(3);

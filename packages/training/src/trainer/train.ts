@@ -7,6 +7,7 @@ import {
   type ProgressCallback,
   silentLogger,
 } from '@fusechat/core';
+import { acquireOutputLock } from '@fusechat/core/node';
 import { applyLora, type CausalLM, mergeLora, saveLoraAdapter, saveModel } from '@fusechat/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { EvaluationMetrics, TrainerState, TrainingCallback } from '../callbacks/training-callback.js';
@@ -112,6 +113,16 @@ const EMPTY_WINDOW: LogWindow = { steps: 0, loss: 0, clm: 0, fusion: 0, tokens: 
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
+  // One trainer per output directory: a second one would interleave checkpoints and metrics.
+  const lock = await acquireOutputLock(resolve(options.outputDir));
+  try {
+    return await trainLocked(options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainLocked(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
   const { model, dataset, evalDataset, training } = options;
   const logger = options.logger ?? silentLogger;
