@@ -1,8 +1,9 @@
 // Golden outputs: the SHA-256 of model.safetensors for every built-in method on a fixed fixture,
 // recorded with the engine as it was before the I/O-floor work (commit e34e143, whole-tensor
 // buffers). Any change to the read path, the kernels, chunking or the write path must leave these
-// bytes unchanged. The fixture mixes F32/BF16/F16 inputs, tensors larger than the engine's chunk
-// and tile sizes, tensors with many exact ties and zeros (quantised deltas), and a tiny tensor.
+// bytes unchanged. The fixture mixes F32/BF16/F16 inputs, tensors larger than the engine's read
+// pieces and the kernels' blocks, tensors with many exact ties and zeros (quantised deltas), and a
+// tiny tensor. Hashes recorded with FUSECHAT_RECORD_GOLDEN=1 on the sources of e34e143.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,8 @@ const SHAPES: Record<string, number[]> = {
   'model.layers.1.mlp.up_proj.weight': [1100, 300],
   'model.layers.1.input_layernorm.weight': [300],
   'model.norm.weight': [3],
+  // More than one 8 MiB read piece in F32 (3 pieces), BF16 and F16 (2 pieces each).
+  'model.layers.1.mlp.down_proj.weight': [4200, 1000],
 };
 
 /** xorshift32 → uniform in [-0.5, 0.5). */
@@ -70,7 +73,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
         { model: 'target-2', parameters: { weight: 0.3 } },
       ],
     },
-    sha256: '30b9510aa7009cb4d6d3973001608fe2c90258cdfe55e2e9d68034b72e776093',
+    sha256: 'e0d36188b360f041ffef59c38e38bf576d5dc589376711351e18a087a31fbd99',
   },
   task_arithmetic: {
     config: {
@@ -79,7 +82,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { weight: 0.7, lambda: 0.9 },
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: 'de5e9ea8b6ccca826ca3764e2215d4654a756b795834e467f47a52cc5aeadf58',
+    sha256: '410e80ed8b348dc12c2f8c4d704e12bcc6228395648466ed872cef381a149bb3',
   },
   variation_ratio: {
     config: {
@@ -87,7 +90,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       base_model: 'pivot',
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: '52fc767b0147f5e23f00946daf40ec4edb374d44e0d8009ef36f3ba1b5f48b36',
+    sha256: 'dc442eea7e4cc1451822460b4f2134d156b5c7840844a0e88a4801ee9ba0b2b2',
   },
   variation_ratio_three: {
     config: {
@@ -95,7 +98,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       base_model: 'pivot',
       models: [{ model: 'target-1' }, { model: 'target-2' }, { model: 'target-3' }],
     },
-    sha256: 'a31091e8be8d95e5cffdf576039a63c272a9a84b124a25469f6b0f809a89354f',
+    sha256: '06a3420df77ba078f34eeaf048ad5f1043d651f2b5398e1e18dff6150cf86f2f',
   },
   ties: {
     config: {
@@ -104,7 +107,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { weight: 1, density: 0.5 },
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: 'c1c6aee6a0b918624dc82a34fc72d594d3ec7b5122a37207096639a0a3cb1fe7',
+    sha256: '66b1c9625d766dd6e2de6cead74ce39e3e993287fb4aa124a37a3348bc05c386',
   },
   ties_weighted: {
     config: {
@@ -116,7 +119,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
         { model: 'target-2', parameters: { weight: 0.45, density: 0.6 } },
       ],
     },
-    sha256: 'd4f43ea960296b08eaf722a3cbd59044ba3e3638af9c2ca7e7d8e0a837c0fb07',
+    sha256: '8ac37d1cc6e3272e71e16ca869f295bf32f4b0690c1b029f31a1fd12b5093272',
   },
   ties_three: {
     config: {
@@ -125,7 +128,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { weight: 1, density: 0.4 },
       models: [{ model: 'target-1' }, { model: 'target-2' }, { model: 'target-3' }],
     },
-    sha256: 'ae3a5c2465784fd0684936ce72d6ee9b6e338bf05640ec7c10696cd006eeeeb6',
+    sha256: '9a6015f1952480267c95288fca72e2d12652e17e2bd5bc558773192716423b2b',
   },
   dare_ties: {
     config: {
@@ -135,7 +138,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { weight: 0.5, density: 0.6 },
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: '1fc1d0102315b45986fc26423fe06c35b06732691d34e6b33f60f688adc42d21',
+    sha256: '98261d80d110d8c99e415564aa8e68ce52790b72eeee38df56af04658b275eb8',
   },
   dare_linear: {
     config: {
@@ -145,7 +148,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { weight: 0.5, density: 0.6 },
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: '0718b1d0d4051ac8b834da9db3e5613a1ff9976ffe6bb8be77c3ae570e1f9e64',
+    sha256: 'd0ea2aeb6ff730aafca6f5ff5a9ef8c506d209fd0a36036e9b07213abcfbce10',
   },
   sce: {
     config: {
@@ -154,7 +157,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { select_topk: 0.1 },
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: '76e928f733d92d09cf058efc7d54571022b0dfd3870cd634348643fe911e7b4e',
+    sha256: '3ecef3169720fde459146bbdd51197e5e61d3008639db0c72bee2a998783d329',
   },
   sce_fusechat: {
     config: {
@@ -163,7 +166,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { select_topk: 0.3, sce_variant: 'fusechat' },
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: 'a15a54fd201031ac32f9f941c280a87ed689d150e8890581bd3f95e90fad1866',
+    sha256: 'dc68d0959c123dd96e6ba7a5601d2a26a34e60a58c353c3210a0b996ae6d4b28',
   },
   sce_three: {
     config: {
@@ -172,7 +175,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { select_topk: 0.2 },
       models: [{ model: 'target-1' }, { model: 'target-2' }, { model: 'target-3' }],
     },
-    sha256: '080f9760972d7b7ddadbc433eb54378f8d4c6725d0941f0ed6deba77d35fb120',
+    sha256: '63e8e1f67d48de89ef7d03cafa92985a1bbaa6f56c3fbf7e444656bdbdb87f78',
   },
   slerp: {
     config: {
@@ -181,7 +184,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       parameters: { t: 0.3 },
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: 'cb4ba258c93cb3e12e505f2e48e05410dbd2e68c6edb3168e3a39f4c69d1f1e5',
+    sha256: '484e4a000f4fceef7df382dd5fcb4bdaac7c0291e7150f5f4eac0b3c76ba98de',
   },
   variation_ratio_bf16_out: {
     config: {
@@ -190,7 +193,7 @@ const GOLDEN: Record<string, { config: Record<string, unknown>; sha256: string }
       dtype: 'bfloat16',
       models: [{ model: 'target-1' }, { model: 'target-2' }],
     },
-    sha256: '46968b9150e86d8f5770735e154014e18627fa9f766f2f94c6bb9f0ac87a5154',
+    sha256: 'fad0a862c8c454f5bae843886d44e3753296054aaed9bccfa4601c7c0b36b0c0',
   },
 };
 
@@ -206,13 +209,21 @@ describe('golden merge outputs (bit-identical to the engine before the I/O-floor
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+  const variants: [string, { prefetch?: boolean; workers?: number }][] = [
+    ['', {}],
+    [' (prefetch: false)', { prefetch: false }],
+    [' (workers: 2)', { workers: 2 }],
+  ];
   for (const [name, golden] of Object.entries(GOLDEN)) {
-    it(`${name}`, async () => {
-      const out = join(root, `out-${name}`);
-      await mergeModels(golden.config, { out, cwd: root });
-      const hash = sha256(join(out, 'model.safetensors'));
-      if (process.env.FUSECHAT_RECORD_GOLDEN) console.log(`GOLDEN ${name} ${hash}`);
-      else expect(hash).toBe(golden.sha256);
-    });
+    for (const [label, options] of variants) {
+      if (label !== '' && !['variation_ratio', 'ties', 'sce', 'linear'].includes(name)) continue;
+      it(`${name}${label}`, async () => {
+        const out = join(root, `out-${name}${label.replace(/\W+/g, '-')}`);
+        await mergeModels(golden.config, { out, cwd: root, ...options });
+        const hash = sha256(join(out, 'model.safetensors'));
+        if (process.env.FUSECHAT_RECORD_GOLDEN) console.log(`GOLDEN ${name} ${hash}`);
+        else expect(hash).toBe(golden.sha256);
+      });
+    }
   }
 });

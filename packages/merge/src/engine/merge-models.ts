@@ -52,9 +52,9 @@ export interface MergeModelsResult {
 
 /**
  * Merges Hugging Face checkpoints as a mergekit-style config says, streaming one tensor name at
- * a time across all inputs (peak memory ≈ lanes × inputs × the largest tensor as float32, the
- * base counting as an input; 2 lanes by default, 1 with `prefetch: false`, `workers` lanes with
- * workers). Everything is checked first (see `preflightMerge`); the output is written to
+ * a time across all inputs (peak memory ≈ inputs × the largest tensor as float32, the base
+ * counting as an input; `workers` × that with workers). Reads, math and writes overlap (see
+ * `prefetch`); the output is flushed to disk in the background while the merge runs. Everything is checked first (see `preflightMerge`); the output is written to
  * `<out>.partial-<pid>` and renamed into place only when complete, with `merge-report.json`
  * and `merge-report.svg` beside the weights.
  *

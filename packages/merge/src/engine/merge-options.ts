@@ -12,9 +12,11 @@ export interface MergeModelsOptions {
   /** Largest output shard in bytes; default 5 GB (Hugging Face's default). */
   readonly maxShardBytes?: number;
   /**
-   * Read the next tensor while merging the current one (overlaps disk and math); costs one more
-   * set of input tensors in memory. Default `true`; `false` gives the smallest footprint (one set
-   * of inputs).
+   * Overlap I/O with math: start reading the next tensor while the merged one is still being
+   * written (the buffer the write reads from waits for it), and compute per-element statistics on
+   * the pieces of a tensor already read. Default `true`; `false` runs read → merge → write
+   * strictly one after the other (same memory: one float32 buffer per input either way, unless
+   * `workers` is set).
    */
   readonly prefetch?: boolean;
   /**
