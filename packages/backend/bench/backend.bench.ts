@@ -8,7 +8,7 @@
 //   node scripts/dev.mjs bench backend [--threads 1,2] [--rounds 3] [--only threads]
 import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 
 // Run through `pnpm bench`, which registers scripts/tfjs-esm-hook.mjs for tfjs-core's ESM files.
@@ -171,11 +171,30 @@ for (const backend of onlyThreads ? [] : (['wasm', 'cpu'] as const)) {
   await embeddingGradients(backend, 32000, 256, 2048, repeats, 'fast kernel', true);
 }
 
+/**
+ * Cores this process had during a window: the machine's idle CPU time plus this process's own
+ * CPU time, over the wall time (2.0 on a 2-core machine nobody else uses). The load average
+ * lags by a minute; this says whether the other helpers left the cores free for that very round.
+ */
+function coresAvailableSince(start: { idle: number; own: NodeJS.CpuUsage; wall: number }): number {
+  const own = process.cpuUsage(start.own);
+  const wall = performance.now() - start.wall;
+  return (idleMs() - start.idle + (own.user + own.system) / 1000) / wall;
+}
+function idleMs(): number {
+  return cpus().reduce((total, cpu) => total + cpu.times.idle, 0);
+}
+function windowStart() {
+  return { idle: idleMs(), own: process.cpuUsage(), wall: performance.now() };
+}
+
 interface ScalingRow {
   case: string;
   threads: number;
   round: number;
   uptime: string;
+  /** See {@link coresAvailableSince}: measured over this case's timed runs. */
+  coresAvailable: number;
   ms: number;
   gflops: number;
 }
@@ -225,11 +244,21 @@ for (let round = 0; round < rounds; round++) {
     const selection = await initBackend('wasm', { quiet: true, wasmThreads: threads });
     const cases = scalingCases();
     for (const entry of cases) {
+      const window = windowStart();
       const ms = await time(entry.run, 7);
+      const coresAvailable = coresAvailableSince(window);
       const gflops = entry.flops / (ms / 1000) / 1e9;
-      scaling.push({ case: entry.name, threads: selection.threads ?? 1, round, uptime, ms, gflops });
+      scaling.push({
+        case: entry.name,
+        threads: selection.threads ?? 1,
+        round,
+        uptime,
+        coresAvailable,
+        ms,
+        gflops,
+      });
       console.log(
-        `wasm ${String(selection.threads).padStart(2)} thread(s) round ${round} ${entry.name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms ${gflops.toFixed(2).padStart(7)} GFLOP/s`,
+        `wasm ${String(selection.threads).padStart(2)} thread(s) round ${round} ${entry.name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms ${gflops.toFixed(2).padStart(7)} GFLOP/s  (${coresAvailable.toFixed(2)} cores available)`,
       );
     }
     cases[0]!.dispose();
@@ -253,6 +282,7 @@ const scalingSummary = [...new Set(scaling.map((row) => row.case))].flatMap((nam
       'GFLOP/s median': median(own.map((row) => row.gflops)).toFixed(2),
       'GFLOP/s range': `${Math.min(...own.map((row) => row.gflops)).toFixed(1)}–${Math.max(...own.map((row) => row.gflops)).toFixed(1)}`,
       'speed-up vs 1 (per round)': speedups.map((x) => `${x.toFixed(2)}×`).join(' '),
+      'cores available': own.map((row) => row.coresAvailable.toFixed(1)).join(' '),
     };
   }),
 );

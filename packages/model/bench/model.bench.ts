@@ -10,6 +10,19 @@
 import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
+
+/** The machine's idle CPU time plus this process's own, over the wall time: the cores it had. */
+function windowStart() {
+  return { idle: idleMs(), own: process.cpuUsage(), wall: performance.now() };
+}
+function coresAvailableSince(start: ReturnType<typeof windowStart>): number {
+  const own = process.cpuUsage(start.own);
+  return (idleMs() - start.idle + (own.user + own.system) / 1000) / (performance.now() - start.wall);
+}
+function idleMs(): number {
+  return cpus().reduce((total, cpu) => total + cpu.times.idle, 0);
+}
+
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs-core';
 import type { CausalLM } from '../src/index.js';
@@ -92,6 +105,8 @@ interface Row {
   round: number;
   /** `uptime` just before this configuration ran. */
   uptime: string;
+  /** Cores this process had while the training steps were timed (idle + own CPU time / wall time). */
+  coresAvailable: number;
   firstLoss: number;
   batch: number;
   parameters: number;
@@ -152,7 +167,9 @@ async function measure(backend: 'wasm' | 'cpu', threads: number, round: number):
   trainOnce();
   const firstLoss = lastLoss;
   const tensors = tf.memory().numTensors;
+  const window = windowStart();
   const trainSeconds = medianSeconds(trainOnce, steps);
+  const coresAvailable = coresAvailableSince(window);
   if (tf.memory().numTensors !== tensors)
     console.warn(`warning: tensor count changed during training (${tensors} → ${tf.memory().numTensors})`);
   const trainingGflops = trainingFlops(model, tokens, batch) / trainSeconds / 1e9;
@@ -166,6 +183,7 @@ async function measure(backend: 'wasm' | 'cpu', threads: number, round: number):
     threads: selection.threads ?? 1,
     round,
     uptime,
+    coresAvailable,
     firstLoss,
     batch,
     parameters,
@@ -177,7 +195,7 @@ async function measure(backend: 'wasm' | 'cpu', threads: number, round: number):
     fractionOfMatMul: trainingGflops / Math.max(matMul.gflops, matMulAfter.gflops),
   };
   console.log(
-    `${backend} ${row.threads} thread(s), round ${round}: train ${row.trainingTokensPerSecond.toFixed(0)} tok/s, forward ${row.forwardTokensPerSecond.toFixed(0)} tok/s, matMul ${row.matMulGflops.toFixed(1)} GFLOP/s, first loss ${firstLoss} (${uptime})`,
+    `${backend} ${row.threads} thread(s), round ${round}: train ${row.trainingTokensPerSecond.toFixed(0)} tok/s, forward ${row.forwardTokensPerSecond.toFixed(0)} tok/s, matMul ${row.matMulGflops.toFixed(1)} GFLOP/s, first loss ${firstLoss}, ${coresAvailable.toFixed(2)} cores available (${uptime})`,
   );
   return row;
 }
@@ -191,6 +209,7 @@ console.table(
     backend: row.backend,
     threads: row.threads,
     round: row.round,
+    cores: row.coresAvailable.toFixed(2),
     batch: row.batch,
     'forward tok/s': row.forwardTokensPerSecond.toFixed(0),
     'train tok/s': row.trainingTokensPerSecond.toFixed(0),
