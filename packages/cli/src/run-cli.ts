@@ -9,7 +9,7 @@ export const USAGE_EXIT_CODE = 2;
  * Runs the CLI with `argv` (without `node` and the script). Resolves to the exit code: 0 on
  * success; otherwise exactly one line `fusechat: <reason> [CODE]` on stderr — exit 2 for usage
  * errors (commander's, and option values the commands refuse: codes `CLI_USAGE`,
- * `CLI_INVALID_NUMBER`, `CLI_CONFLICTING_OPTIONS`), 1 for everything else. Errors that are not
+ * `CLI_INVALID_NUMBER`), 1 for everything else. Errors that are not
  * fusechat's own (a bug, the system) get a code too; `--verbose` adds the stack trace.
  */
 export async function runCli(argv: readonly string[]): Promise<number> {
@@ -41,7 +41,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
 }
 
-const USAGE_CODES = new Set(['CLI_USAGE', 'CLI_INVALID_NUMBER', 'CLI_CONFLICTING_OPTIONS']);
+const USAGE_CODES = new Set(['CLI_USAGE', 'CLI_INVALID_NUMBER']);
 
 /** How a failure is reported: its problem list, its one line (without `fusechat: `), its exit code. */
 export interface FailureReport {

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { acquireOutputLock } from '@fusechat/core/node';
 import { openCheckpoint, writeSafetensors } from '@fusechat/safetensors';
 
 /** One bad input and the answer it must get. */
@@ -294,6 +295,18 @@ export async function writeBadInputCorpus(root: string, modelDir: string): Promi
     argv: ['merge', linearConfig, '--out', join(data, 'merged')],
     exit: 1,
     code: 'MERGE_PREFLIGHT_FAILED',
+  });
+  const lockedOut = join(root, 'merged-locked');
+  add({
+    kind: 'out-safety',
+    name: 'merge, another merge is writing the same --out',
+    argv: ['merge', linearConfig, '--out', lockedOut],
+    exit: 1,
+    code: 'OUTPUT_LOCKED',
+    before: async () => {
+      const lock = await acquireOutputLock(lockedOut);
+      return () => lock.release();
+    },
   });
   add({
     kind: 'out-safety',

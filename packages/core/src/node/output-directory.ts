@@ -124,8 +124,20 @@ export interface OutputLock {
  */
 export async function acquireOutputLock(out: string): Promise<OutputLock> {
   const target = resolve(out);
-  await mkdir(dirname(target), { recursive: true });
   const path = join(dirname(target), `.${basename(target)}.lock`);
+  try {
+    await mkdir(dirname(target), { recursive: true });
+  } catch (error) {
+    const errno = (error as NodeJS.ErrnoException).code;
+    if (errno === 'EEXIST' || errno === 'ENOTDIR') {
+      throw new FuseChatError(
+        'OUTPUT_PARENT_NOT_A_DIRECTORY',
+        `${out}: a file stands where a parent directory of it should be, so nothing can be created there.`,
+        { cause: error, details: { path: target } },
+      );
+    }
+    throw lockError(error, path);
+  }
   const content = `${JSON.stringify({ pid: process.pid, host: hostname() })}\n`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

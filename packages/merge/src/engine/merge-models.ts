@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
-import { copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { FuseChatError } from '@fusechat/core';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FuseChatError, isFuseChatError } from '@fusechat/core';
+import { acquireOutputLock, commitOutputDirectory } from '@fusechat/core/node';
 import { type CheckpointWriter, createCheckpointWriter, type TensorArray } from '@fusechat/safetensors';
 import { builtinMergeMethods } from '../builtin-merge-methods.js';
 import { addSquaredChange } from '../kernels/weighted-sum.js';
 import type { MergeModelsOptions } from './merge-options.js';
 import { type MergeReport, renderReportSvg, summariseLayers, type TensorReport } from './merge-report.js';
-import { runTensorJob, type TensorJobResult } from './merge-tensor.js';
+import { prepareTensorJob, runTensorJob, type TensorJobResult } from './merge-tensor.js';
 import type { OpenedModel } from './open-inputs.js';
 import { closePlan, type MergePlan, preflightMerge } from './preflight.js';
 import { TensorReader } from './tensor-reader.js';
@@ -69,6 +70,25 @@ export interface MergeModelsResult {
  * ```
  */
 export async function mergeModels(config: unknown, options: MergeModelsOptions): Promise<MergeModelsResult> {
+  // One merge per output at a time: a second one fails with OUTPUT_LOCKED instead of silently
+  // replacing the first one's result (a dead merge's lock is taken over).
+  let lock: Awaited<ReturnType<typeof acquireOutputLock>>;
+  try {
+    lock = await acquireOutputLock(resolve(options.cwd ?? process.cwd(), options.out));
+  } catch (error) {
+    // An output that cannot even hold a lock (a file as parent, no permission) is one of the
+    // preflight's problems: let it list every problem at once; the lock error if it found none.
+    if (!isFuseChatError(error, 'OUTPUT_LOCKED')) await closePlan(await preflightMerge(config, options));
+    throw error;
+  }
+  try {
+    return await mergeModelsLocked(config, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function mergeModelsLocked(config: unknown, options: MergeModelsOptions): Promise<MergeModelsResult> {
   const started = performance.now();
   const plan = await preflightMerge(config, options);
   const temp = `${plan.out}.partial-${process.pid}`;
@@ -95,7 +115,7 @@ export async function mergeModels(config: unknown, options: MergeModelsOptions):
     };
     await writeFile(join(temp, 'merge-report.json'), `${JSON.stringify(report, null, 1)}\n`);
     await writeFile(join(temp, 'merge-report.svg'), renderReportSvg(report));
-    await moveIntoPlace(temp, plan.out);
+    await commitOutputDirectory(temp, plan.out);
     return {
       out: plan.out,
       tensors: plan.tensors.length,
@@ -311,40 +331,48 @@ async function writeWeightsPipelined(
         continue;
       }
       const numel = tensor.numel;
+      // Row-major [vocab, hidden]: the first rows are the base vocabulary's, so a cropped input
+      // is the first `numel` elements of what is read.
+      const job = {
+        tensorName: tensor.name,
+        shape: tensor.shape,
+        numel,
+        seed: plan.config.seed,
+        inputs: buffers.map((buffer) => buffer.subarray(0, numel)),
+        hasBase,
+        models: plan.models.map((model) => model.reference),
+        parameters: tensor.parameters,
+        perModel: tensor.perModel,
+      };
+      const prepared = prefetch ? prepareTensorJob(plan.method, job) : undefined;
       const sums = computeChange ? new Float64Array(plan.models.length) : undefined;
       const ready = new Array<number>(sources.length).fill(0);
       let processed = 0;
       const progress = (j: number) => (prefix: number) => {
         ready[j] = Math.min(prefix, numel);
-        if (sums === undefined) return;
         let upTo = numel;
         for (const value of ready) upTo = Math.min(upTo, value);
         if (upTo <= processed) return;
-        addSquaredChange(sums, modelBuffers, buffers[0]!, processed, upTo);
+        if (sums !== undefined) addSquaredChange(sums, modelBuffers, buffers[0]!, processed, upTo);
+        prepared?.pass?.advance(processed, upTo);
         processed = upTo;
       };
-      const inputs = await Promise.all(
+      await Promise.all(
         sources.map(async (model, j) => {
           await waitForWrites(buffers[j]!.buffer);
-          const values = await reader.read(model, tensor.name, buffers[j]!, progress(j));
-          // Row-major [vocab, hidden]: the first rows are the base vocabulary's.
-          return values.length > numel ? values.subarray(0, numel) : values;
+          await reader.read(model, tensor.name, buffers[j]!, progress(j));
         }),
       );
       since('readWait', started);
       started = performance.now();
-      const result = runTensorJob(plan.method, {
-        tensorName: tensor.name,
-        shape: tensor.shape,
-        numel,
-        seed: plan.config.seed,
-        inputs,
-        hasBase,
-        models: plan.models.map((model) => model.reference),
-        parameters: tensor.parameters,
-        perModel: tensor.perModel,
-        changeMeanSquare: sums ? Array.from(sums, (sum) => (numel === 0 ? 0 : sum / numel)) : undefined,
-      });
+      const result = runTensorJob(
+        plan.method,
+        {
+          ...job,
+          changeMeanSquare: sums ? Array.from(sums, (sum) => (numel === 0 ? 0 : sum / numel)) : undefined,
+        },
+        prepared,
+      );
       since('compute', started);
       reports[index] = {
         name: tensor.name,
@@ -389,22 +417,6 @@ async function copySideFiles(plan: MergePlan, dir: string): Promise<void> {
     const source = join(plan.tokenizerSource.dir, file);
     if (existsSync(source)) await copyFile(source, join(dir, file));
   }
-}
-
-async function moveIntoPlace(temp: string, out: string): Promise<void> {
-  if (!existsSync(out)) {
-    await rename(temp, out);
-    return;
-  }
-  const previous = `${out}.replaced-${process.pid}`;
-  await rename(out, previous);
-  try {
-    await rename(temp, out);
-  } catch (error) {
-    await rename(previous, out).catch(() => undefined);
-    throw error;
-  }
-  await rm(previous, { recursive: true, force: true });
 }
 
 function errnoOf(error: unknown): string | undefined {
