@@ -6,6 +6,7 @@ import type {
   MergeTensorResult,
   ParameterSchemas,
   ParameterValues,
+  StreamingPass,
 } from './merge-method.js';
 
 /** What {@link defineMergeMethod} takes. */
@@ -28,6 +29,10 @@ export interface MergeMethodDefinition<Global extends ParameterSchemas, PerModel
     parameters: ParameterValues<Global>;
     models: readonly ParameterValues<PerModel>[];
   }) => string[];
+  /** A first pass run while the inputs are read (see `MergeMethod.beginStreamingPass`). */
+  readonly beginStreamingPass?: (
+    input: MergeTensorInput<ParameterValues<Global>, ParameterValues<PerModel>>,
+  ) => StreamingPass | undefined;
   readonly merge: (
     input: MergeTensorInput<ParameterValues<Global>, ParameterValues<PerModel>>,
   ) => Float32Array | MergeTensorResult;
@@ -81,6 +86,7 @@ export function defineMergeMethod<
     parsePerModelParameters: (raw: Readonly<Record<string, unknown>>, where?: string) =>
       parseParameterValues(definition.name, perModelParameters, raw, where ?? 'models[].parameters'),
     ...(definition.checkParameters ? { checkParameters: definition.checkParameters } : {}),
+    ...(definition.beginStreamingPass ? { beginStreamingPass: definition.beginStreamingPass } : {}),
     merge: definition.merge,
   });
 }

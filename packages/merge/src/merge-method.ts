@@ -53,6 +53,21 @@ export interface MergeTensorInput<Global, PerModel> {
    * report (a base is present); methods needing it may use it instead of another pass.
    */
   readonly changeMeanSquare?: readonly number[] | undefined;
+  /**
+   * What {@link MergeMethod.beginStreamingPass} returned for this tensor, already advanced over
+   * every element; `undefined` when the method has none (or declined this tensor).
+   */
+  readonly streamingPass?: StreamingPass | undefined;
+}
+
+/**
+ * A method's first per-element pass, run by the engine on the inputs while they are still being
+ * read (so the math overlaps the reads). `advance` is called over consecutive ranges, in index
+ * order, covering `[0, length)` exactly once; elements `[start, end)` of every input are final
+ * when it is called, later ones are not yet read.
+ */
+export interface StreamingPass {
+  advance(start: number, end: number): void;
 }
 
 /** What a method returns for one tensor: the merged tensor, optionally with the weights it chose. */
@@ -111,6 +126,13 @@ export interface MergeMethod<Global = Record<string, unknown>, PerModel = Record
    * returns problems such as "weights sum to zero", reported with every other problem at once.
    */
   checkParameters?(input: { tensorName: string; parameters: Global; models: readonly PerModel[] }): string[];
+  /**
+   * Optional: starts a first per-element pass for one tensor before its inputs are read (the
+   * input arrays are allocated but not yet filled; see {@link StreamingPass}). The engine hands
+   * the advanced pass to `merge` as `input.streamingPass`; return `undefined` to decline. A pass
+   * must give `merge` exactly the state a pass over the whole tensor would.
+   */
+  beginStreamingPass?(input: MergeTensorInput<Global, PerModel>): StreamingPass | undefined;
   /** Merges one tensor. Synchronous, pure apart from `random`; must not keep references to its inputs. */
   merge(input: MergeTensorInput<Global, PerModel>): Float32Array | MergeTensorResult;
 }

@@ -1,6 +1,6 @@
 import { createRandom, FuseChatError, NumericalError } from '@fusechat/core';
 import { meanSquaredDifference } from '../kernels/weighted-sum.js';
-import type { AnyMergeMethod, MergeTensorResult } from '../merge-method.js';
+import type { AnyMergeMethod, MergeTensorInput, MergeTensorResult, StreamingPass } from '../merge-method.js';
 
 /** One tensor's merge job, the same on the main thread and in a worker. */
 export interface TensorJob {
@@ -28,26 +28,53 @@ export interface TensorJobResult {
   readonly changeMeanSquare?: readonly number[] | undefined;
 }
 
+/** A tensor job's method input, built before the inputs are read, and the method's streaming pass. */
+export interface PreparedTensorJob {
+  readonly input: MergeTensorInput<unknown, unknown>;
+  readonly pass: StreamingPass | undefined;
+}
+
 /**
- * Runs a method on one tensor: the models' mean squared change against the base (for the
- * report, and handed to the method), the merge, and a check that the output is finite and whole.
+ * Builds the method's input for a job whose input arrays are allocated but maybe not filled yet,
+ * and starts the method's streaming pass (if any); the caller advances it as the reads arrive.
  */
-export function runTensorJob(method: AnyMergeMethod, job: TensorJob): TensorJobResult {
+export function prepareTensorJob(method: AnyMergeMethod, job: TensorJob): PreparedTensorJob {
   const base = job.hasBase ? job.inputs[0] : undefined;
   const modelTensors = job.hasBase ? job.inputs.slice(1) : job.inputs;
-  const engineChange =
-    base && !method.reportsChange
-      ? (job.changeMeanSquare ?? modelTensors.map((values) => meanSquaredDifference(values, base)))
-      : undefined;
-  const result = method.merge({
+  const input: MergeTensorInput<unknown, unknown> = {
     tensorName: job.tensorName,
     shape: job.shape,
     base,
     models: modelTensors.map((tensor, j) => ({ model: job.models[j]!, tensor, parameters: job.perModel[j] })),
     parameters: job.parameters,
     random: createRandom(job.seed).fork(job.tensorName),
-    changeMeanSquare: engineChange,
-  });
+  };
+  return { input, pass: method.beginStreamingPass?.(input) };
+}
+
+/**
+ * Runs a method on one tensor: the models' mean squared change against the base (for the
+ * report, and handed to the method), the merge, and a check that the output is finite and whole.
+ * `prepared` comes from {@link prepareTensorJob} with its pass advanced over every element;
+ * without it the pass (if any) runs here in one go.
+ */
+export function runTensorJob(
+  method: AnyMergeMethod,
+  job: TensorJob,
+  prepared?: PreparedTensorJob,
+): TensorJobResult {
+  let ready = prepared;
+  if (ready === undefined) {
+    ready = prepareTensorJob(method, job);
+    ready.pass?.advance(0, job.numel);
+  }
+  const { input, pass } = ready;
+  const base = input.base;
+  const engineChange =
+    base && !method.reportsChange
+      ? (job.changeMeanSquare ?? input.models.map((model) => meanSquaredDifference(model.tensor, base)))
+      : undefined;
+  const result = method.merge({ ...input, changeMeanSquare: engineChange, streamingPass: pass });
   const output = result instanceof Float32Array ? result : (result as MergeTensorResult).tensor;
   const weights = result instanceof Float32Array ? undefined : (result as MergeTensorResult).weights;
   const reported =

@@ -5,6 +5,7 @@ import {
   mixChecked,
   subtractTwoWithMeanSquare,
   subtractWithMeanSquare,
+  TwoModelDeltas,
   weightedSum,
 } from './weighted-sum.js';
 
@@ -104,6 +105,15 @@ describe('subtractTwoWithMeanSquare', () => {
       expect(bits(c)).toEqual(bits(a));
       expect(bits(d)).toEqual(bits(b));
       expect(histograms).toEqual(expectedHistograms);
+      // Piece by piece (odd piece sizes, as the engine's reads arrive): the same.
+      const e = first.slice();
+      const pieces = new TwoModelDeltas(e, second.slice(), base);
+      for (let start = 0; start < length; start += 1237)
+        pieces.advance(start, Math.min(length, start + 1237));
+      const pieceHistograms = [new Uint32Array(65536), new Uint32Array(65536)];
+      expect(pieces.finish(pieceHistograms[0]!, pieceHistograms[1]!)).toEqual(expected);
+      expect(bits(e)).toEqual(bits(a));
+      expect(pieceHistograms).toEqual(expectedHistograms);
     }
   });
 });

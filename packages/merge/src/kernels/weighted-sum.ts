@@ -220,10 +220,81 @@ export function subtractWithMeanSquare(
 }
 
 /**
- * `subtractWithMeanSquare` for two models at once (the base is read once): both become float32
- * deltas in place, both magnitude histograms are counted, and both mean squared changes are
- * returned — bit-identical to two `subtractWithMeanSquare` calls (each sum stays in index order).
+ * `subtractWithMeanSquare` for two models at once (the base is read once), piece by piece: each
+ * {@link TwoModelDeltas.advance} turns `[start, end)` of both models into float32 deltas in place
+ * and counts their magnitude histograms; {@link TwoModelDeltas.finish} returns both mean squared
+ * changes and adds the histograms into the caller's. Over consecutive ranges this is
+ * bit-identical to two `subtractWithMeanSquare` calls (each sum stays in index order; counts do
+ * not depend on order).
  */
+export class TwoModelDeltas {
+  // Tables 0/1 count the first model (alternate elements), 2/3 the second: consecutive
+  // increments never hit the same table.
+  readonly #counts = new Uint32Array(4 * 65536);
+  readonly #sums = new Float64Array(2);
+
+  constructor(
+    private readonly first: Float32Array,
+    private readonly second: Float32Array,
+    private readonly base: Float32Array,
+  ) {}
+
+  advance(start: number, end: number): void {
+    const { first, second, base } = this;
+    const firstBits = new Uint32Array(first.buffer, first.byteOffset, first.length);
+    const secondBits = new Uint32Array(second.buffer, second.byteOffset, second.length);
+    const counts = this.#counts;
+    let firstSum = this.#sums[0]!;
+    let secondSum = this.#sums[1]!;
+    let i = start;
+    for (; i + 1 < end; i += 2) {
+      const b0 = base[i]!;
+      const b1 = base[i + 1]!;
+      const d0 = first[i]! - b0;
+      const e0 = second[i]! - b0;
+      const d1 = first[i + 1]! - b1;
+      const e1 = second[i + 1]! - b1;
+      firstSum += d0 * d0;
+      secondSum += e0 * e0;
+      firstSum += d1 * d1;
+      secondSum += e1 * e1;
+      first[i] = d0;
+      second[i] = e0;
+      first[i + 1] = d1;
+      second[i + 1] = e1;
+      counts[(firstBits[i]! & 0x7fffffff) >>> 16]!++;
+      counts[131072 + ((secondBits[i]! & 0x7fffffff) >>> 16)]!++;
+      counts[65536 + ((firstBits[i + 1]! & 0x7fffffff) >>> 16)]!++;
+      counts[196608 + ((secondBits[i + 1]! & 0x7fffffff) >>> 16)]!++;
+    }
+    for (; i < end; i++) {
+      const d = first[i]! - base[i]!;
+      const e = second[i]! - base[i]!;
+      firstSum += d * d;
+      secondSum += e * e;
+      first[i] = d;
+      second[i] = e;
+      counts[(firstBits[i]! & 0x7fffffff) >>> 16]!++;
+      counts[131072 + ((secondBits[i]! & 0x7fffffff) >>> 16)]!++;
+    }
+    this.#sums[0] = firstSum;
+    this.#sums[1] = secondSum;
+  }
+
+  /** Both mean squared changes; adds the counted histograms into the given ones. */
+  finish(firstHistogram: Uint32Array, secondHistogram: Uint32Array): [number, number] {
+    const counts = this.#counts;
+    for (let bucket = 0; bucket < 65536; bucket++) {
+      firstHistogram[bucket] = firstHistogram[bucket]! + counts[bucket]! + counts[65536 + bucket]!;
+      secondHistogram[bucket] =
+        secondHistogram[bucket]! + counts[131072 + bucket]! + counts[196608 + bucket]!;
+    }
+    const length = this.base.length;
+    return length === 0 ? [0, 0] : [this.#sums[0]! / length, this.#sums[1]! / length];
+  }
+}
+
+/** {@link TwoModelDeltas} over the whole tensor in one go. */
 export function subtractTwoWithMeanSquare(
   first: Float32Array,
   second: Float32Array,
@@ -231,50 +302,9 @@ export function subtractTwoWithMeanSquare(
   firstHistogram: Uint32Array,
   secondHistogram: Uint32Array,
 ): [number, number] {
-  const length = base.length;
-  const firstBits = new Uint32Array(first.buffer, first.byteOffset, length);
-  const secondBits = new Uint32Array(second.buffer, second.byteOffset, length);
-  // Tables 0/1 count the first model (even/odd elements), 2/3 the second: consecutive
-  // increments never hit the same table.
-  const counts = subHistograms();
-  let firstSum = 0;
-  let secondSum = 0;
-  let i = 0;
-  for (; i + 1 < length; i += 2) {
-    const b0 = base[i]!;
-    const b1 = base[i + 1]!;
-    const d0 = first[i]! - b0;
-    const e0 = second[i]! - b0;
-    const d1 = first[i + 1]! - b1;
-    const e1 = second[i + 1]! - b1;
-    firstSum += d0 * d0;
-    secondSum += e0 * e0;
-    firstSum += d1 * d1;
-    secondSum += e1 * e1;
-    first[i] = d0;
-    second[i] = e0;
-    first[i + 1] = d1;
-    second[i + 1] = e1;
-    counts[(firstBits[i]! & 0x7fffffff) >>> 16]!++;
-    counts[131072 + ((secondBits[i]! & 0x7fffffff) >>> 16)]!++;
-    counts[65536 + ((firstBits[i + 1]! & 0x7fffffff) >>> 16)]!++;
-    counts[196608 + ((secondBits[i + 1]! & 0x7fffffff) >>> 16)]!++;
-  }
-  for (; i < length; i++) {
-    const d = first[i]! - base[i]!;
-    const e = second[i]! - base[i]!;
-    firstSum += d * d;
-    secondSum += e * e;
-    first[i] = d;
-    second[i] = e;
-    counts[(firstBits[i]! & 0x7fffffff) >>> 16]!++;
-    counts[131072 + ((secondBits[i]! & 0x7fffffff) >>> 16)]!++;
-  }
-  for (let bucket = 0; bucket < 65536; bucket++) {
-    firstHistogram[bucket] = firstHistogram[bucket]! + counts[bucket]! + counts[65536 + bucket]!;
-    secondHistogram[bucket] = secondHistogram[bucket]! + counts[131072 + bucket]! + counts[196608 + bucket]!;
-  }
-  return length === 0 ? [0, 0] : [firstSum / length, secondSum / length];
+  const pass = new TwoModelDeltas(first, second, base);
+  pass.advance(0, base.length);
+  return pass.finish(firstHistogram, secondHistogram);
 }
 
 let scratchHistograms: Uint32Array | undefined;

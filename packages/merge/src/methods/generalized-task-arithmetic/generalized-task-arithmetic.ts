@@ -6,6 +6,7 @@ import { findThreshold, keepLargestMagnitudes } from '../../kernels/top-k.js';
 import {
   subtractTwoWithMeanSquare,
   subtractWithMeanSquare,
+  TwoModelDeltas,
   weightedSum,
 } from '../../kernels/weighted-sum.js';
 import type { MergeMethod, ParameterValues } from '../../merge-method.js';
@@ -78,6 +79,21 @@ export function dropAndRescale(
   if (scale !== 1) for (let i = 0; i < delta.length; i++) delta[i] = delta[i]! * scale;
 }
 
+/** Whether the two-model fused path (one delta pass for both, trim folded into the mix) applies. */
+function fusesTwo(
+  options: TaskArithmeticFamilyOptions,
+  models: readonly { parameters: FamilyPerModel }[],
+  parameters: FamilyGlobals,
+): boolean {
+  return (
+    options.sparsification === 'magnitude' &&
+    options.consensus === 'sum' &&
+    models.length === 2 &&
+    !parameters.rescale &&
+    models.every((model) => model.parameters.density < 1)
+  );
+}
+
 /** The `trimAndMixTwo` cut equivalent to `keepLargestMagnitudes(delta, k, histogram)`. */
 function trimCut(delta: Float32Array, k: number, histogram: Uint32Array): TrimCut {
   if (k >= delta.length) return KEEP_ALL;
@@ -126,7 +142,13 @@ export function defineTaskArithmeticFamily(
     reportsChange: true,
     parameters: globalSchemas(options),
     perModelParameters: perModelSchemas,
-    merge({ base, models, parameters, random }) {
+    // Two trimmed models with sign consensus (TIES' common case): form the deltas, their
+    // histograms and mean squared changes while the tensors are read.
+    beginStreamingPass({ base, models, parameters }) {
+      if (!fusesTwo(options, models, parameters)) return undefined;
+      return new TwoModelDeltas(models[0]!.tensor, models[1]!.tensor, base!);
+    },
+    merge({ base, models, parameters, random, streamingPass }) {
       const out = base!;
       const deltas: Float32Array[] = [];
       const weights: number[] = [];
@@ -143,7 +165,15 @@ export function defineTaskArithmeticFamily(
       );
       const together =
         models.length === 2 && histograms[0] !== undefined && histograms[1] !== undefined
-          ? subtractTwoWithMeanSquare(models[0]!.tensor, models[1]!.tensor, out, histograms[0], histograms[1])
+          ? streamingPass instanceof TwoModelDeltas
+            ? streamingPass.finish(histograms[0], histograms[1])
+            : subtractTwoWithMeanSquare(
+                models[0]!.tensor,
+                models[1]!.tensor,
+                out,
+                histograms[0],
+                histograms[1],
+              )
           : undefined;
       models.forEach((model, j) => {
         const density = model.parameters.density;

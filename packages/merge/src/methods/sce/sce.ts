@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
-import { cutRanges, sceDeltasAndSelection } from '../../kernels/sce-two.js';
+import { cutRanges, SceFirstPass } from '../../kernels/sce-two.js';
 import { topKMask } from '../../kernels/top-k.js';
 import { subtractWithMeanSquare } from '../../kernels/weighted-sum.js';
 import { fraction, int8Mask } from '../parameter-schemas.js';
@@ -32,7 +32,14 @@ export const sce = defineMergeMethod({
     sce_variant: z.enum(['mergekit', 'fusechat']).default('mergekit'),
     int8_mask: int8Mask(),
   },
-  merge({ base, models, parameters }) {
+  // Two targets (FuseChat's case): deltas, squared change and variance while the tensors are read.
+  beginStreamingPass({ base, models, parameters }) {
+    if (models.length !== 2) return undefined;
+    const length = base!.length;
+    const variance = parameters.select_topk < 1 ? varianceScratch(length) : undefined;
+    return new SceFirstPass(base!, models[0]!.tensor, models[1]!.tensor, variance);
+  },
+  merge({ base, models, parameters, streamingPass }) {
     const out = base!;
     const count = models.length;
     if (count === 2) {
@@ -42,6 +49,7 @@ export const sce = defineMergeMethod({
         models[1]!.tensor,
         parameters.select_topk,
         parameters.sce_variant === 'mergekit',
+        streamingPass instanceof SceFirstPass ? streamingPass : undefined,
       );
     }
     const changeMeanSquare = models.map((model) => subtractWithMeanSquare(model.tensor, out));
@@ -94,11 +102,16 @@ function mergeTwo(
   second: Float32Array,
   selectTopk: number,
   zeroUnselectedVariant: boolean,
+  streamed: SceFirstPass | undefined,
 ): { tensor: Float32Array; weights: number[]; changeMeanSquare: number[]; allFinite: boolean } {
   const length = out.length;
-  const selecting = selectTopk < 1;
-  const variance = selecting ? varianceScratch(length) : undefined;
-  const { changeMeanSquare, cut } = sceDeltasAndSelection(out, first, second, variance, selectTopk);
+  let pass = streamed;
+  if (pass === undefined) {
+    pass = new SceFirstPass(out, first, second, selectTopk < 1 ? varianceScratch(length) : undefined);
+    pass.advance(0, length);
+  }
+  const variance = pass.variance;
+  const { changeMeanSquare, cut } = pass.finish(selectTopk);
   const scores =
     variance === undefined
       ? new Uint32Array(first.buffer, first.byteOffset, length)
