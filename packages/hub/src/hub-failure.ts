@@ -96,7 +96,7 @@ export function hubCallError(
     'HUB_DOWNLOAD_FAILED',
     `Could not download ${repo}@${revision}${context.file ? ` ${context.file}` : ''} from ${endpoint}: ${context.redact(
       describeNetworkError(error),
-    )}. Check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only what is cached in ${cacheDir}.`,
+    )}.${context.file ? ' What arrived is kept and resumed on the next run.' : ''} Check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only what is cached in ${cacheDir}.`,
     fields,
   );
 }

@@ -144,24 +144,27 @@ export async function resolveModelReference(
     });
     return { dir: downloaded.dir, source: 'download', repo, revision, commit: downloaded.commit };
   } catch (error) {
-    if (error instanceof HubError && error.code === 'HUB_REPO_NOT_FOUND') {
-      // `models/pivot` may be a mistyped path as much as a repo id: say both.
-      throw new HubError(
-        'HUB_REPO_NOT_FOUND',
-        `${reference}: ${notLocal}, and ${lowerFirst(error.message)}`,
-        {
-          repo,
-          revision,
-          cacheDir: folder,
-          status: error.status,
-          cause: error,
-          details: { path: localPath },
-        },
-      );
+    if (error instanceof HubError && PATH_OR_REPO_CODES.has(error.code)) {
+      // `models/pivot` may be a mistyped path as much as a repo id: say where it looked for both.
+      throw new HubError(error.code, `${reference}: ${notLocal}, and ${lowerFirst(error.message)}`, {
+        repo,
+        revision,
+        cacheDir: folder,
+        status: error.status,
+        cause: error,
+        details: { path: localPath },
+      });
     }
     throw error;
   }
 }
+
+/** Failures that may mean the reference was meant as a local path (a missing repo, no network). */
+const PATH_OR_REPO_CODES: ReadonlySet<string> = new Set([
+  'HUB_REPO_NOT_FOUND',
+  'HUB_ACCESS_DENIED',
+  'HUB_DOWNLOAD_FAILED',
+]);
 
 function lowerFirst(text: string): string {
   return text.length === 0 ? text : text[0]!.toLowerCase() + text.slice(1);

@@ -64,7 +64,7 @@ export function tinySafetensors(values: readonly number[], name = 'weight'): Uin
   const view = new DataView(bytes.buffer);
   view.setBigUint64(0, BigInt(padded.length), true);
   bytes.set(new TextEncoder().encode(padded), 8);
-  values.forEach((value, index) => view.setFloat32(8 + padded.length + index * 4, value, true));
+  for (const [index, value] of values.entries()) view.setFloat32(8 + padded.length + index * 4, value, true);
   return bytes;
 }
 
