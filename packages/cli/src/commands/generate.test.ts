@@ -1,9 +1,13 @@
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@fusechat/backend';
 import type { TokenizerLike } from '@fusechat/core';
-import type { CausalLM } from '@fusechat/model';
+import { type CausalLM, createModel, loadModel, saveModel } from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoTokenizerFiles } from '../demo/demo-assets.js';
 import { runCaptured, setUpTinyLlama, type TinyLlamaFixture, tearDownTinyLlama } from '../test-fixtures.js';
 
 const PROMPT = 'Call me Ishmael.';
@@ -91,7 +95,9 @@ describe('fusechat generate', () => {
     ]);
     expect(code).toBe(0);
     expect(stdout).toBe(`${continuation(tokenizer, prompt, greedy.slice(0, stopAt))}\n`);
-    expect(stderr).toMatch(new RegExp(`generated ${stopAt + 1} tokens .*stopped at end of sequence`));
+    expect(stderr).toMatch(
+      new RegExp(`generated ${stopAt + 1} tokens .*stopped at .* \\(end of sequence\\)`),
+    );
   });
 
   it('samples reproducibly under a seed', async () => {
@@ -128,12 +134,22 @@ describe('fusechat generate', () => {
     mkdirSync(bare);
     cpSync(join(modelDir, 'config.json'), join(bare, 'config.json'));
     cpSync(join(modelDir, 'model.safetensors'), join(bare, 'model.safetensors'));
+    const badGeneration = join(root, 'bad-generation-config');
+    cpSync(modelDir, badGeneration, { recursive: true });
+    writeFileSync(join(badGeneration, 'generation_config.json'), '{"eos_token_id": [2, "x"]}');
     const cases: [string[], RegExp][] = [
+      [['--model', badGeneration], /generation_config\.json: "eos_token_id" must be a token id/],
       [['--top-p', '0'], /--top-p: "0" is not in \(0, 1\]/],
       [['--top-p', '1.5'], /--top-p: "1.5" is not in \(0, 1\]/],
       [['--temperature', '-1'], /--temperature: "-1" is not a number ≥ 0/],
       [['--max-new-tokens', 'many'], /--max-new-tokens: "many" is not a non-negative integer/],
       [['--seed', '1.5'], /--seed: "1.5" is not an integer/],
+      [['--top-k', '-1'], /--top-k: "-1" is not a non-negative integer/],
+      [['--top-k', '2.5'], /--top-k: "2.5" is not a non-negative integer/],
+      [['--min-new-tokens', 'few'], /--min-new-tokens: "few" is not a non-negative integer/],
+      [['--chat'], /: .*model has no chat template .*--chat-template FILE/],
+      [['--system', 'Be brief.'], /: .*model has no chat template/],
+      [['--chat-template', join(root, 'missing.jinja')], /missing\.jinja/],
       [['--model', bare], /no-tokenizer has no tokenizer\.json/],
       [['--model', join(root, 'nowhere')], /nowhere.*config\.json/],
     ];
@@ -154,6 +170,227 @@ describe('fusechat generate', () => {
       expect(stdout).toBe('');
       expect(stderr).toMatch(/^fusechat: [^\n]*\n$/);
       expect(stderr).toMatch(message);
+    }
+  });
+});
+
+/** A tiny random Qwen2 with Qwen3's real 151k tokenizer and chat template (untied `lm_head`). */
+async function saveTinyQwen(dir: string, options: { swapOutputRows?: [number, number] } = {}): Promise<void> {
+  const model = createModel(
+    {
+      modelType: 'qwen2',
+      vocabSize: QWEN3.vocabSize,
+      hiddenSize: 16,
+      intermediateSize: 32,
+      numHiddenLayers: 2,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      tieWordEmbeddings: false,
+      maxPositionEmbeddings: 512,
+      bosTokenId: null,
+      eosTokenId: QWEN3.tokenToId('<|im_end|>')!,
+      initializerRange: 0.2,
+    },
+    { seed: 5 },
+  );
+  try {
+    if (options.swapOutputRows) {
+      // Swapping two rows of lm_head swaps those tokens' logits at every step, nothing else:
+      // greedy decoding then picks the second token exactly where it picked the first.
+      const [a, b] = options.swapOutputRows;
+      const head = model.namedTrainableVariables().get('lm_head.weight')!;
+      const rows = head.arraySync() as number[][];
+      [rows[a], rows[b]] = [rows[b]!, rows[a]!];
+      head.assign(tf.tensor2d(rows));
+    }
+    await saveModel(model, dir, { tokenizerDirectory: QWEN3_DIRECTORY });
+  } finally {
+    model.dispose();
+  }
+}
+
+const QWEN3_DIRECTORY = join(demoTokenizerFiles('qwen3').tokenizerJson, '..');
+let QWEN3: TokenizerLike;
+
+/** Greedy decoding without a KV cache, ending after the first of `stopTokens` (included). */
+async function greedyUntil(
+  model: CausalLM,
+  prompt: readonly number[],
+  steps: number,
+  options: { stopTokens?: readonly number[]; minNewTokens?: number } = {},
+): Promise<number[]> {
+  const stop = new Set(options.stopTokens ?? []);
+  const produced: number[] = [];
+  while (produced.length < steps) {
+    const [rows] = await model.logits([[...prompt, ...produced]], undefined, { output: 'array' });
+    const last = rows![rows!.length - 1]!;
+    let best = -1;
+    for (let id = 0; id < last.length; id++) {
+      if (produced.length < (options.minNewTokens ?? 0) && stop.has(id)) continue;
+      if (best < 0 || last[id]! > last[best]!) best = id;
+    }
+    produced.push(best);
+    if (stop.has(best)) break;
+  }
+  return produced;
+}
+
+describe('fusechat generate --chat', () => {
+  let root: string;
+  let modelDir: string;
+  let model: CausalLM;
+  const imEnd = () => QWEN3.tokenToId('<|im_end|>')!;
+  const argv = (...args: string[]) => ['generate', '--model', modelDir, ...args, '--backend', 'cpu'];
+  // Qwen3's template, rendered by hand: what transformers' apply_chat_template(add_generation_prompt=True) gives.
+  const RENDERED =
+    '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCall me Ishmael.<|im_end|>\n<|im_start|>assistant\n';
+
+  beforeAll(async () => {
+    await initBackend('cpu', { quiet: true });
+    root = mkdtempSync(join(tmpdir(), 'fusechat-cli-generate-chat-'));
+    QWEN3 = await loadTokenizer(QWEN3_DIRECTORY);
+    modelDir = join(root, 'qwen');
+    await saveTinyQwen(modelDir);
+    model = await loadModel(modelDir);
+  });
+  afterAll(() => {
+    model?.dispose();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('renders [system, user] with the template and add_generation_prompt, and prints the greedy reply', async () => {
+    const prompt = QWEN3.encode(RENDERED, { addSpecialTokens: false });
+    const expected = await greedyUntil(model, prompt, 6, { stopTokens: [imEnd()] });
+    expect(expected).toHaveLength(6);
+    const { code, stdout, stderr } = await runCaptured(
+      argv('--chat', '--system', 'Be brief.', '--prompt', PROMPT, '--max-new-tokens', '6', '--print-prompt'),
+    );
+    expect(code).toBe(0);
+    expect(stderr).toContain(`prompt (${prompt.length} tokens): ${JSON.stringify(RENDERED)}\n`);
+    expect(stdout).toBe(`${continuation(QWEN3, prompt, expected)}\n`);
+    expect(stdout.trim().length).toBeGreaterThan(0);
+    // --system implies --chat; without it, no system turn is rendered.
+    const implied = await runCaptured(
+      argv('--system', 'Be brief.', '--prompt', PROMPT, '--max-new-tokens', '6'),
+    );
+    expect(implied.stdout).toBe(stdout);
+    const userOnly = await runCaptured(
+      argv('--chat', '--prompt', PROMPT, '--max-new-tokens', '1', '--print-prompt'),
+    );
+    expect(userOnly.stderr).toContain(
+      JSON.stringify('<|im_start|>user\nCall me Ishmael.<|im_end|>\n<|im_start|>assistant\n'),
+    );
+  });
+
+  it('--top-k 1 is greedy at any temperature and seed', async () => {
+    const greedy = await runCaptured(argv('--chat', '--prompt', PROMPT, '--max-new-tokens', '6'));
+    expect(greedy.code).toBe(0);
+    for (const seed of ['1', '2']) {
+      const sampled = await runCaptured(
+        argv(
+          '--chat',
+          '--prompt',
+          PROMPT,
+          '--max-new-tokens',
+          '6',
+          '--temperature',
+          '1.7',
+          '--top-k',
+          '1',
+          '--seed',
+          seed,
+        ),
+      );
+      expect(sampled.stdout).toBe(greedy.stdout);
+    }
+    // The same sampling without the top-k limit differs (so the equality above is top-k's doing).
+    const unlimited = await runCaptured(
+      argv('--chat', '--prompt', PROMPT, '--max-new-tokens', '6', '--temperature', '1.7', '--seed', '1'),
+    );
+    expect(unlimited.stdout).not.toBe(greedy.stdout);
+  });
+
+  it("stops at the template's end-of-turn token, found in the template (not the eos), and does not print it", async () => {
+    // A template that closes every turn with <|endoftext|> (Qwen's pad token, not an eos anywhere).
+    const templateFile = join(root, 'endoftext.jinja');
+    writeFileSync(
+      templateFile,
+      "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|endoftext|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    );
+    const endOfText = QWEN3.tokenToId('<|endoftext|>')!;
+    const rendered = `<|im_start|>user\n${PROMPT}<|endoftext|>\n<|im_start|>assistant\n`;
+    const prompt = QWEN3.encode(rendered, { addSpecialTokens: false });
+    const greedy = await greedyUntil(model, prompt, 8);
+    // The first step (≥ 1) whose greedy token is new: the variant picks <|endoftext|> there.
+    const stopAt = greedy.findIndex((token, index) => index >= 1 && !greedy.slice(0, index).includes(token));
+    expect(stopAt).toBeGreaterThanOrEqual(1);
+    const variantDir = join(root, 'qwen-end-of-turn');
+    await saveTinyQwen(variantDir, { swapOutputRows: [greedy[stopAt]!, endOfText] });
+    const variant = await loadModel(variantDir);
+    try {
+      const expected = await greedyUntil(variant, prompt, 8, { stopTokens: [imEnd(), endOfText] });
+      expect(expected).toEqual([...greedy.slice(0, stopAt), endOfText]);
+      const { code, stdout, stderr } = await runCaptured([
+        'generate',
+        '--model',
+        variantDir,
+        '--chat-template',
+        templateFile,
+        '--prompt',
+        PROMPT,
+        '--max-new-tokens',
+        '8',
+        '--backend',
+        'cpu',
+      ]);
+      expect(code).toBe(0);
+      expect(stdout).toBe(`${continuation(QWEN3, prompt, expected.slice(0, -1))}\n`);
+      expect(stderr).toMatch(
+        new RegExp(`generated ${stopAt + 1} tokens .*stopped at <\\|endoftext\\|> \\(end of turn\\)`),
+      );
+      // As plain text the same model does not stop there: <|endoftext|> is no eos.
+      const plain = await runCaptured([
+        'generate',
+        '--model',
+        variantDir,
+        '--prompt',
+        rendered,
+        '--max-new-tokens',
+        '6',
+        '--backend',
+        'cpu',
+      ]);
+      expect(plain.stderr).toMatch(/generated 6 tokens .*reached --max-new-tokens 6/);
+    } finally {
+      variant.dispose();
+    }
+  });
+
+  it('says why it printed nothing when the first token is a stop token; --min-new-tokens keeps stop tokens out', async () => {
+    const prompt = QWEN3.encode(PROMPT);
+    const greedy = await greedyUntil(model, prompt, 1);
+    const variantDir = join(root, 'qwen-ends-at-once');
+    await saveTinyQwen(variantDir, { swapOutputRows: [greedy[0]!, imEnd()] });
+    const variant = await loadModel(variantDir);
+    try {
+      expect(await greedyUntil(variant, prompt, 4, { stopTokens: [imEnd()] })).toEqual([imEnd()]);
+      const run = (...args: string[]) =>
+        runCaptured(['generate', '--model', variantDir, '--prompt', PROMPT, ...args, '--backend', 'cpu']);
+      const empty = await run('--max-new-tokens', '8');
+      expect(empty.code).toBe(0);
+      expect(empty.stdout).toBe('\n');
+      expect(empty.stderr).toMatch(
+        /fusechat: warn: the model chose the stop token <\|im_end\|> \(id \d+\) first, so there is nothing to print; --min-new-tokens N/,
+      );
+      const expected = await greedyUntil(variant, prompt, 8, { stopTokens: [imEnd()], minNewTokens: 3 });
+      expect(expected.slice(0, 3)).not.toContain(imEnd());
+      const kept = await run('--max-new-tokens', '8', '--min-new-tokens', '3');
+      expect(kept.code).toBe(0);
+      const printed = expected[expected.length - 1] === imEnd() ? expected.slice(0, -1) : expected;
+      expect(kept.stdout).toBe(`${continuation(QWEN3, prompt, printed)}\n`);
+      expect(kept.stderr).not.toMatch(/nothing to print/);
+    } finally {
+      variant.dispose();
     }
   });
 });

@@ -2,13 +2,34 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendRequest } from '@fusechat/backend';
 import {
+  type ChatMessage,
+  isSpecialToken,
+  loadChatTemplate,
+  renderChat,
+  tokenizeExample,
+} from '@fusechat/chat-data';
+import {
   createConsoleLogger,
   createProgressPrinter,
+  createRandom,
+  FileFormatError,
   InvalidInputError,
+  isFuseChatError,
+  type Logger,
   type TokenizerLike,
 } from '@fusechat/core';
-import { loadModel, readModelConfig } from '@fusechat/model';
+import { readInputText } from '@fusechat/core/node';
+import {
+  assertFinite,
+  type CausalLM,
+  type KvCache,
+  loadModel,
+  readModelConfig,
+  type SamplingOptions,
+  sampleToken,
+} from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { parseNumberOption } from '../options/parse-number-option.js';
@@ -16,24 +37,35 @@ import { parseNumberOption } from '../options/parse-number-option.js';
 interface GenerateCommandOptions {
   model: string;
   prompt: string;
+  chat?: boolean;
+  system?: string;
+  chatTemplate?: string;
+  printPrompt?: boolean;
   maxNewTokens: string;
+  minNewTokens: string;
   temperature: string;
   topP: string;
+  topK: string;
   seed: string;
   backend: BackendRequest;
   threads?: string;
 }
 
+const NON_NEGATIVE_INTEGER = { integer: true, min: 0, rule: 'a non-negative integer' } as const;
+
 /**
  * `fusechat generate --model DIR --prompt TEXT`: continues the prompt with the model (greedy by
- * default, or temperature / top-p sampling), streaming the decoded continuation to stdout and
- * stopping at the end-of-sequence token.
+ * default, or temperature / top-k / top-p sampling), streaming the decoded continuation to
+ * stdout and stopping at the end-of-sequence token. With `--chat` (or `--system TEXT`) the
+ * prompt is the user turn of a conversation rendered with the model's chat template (the
+ * renderer capture and eval use), and generation also stops at the template's end-of-turn token.
  *
  * @example
  * ```ts
  * const program = new Command('fusechat');
  * registerGenerateCommand(program);
  * await program.parseAsync(['generate', '--model', 'models/tiny', '--prompt', 'Once upon'], { from: 'user' });
+ * await program.parseAsync(['generate', '--model', 'models/tiny', '--chat', '--prompt', 'Hi!'], { from: 'user' });
  * ```
  */
 export function registerGenerateCommand(program: Command): void {
@@ -46,25 +78,43 @@ export function registerGenerateCommand(program: Command): void {
     )
     .requiredOption(
       '--prompt <text>',
-      'text to continue (tokenised as is, with the BOS token; no chat template)',
+      'text to continue (tokenised as is, with the BOS token); with --chat, the user message',
     )
+    .option('--chat', "render the prompt as a user turn with the model's chat template and print the reply")
+    .option('--system <text>', 'a system message before the user turn (implies --chat)')
+    .option(
+      '--chat-template <file>',
+      "a .jinja file or tokenizer_config.json to use instead of the model's template (implies --chat)",
+    )
+    .option('--print-prompt', 'print the prompt as the model sees it (rendered, as JSON) on stderr first')
     .option('--max-new-tokens <n>', 'tokens to generate at most', '64')
+    .option(
+      '--min-new-tokens <n>',
+      "the stop tokens cannot be chosen before this many new tokens (transformers' min_new_tokens)",
+      '0',
+    )
     .option('--temperature <t>', '0 = greedy (argmax); otherwise sample from softmax(logits / t)', '0')
+    .option('--top-k <k>', 'sample only from the k most likely tokens (0 = no limit)', '0')
     .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens whose probabilities reach p', '1')
     .option('--seed <s>', 'seed of the sampler (integer)', '0')
     .addOption(backendOption())
     .addOption(threadsOption())
     .addHelpText(
       'after',
-      '\nGeneration stops at the end-of-sequence token (eos_token_id of config.json or the tokenizer), which is not printed.',
+      [
+        '',
+        'Generation stops at a stop token, which is not printed: eos_token_id of config.json and',
+        "generation_config.json, the tokenizer's eos token and, with --chat, the token that ends an",
+        'assistant turn in the chat template (e.g. <|im_end|>, <|eot_id|>, </s>). A model whose first',
+        'choice is a stop token prints nothing (a note on stderr says so): --min-new-tokens N keeps the',
+        'stop tokens out of the first N tokens, as transformers does. Sampling applies top-k, then top-p',
+        '(transformers order); --top-k 1 is greedy.',
+      ].join('\n'),
     )
     .action(async (options: GenerateCommandOptions) => {
       const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-      let maxNewTokens = parseNumberOption(options.maxNewTokens, 'max-new-tokens', {
-        integer: true,
-        min: 0,
-        rule: 'a non-negative integer',
-      });
+      let maxNewTokens = parseNumberOption(options.maxNewTokens, 'max-new-tokens', NON_NEGATIVE_INTEGER);
+      const minNewTokens = parseNumberOption(options.minNewTokens, 'min-new-tokens', NON_NEGATIVE_INTEGER);
       const temperature = parseNumberOption(options.temperature, 'temperature', {
         min: 0,
         rule: 'a number ≥ 0',
@@ -75,7 +125,10 @@ export function registerGenerateCommand(program: Command): void {
         minExclusive: true,
         rule: 'in (0, 1]',
       });
+      const topK = parseNumberOption(options.topK, 'top-k', NON_NEGATIVE_INTEGER);
       const seed = parseNumberOption(options.seed, 'seed', { integer: true, rule: 'an integer' });
+      const chat =
+        options.chat === true || options.system !== undefined || options.chatTemplate !== undefined;
 
       const { config } = await readModelConfig(options.model);
       if (!existsSync(join(options.model, 'tokenizer.json'))) {
@@ -85,7 +138,31 @@ export function registerGenerateCommand(program: Command): void {
         );
       }
       const tokenizer = await loadTokenizer(options.model);
-      const promptIds = tokenizer.encode(options.prompt);
+      const stopTokens = new Set<number>([
+        ...[config.eosTokenId ?? []].flat(),
+        ...(await generationConfigEos(options.model)),
+        ...(tokenizer.specialTokens.eos === undefined ? [] : [tokenizer.specialTokens.eos]),
+      ]);
+      let promptIds: number[];
+      if (chat) {
+        const chatTemplate =
+          options.chatTemplate === undefined ? undefined : await loadChatTemplate(options.chatTemplate);
+        const messages: ChatMessage[] = [
+          ...(options.system === undefined ? [] : [{ role: 'system' as const, content: options.system }]),
+          { role: 'user', content: options.prompt },
+        ];
+        const prompt = renderChatPrompt(messages, { tokenizer, chatTemplate, modelDir: options.model });
+        promptIds = prompt.ids;
+        const endOfTurn = templateEndOfTurn(messages, { tokenizer, chatTemplate, logger });
+        if (endOfTurn !== undefined) stopTokens.add(endOfTurn);
+        if (options.printPrompt)
+          logger.info(`prompt (${promptIds.length} tokens): ${JSON.stringify(prompt.text)}`);
+      } else {
+        promptIds = tokenizer.encode(options.prompt);
+        if (options.printPrompt) {
+          logger.info(`prompt (${promptIds.length} tokens): ${JSON.stringify(tokenizer.decode(promptIds))}`);
+        }
+      }
       if (promptIds.length === 0) {
         throw new InvalidInputError(
           '--prompt is empty and the tokenizer adds no BOS token: nothing to continue.',
@@ -106,7 +183,7 @@ export function registerGenerateCommand(program: Command): void {
       // past max_position_embeddings is cut there (with a notice), as transformers does.
       if (promptIds.length >= config.maxPositionEmbeddings) {
         throw new InvalidInputError(
-          `--prompt is ${promptIds.length} tokens, but the model positions at most ${config.maxPositionEmbeddings} (max_position_embeddings) and needs room for one new token; shorten the prompt.`,
+          `--prompt is ${promptIds.length} tokens${chat ? ' (rendered with the chat template)' : ''}, but the model positions at most ${config.maxPositionEmbeddings} (max_position_embeddings) and needs room for one new token; shorten the prompt.`,
           { code: 'CLI_PROMPT_TOO_LONG', field: 'prompt', details: { tokens: promptIds.length } },
         );
       }
@@ -117,9 +194,6 @@ export function registerGenerateCommand(program: Command): void {
         );
         maxNewTokens = room;
       }
-      const configEos = config.eosTokenId === null ? [] : [config.eosTokenId].flat();
-      const tokenizerEos = tokenizer.specialTokens.eos === undefined ? [] : [tokenizer.specialTokens.eos];
-      const stopTokens = new Set([...configEos, ...tokenizerEos]);
 
       await initCommandBackend(options, { logger });
       const progress = createProgressPrinter();
@@ -128,32 +202,170 @@ export function registerGenerateCommand(program: Command): void {
       try {
         const printer = createContinuationPrinter(tokenizer, promptIds);
         const started = performance.now();
-        const { tokens, finishReason } = await model.generate(promptIds, {
+        const { tokens, finishReason } = await decode(model, promptIds, {
           maxNewTokens,
-          temperature,
-          topP,
+          minNewTokens,
+          sampling: { temperature, topP, ...(topK > 0 ? { topK } : {}) },
           seed,
-          stopTokens: [...stopTokens],
+          stopTokens,
           onToken: (token) => printer.add(token),
         });
         const last = tokens[tokens.length - 1];
-        const produced =
-          finishReason === 'stop' && last !== undefined && stopTokens.has(last)
-            ? tokens.slice(0, -1)
-            : tokens;
+        const stoppedAt = finishReason === 'stop' && last !== undefined ? last : undefined;
+        const produced = stoppedAt === undefined ? tokens : tokens.slice(0, -1);
         printer.finish(produced);
         const seconds = (performance.now() - started) / 1000;
         logger.info(
           `generated ${tokens.length} tokens in ${seconds.toFixed(1)} s (${(tokens.length / Math.max(seconds, 1e-9)).toFixed(1)} tokens/s), ${
-            finishReason === 'stop'
-              ? 'stopped at end of sequence'
-              : `reached --max-new-tokens ${maxNewTokens}`
+            stoppedAt === undefined
+              ? `reached --max-new-tokens ${maxNewTokens}`
+              : `stopped at ${tokenizer.idToToken(stoppedAt) ?? `token ${stoppedAt}`}${chat ? ' (end of turn)' : ' (end of sequence)'}`
           }.`,
         );
+        if (produced.length === 0 && stoppedAt !== undefined) {
+          logger.warn(
+            `the model chose the stop token ${tokenizer.idToToken(stoppedAt) ?? stoppedAt} (id ${stoppedAt}) first, so there is nothing to print; --min-new-tokens N keeps stop tokens out of the first N tokens, or sample with --temperature T.`,
+          );
+        }
       } finally {
         model.dispose();
       }
     });
+}
+
+/** The chat prompt as the model sees it: rendered with `add_generation_prompt`, encoded as is. */
+function renderChatPrompt(
+  messages: readonly ChatMessage[],
+  context: { tokenizer: TokenizerLike; chatTemplate: string | undefined; modelDir: string },
+): { text: string; ids: number[] } {
+  const { tokenizer, chatTemplate } = context;
+  if (chatTemplate === undefined && (tokenizer.chatTemplate === undefined || tokenizer.chatTemplate === '')) {
+    throw new InvalidInputError(
+      `--chat: ${context.modelDir} has no chat template (no "chat_template" in tokenizer_config.json); pass one with --chat-template FILE (a .jinja file or a tokenizer_config.json), or drop --chat/--system to continue the prompt as plain text.`,
+      { code: 'CHAT_NO_TEMPLATE', field: 'chatTemplate' },
+    );
+  }
+  const { text } = renderChat(messages, {
+    tokenizer,
+    chatTemplate,
+    addGenerationPrompt: true,
+    where: '--chat',
+  });
+  // The template writes the special tokens (BOS included): as transformers' apply_chat_template.
+  return { text, ids: tokenizer.encode(text, { addSpecialTokens: false }) };
+}
+
+/**
+ * The token the chat template writes to close an assistant turn (`<|im_end|>`, `<|eot_id|>`,
+ * `</s>`…), read off the template itself: the conversation is rendered with a probe reply, and
+ * the last token of chat-data's supervised mask (the reply + its end-of-turn token, as capture
+ * and training mask it) is the end of turn when it is a special token. Undefined when the
+ * template closes a turn with plain text.
+ */
+function templateEndOfTurn(
+  messages: readonly ChatMessage[],
+  context: { tokenizer: TokenizerLike; chatTemplate: string | undefined; logger: Logger },
+): number | undefined {
+  let probe: ReturnType<typeof tokenizeExample>;
+  try {
+    probe = tokenizeExample(
+      {
+        kind: 'chat',
+        id: 'end-of-turn-probe',
+        where: '--chat',
+        messages: [...messages, { role: 'assistant', content: 'OK' }],
+      },
+      { tokenizer: context.tokenizer, chatTemplate: context.chatTemplate },
+    );
+  } catch (error) {
+    if (!isFuseChatError(error)) throw error;
+    context.logger.warn(
+      `cannot find the chat template's end-of-turn token (${error.message}); generation stops at the eos token only.`,
+    );
+    return undefined;
+  }
+  const last = probe.labelMask.lastIndexOf(1);
+  const id = last < 0 ? undefined : probe.inputIds[last];
+  return id !== undefined && isSpecialToken(context.tokenizer, id) ? id : undefined;
+}
+
+/** `eos_token_id` of the model's generation_config.json (what transformers' generate stops at). */
+async function generationConfigEos(modelDir: string): Promise<number[]> {
+  const path = join(modelDir, 'generation_config.json');
+  if (!existsSync(path)) return [];
+  const text = await readInputText(path, { what: 'generation config' });
+  let eos: unknown;
+  try {
+    eos = (JSON.parse(text) as { eos_token_id?: unknown } | null)?.eos_token_id;
+  } catch (cause) {
+    throw new FileFormatError(
+      'CLI_GENERATION_CONFIG_INVALID',
+      `${path} is not valid JSON (${(cause as Error).message}); fix or remove it.`,
+      { path, cause },
+    );
+  }
+  const ids = eos === undefined || eos === null ? [] : [eos].flat();
+  if (!ids.every((id) => Number.isSafeInteger(id) && (id as number) >= 0)) {
+    throw new FileFormatError(
+      'CLI_GENERATION_CONFIG_INVALID',
+      `${path}: "eos_token_id" must be a token id or a list of token ids, got ${JSON.stringify(eos)}.`,
+      { path },
+    );
+  }
+  return ids as number[];
+}
+
+/**
+ * Autoregressive decoding with a KV cache (the loop of the model's `generate`), with
+ * transformers' `min_new_tokens`: the stop tokens' logits are −∞ for the first `minNewTokens`
+ * steps. Ends after a stop token (included in `tokens`) or `maxNewTokens` tokens.
+ */
+async function decode(
+  model: CausalLM,
+  prompt: readonly number[],
+  options: {
+    maxNewTokens: number;
+    minNewTokens: number;
+    sampling: SamplingOptions;
+    seed: number;
+    stopTokens: ReadonlySet<number>;
+    onToken: (token: number) => void;
+  },
+): Promise<{ tokens: number[]; finishReason: 'stop' | 'length' }> {
+  const random = createRandom(options.seed);
+  const tokens: number[] = [];
+  const disposeCache = (cache: KvCache | undefined) => {
+    if (cache) tf.dispose(cache.layers.flatMap((layer) => [layer.key, layer.value]));
+  };
+  let cache: KvCache | undefined;
+  let input: number[] = [...prompt];
+  try {
+    while (tokens.length < options.maxNewTokens) {
+      const output = model.step([input], { cache, lastPositionOnly: true });
+      disposeCache(cache);
+      cache = output.cache;
+      let logits: Float32Array;
+      try {
+        logits = Float32Array.from((await output.logits.data()) as Float32Array);
+      } finally {
+        output.logits.dispose();
+      }
+      assertFinite(logits, 'MODEL_NON_FINITE_LOGITS', `The logits of generation step ${tokens.length + 1}`, {
+        step: tokens.length + 1,
+      });
+      if (tokens.length < options.minNewTokens) {
+        for (const id of options.stopTokens) if (id < logits.length) logits[id] = Number.NEGATIVE_INFINITY;
+      }
+      const token = sampleToken(logits, options.sampling, random);
+      tokens.push(token);
+      if (options.stopTokens.has(token)) return { tokens, finishReason: 'stop' };
+      options.onToken(token);
+      input = [token];
+    }
+    return { tokens, finishReason: 'length' };
+  } finally {
+    disposeCache(cache);
+  }
 }
 
 /**
