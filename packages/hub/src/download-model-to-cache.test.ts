@@ -202,6 +202,36 @@ describe('downloading into the huggingface_hub cache from a loopback Hub', () =>
     expect(new Uint8Array(readFileSync(join(resolved.dir, shard2.path)))).toEqual(shard2.content);
   });
 
+  it("need 'tokenizer' fetches the tokenizer files and config.json, no weights; 'model-and-tokenizer' then adds the weights", async () => {
+    const tokenizerOnly = await resolveModelReference('acme/tiny', { env, baseDir: root, need: 'tokenizer' });
+    expect(readdirSync(tokenizerOnly.dir).sort()).toEqual(
+      ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'].sort(),
+    );
+    expect(
+      hub.requests.some((request) => request.url.includes('model.safetensors') || request.server === 'cdn'),
+    ).toBe(false);
+    // Cached for a tokenizer, not for a model: the model's resolution fetches only the weights.
+    hub.requests.length = 0;
+    expect((await resolveModelReference('acme/tiny', { env, baseDir: root, need: 'tokenizer' })).source).toBe(
+      'cache',
+    );
+    expect(hub.requests).toEqual([]);
+    const model = await resolveModelReference('acme/tiny', {
+      env,
+      baseDir: root,
+      need: 'model-and-tokenizer',
+    });
+    expect(model).toMatchObject({ source: 'download', dir: tokenizerOnly.dir });
+    const resolvedFiles = hub.requests
+      .filter((request) => request.url.includes('/resolve/'))
+      .map((request) => request.url.split('/').at(-1));
+    expect([...new Set(resolvedFiles)]).toEqual(['model.safetensors']);
+    const noTokenizer = await rejection(
+      resolveModelReference('acme/pickle-only', { env, baseDir: root, need: 'tokenizer' }),
+    );
+    expect(noTokenizer.code).toBe('HUB_NO_TOKENIZER');
+  });
+
   it('HF_TOKEN goes as a Bearer token to the Hub only, never to the CDN, and is never printed', async () => {
     const lines: string[] = [];
     const logger = createConsoleLogger({ level: 'debug', write: (line) => lines.push(line) });

@@ -17,7 +17,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { isFuseChatError, type Logger, type ProgressCallback, silentLogger } from '@fusechat/core';
 import { acquireOutputLock } from '@fusechat/core/node';
 import { downloadFile, type FileDownloadInfoOutput, fileDownloadInfo, modelInfo } from '@huggingface/hub';
-import { refPath, repoCacheFolder, shardsOfIndex, snapshotPath } from './hub-cache.js';
+import { type ModelFilesNeed, refPath, repoCacheFolder, shardsOfIndex, snapshotPath } from './hub-cache.js';
 import { HubError } from './hub-error.js';
 import { type HubCallContext, hubCallError, isTransient } from './hub-failure.js';
 import { createHubFetch, type HubFetch } from './hub-fetch.js';
@@ -48,6 +48,8 @@ export interface DownloadModelOptions {
   readonly endpoint: string;
   /** Access token; sent to the endpoint only, never logged. */
   readonly token?: string | undefined;
+  /** Which files to fetch (default `model`: config.json, weights and the tokenizer files the repo has). */
+  readonly need?: ModelFilesNeed | undefined;
   /** More repo files to fetch when present (e.g. `README.md`). */
   readonly extraFiles?: readonly string[] | undefined;
   /** Byte progress (`task: 'download'`, `unit: 'bytes'`). */
@@ -148,7 +150,14 @@ export async function downloadModelToCache(options: DownloadModelOptions): Promi
   const available = new Set(info.filePaths ?? []);
   const folder = repoCacheFolder(cacheDir, repo);
   const snapshot = snapshotPath(folder, commit);
-  const plan = planFiles(repo, revision, endpoint, available, options.extraFiles ?? []);
+  const plan = planFiles(
+    repo,
+    revision,
+    endpoint,
+    available,
+    options.need ?? 'model',
+    options.extraFiles ?? [],
+  );
 
   const fetcher: BlobFetcher = {
     repo,
@@ -172,7 +181,7 @@ export async function downloadModelToCache(options: DownloadModelOptions): Promi
   progress.addTotal(sumSizes(earlyInfos));
   for (const [file, fileInfo] of earlyInfos) await fetchIntoSnapshot(fetcher, file, fileInfo, progress);
 
-  let weights = [SINGLE_FILE];
+  let weights = plan.weights ? [SINGLE_FILE] : [];
   if (plan.indexed) {
     try {
       weights = shardsOfIndex(JSON.parse(await readFile(join(snapshot, INDEX_FILE), 'utf8')));
@@ -201,7 +210,8 @@ export async function downloadModelToCache(options: DownloadModelOptions): Promi
       );
     }
   }
-  const lateInfos = await describeMissing(fetcher, [...weights, 'config.json']);
+  // Last the file whose presence makes the snapshot complete (missingModelFiles).
+  const lateInfos = await describeMissing(fetcher, [...weights, plan.last]);
   progress.addTotal(sumSizes(lateInfos));
   for (const [file, fileInfo] of lateInfos) await fetchIntoSnapshot(fetcher, file, fileInfo, progress);
 
@@ -209,7 +219,7 @@ export async function downloadModelToCache(options: DownloadModelOptions): Promi
   return {
     dir: snapshot,
     commit,
-    files: [...early, ...weights, 'config.json'],
+    files: [...early, ...weights, plan.last],
     bytesDownloaded: progress.done(),
   };
 }
@@ -219,32 +229,43 @@ function planFiles(
   revision: string,
   endpoint: string,
   available: ReadonlySet<string>,
+  need: ModelFilesNeed,
   extraFiles: readonly string[],
-): { sideFiles: string[]; indexed: boolean } {
-  if (!available.has('config.json')) {
+): { sideFiles: string[]; indexed: boolean; weights: boolean; last: string } {
+  const weights = need !== 'tokenizer';
+  if (need !== 'model' && !available.has('tokenizer.json')) {
+    throw new HubError(
+      'HUB_NO_TOKENIZER',
+      `${repo}@${revision} on ${endpoint} has no tokenizer.json (it has ${describeFiles(available)}). fusechat reads fast-tokenizer files: give a directory with the tokenizer saved by transformers (tokenizer.save_pretrained(dir)), or a repo that has one.`,
+      { repo, revision },
+    );
+  }
+  if (weights && !available.has('config.json')) {
     throw new HubError(
       'HUB_NOT_A_MODEL',
       `${repo}@${revision} on ${endpoint} has no config.json, so it is not a transformers model repo (it has ${describeFiles(available)}).`,
       { repo, revision },
     );
   }
-  const indexed = available.has(INDEX_FILE);
-  if (!indexed && !available.has(SINGLE_FILE)) {
-    const weights = [...available].filter((file) => /\.(bin|pt|pth|h5|msgpack|gguf|safetensors)$/.test(file));
+  const indexed = weights && available.has(INDEX_FILE);
+  if (weights && !indexed && !available.has(SINGLE_FILE)) {
+    const found = [...available].filter((file) => /\.(bin|pt|pth|h5|msgpack|gguf|safetensors)$/.test(file));
     throw new HubError(
       'HUB_NO_SAFETENSORS',
       `${repo}@${revision} on ${endpoint} has no ${SINGLE_FILE} or ${INDEX_FILE}${
-        weights.length > 0
-          ? ` (its weights: ${weights.slice(0, 6).join(', ')}${weights.length > 6 ? ', …' : ''})`
+        found.length > 0
+          ? ` (its weights: ${found.slice(0, 6).join(', ')}${found.length > 6 ? ', …' : ''})`
           : ''
       }. fusechat reads safetensors only: convert the checkpoint (transformers: save_pretrained(dir, safe_serialization=True)) or pick a revision that has them.`,
       { repo, revision },
     );
   }
-  const sideFiles = [...MODEL_SIDE_FILES, ...extraFiles].filter(
-    (file, index, all) => available.has(file) && all.indexOf(file) === index && file !== 'config.json',
+  const last = weights ? 'config.json' : 'tokenizer.json';
+  const candidates = [...MODEL_SIDE_FILES, ...(weights ? [] : ['config.json']), ...extraFiles];
+  const sideFiles = candidates.filter(
+    (file, index, all) => available.has(file) && all.indexOf(file) === index && file !== last,
   );
-  return { sideFiles, indexed };
+  return { sideFiles, indexed, weights, last };
 }
 
 function describeFiles(files: ReadonlySet<string>): string {

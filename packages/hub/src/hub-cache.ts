@@ -20,6 +20,13 @@ export function snapshotPath(repoFolder: string, commit: string): string {
   return join(repoFolder, 'snapshots', commit);
 }
 
+/**
+ * What a caller will read from a model directory: `model` (config.json + safetensors weights,
+ * the default), `tokenizer` (tokenizer.json and its companions only: no weights are fetched), or
+ * `model-and-tokenizer`.
+ */
+export type ModelFilesNeed = 'model' | 'tokenizer' | 'model-and-tokenizer';
+
 /** A commit's snapshot found in the cache, and which of a model's files it lacks. */
 export interface CachedSnapshot {
   readonly commit: string;
@@ -44,6 +51,7 @@ export async function findCachedSnapshot(
   cacheDir: string,
   repo: string,
   revision: string,
+  need: ModelFilesNeed = 'model',
 ): Promise<CachedSnapshot | undefined> {
   const folder = repoCacheFolder(cacheDir, repo);
   let commit: string | undefined;
@@ -59,17 +67,19 @@ export async function findCachedSnapshot(
   }
   const dir = snapshotPath(folder, commit);
   if (!(await isDirectory(dir))) return undefined;
-  return { commit, dir, missing: await missingModelFiles(dir) };
+  return { commit, dir, missing: await missingModelFiles(dir, need) };
 }
 
 /**
  * The files a Hugging Face model directory needs and lacks: `config.json`, and the safetensors
  * weights — every shard `model.safetensors.index.json` names, else `model.safetensors`. A
- * symlink whose blob is gone counts as missing. Tokenizer files are optional (not every
- * command needs them).
+ * symlink whose blob is gone counts as missing. `tokenizer.json` is required when `need` names
+ * the tokenizer, and is all that `tokenizer` requires.
  */
-export async function missingModelFiles(dir: string): Promise<string[]> {
+export async function missingModelFiles(dir: string, need: ModelFilesNeed = 'model'): Promise<string[]> {
   const missing: string[] = [];
+  if (need !== 'model' && !(await isFile(join(dir, 'tokenizer.json')))) missing.push('tokenizer.json');
+  if (need === 'tokenizer') return missing;
   if (!(await isFile(join(dir, 'config.json')))) missing.push('config.json');
   const indexFile = join(dir, 'model.safetensors.index.json');
   if (await isFile(indexFile)) {

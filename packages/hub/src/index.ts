@@ -8,6 +8,7 @@ export {
 export {
   type CachedSnapshot,
   findCachedSnapshot,
+  type ModelFilesNeed,
   missingModelFiles,
   refPath,
   repoCacheFolder,

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger, ProgressCallback } from '@fusechat/core';
 import { downloadModelToCache } from './download-model-to-cache.js';
-import { findCachedSnapshot, repoCacheFolder } from './hub-cache.js';
+import { findCachedSnapshot, type ModelFilesNeed, repoCacheFolder } from './hub-cache.js';
 import { hubEnvironment } from './hub-environment.js';
 import { HubError } from './hub-error.js';
 import { parseModelId } from './model-reference.js';
@@ -36,6 +36,13 @@ export interface ResolveModelReferenceOptions {
   readonly token?: string | undefined;
   /** Never touch the network (default: `HF_HUB_OFFLINE` / `TRANSFORMERS_OFFLINE`). */
   readonly offline?: boolean | undefined;
+  /**
+   * What the caller reads: `model` (default: config.json + safetensors weights), `tokenizer`
+   * (tokenizer files only, no weights downloaded), or `model-and-tokenizer`. A cached snapshot
+   * counts as usable when it has these; a download fetches them (plus the repo's other
+   * tokenizer and generation files).
+   */
+  readonly need?: ModelFilesNeed | undefined;
   /** Files to fetch besides the model's (when downloading). */
   readonly extraFiles?: readonly string[] | undefined;
   /** Download progress in bytes. */
@@ -59,8 +66,8 @@ export interface ResolveModelReferenceOptions {
  * 1. a path that exists (relative to `baseDir`, `~` expanded) is used as it is — local paths win;
  * 2. otherwise `ORG/NAME[@revision]` (validated by huggingface_hub's rules) is looked up in the
  *    Hugging Face cache — `refs/<revision>` → `snapshots/<commit>/`, a 40-hex revision used
- *    directly — and used without any network access when the snapshot has `config.json` and
- *    all its safetensors weights;
+ *    directly — and used without any network access when the snapshot has what `need` asks
+ *    for (`config.json` and all its safetensors weights by default);
  * 3. otherwise, unless offline (`HF_HUB_OFFLINE=1`), the model's files are downloaded into that
  *    same cache with `@huggingface/hub` (see {@link downloadModelToCache}).
  * A cached branch is not re-checked against the Hub; pin a commit (`@<sha>`) or delete
@@ -108,7 +115,8 @@ export async function resolveModelReference(
   const folder = repoCacheFolder(cacheDir, repo);
   const notLocal = `no directory ${localPath}`;
 
-  const cached = await findCachedSnapshot(cacheDir, repo, revision);
+  const need = options.need ?? 'model';
+  const cached = await findCachedSnapshot(cacheDir, repo, revision, need);
   if (cached !== undefined && cached.missing.length === 0) {
     return { dir: cached.dir, source: 'cache', repo, revision, commit: cached.commit };
   }
@@ -133,6 +141,7 @@ export async function resolveModelReference(
       cacheDir,
       endpoint,
       token: options.token ?? environment.token,
+      need,
       extraFiles: options.extraFiles,
       onProgress: options.onProgress,
       logger: options.logger,
