@@ -50,6 +50,23 @@ function exitWith(status) {
   process.exit(status);
 }
 
+// Builds the `fusechat` command and the packages it depends on (turbo: only what is stale), so
+// `node_modules/.bin/fusechat` (what `npx fusechat` runs from the clone) has a current dist/bin.js.
+function buildCli() {
+  // turbo's summary goes to stderr, so `npm run --silent fusechat -- eval …` prints only the JSON.
+  return run(bin('turbo'), ['run', 'build', '--filter=@fusechat/cli...', '--output-logs=errors-only'], {
+    stdio: ['inherit', 2, 'inherit'],
+  });
+}
+
+function runCli(args) {
+  const built = buildCli();
+  if (built !== 0) return built;
+  return run(process.execPath, [join(root, 'packages', 'cli', 'dist', 'bin.js'), ...args], {
+    cwd: process.env.INIT_CWD ?? process.cwd(),
+  });
+}
+
 function test(args) {
   const outDir = join(root, '.test-results');
   mkdirSync(outDir, { recursive: true });
@@ -132,7 +149,8 @@ const [task = 'test', ...args] = process.argv.slice(2);
 ensureInstalled();
 switch (task) {
   case 'setup':
-    exitWith(0);
+    // Install, then build the CLI so `npx fusechat …` works from the clone.
+    exitWith(buildCli());
     break;
   case 'test':
     exitWith(test(args));
@@ -149,20 +167,16 @@ switch (task) {
   case 'bench':
     exitWith(bench(args));
     break;
-  case 'demo': {
-    const built = run(bin('turbo'), [
-      'run',
-      'build',
-      '--filter=@fusechat/cli...',
-      '--output-logs=errors-only',
-    ]);
-    if (built !== 0) exitWith(built);
-    exitWith(run(process.execPath, [join(root, 'packages', 'cli', 'dist', 'bin.js'), 'demo', ...args]));
+  case 'demo':
+    exitWith(runCli(['demo', ...args]));
     break;
-  }
+  case 'fusechat':
+    // `npm run fusechat -- <args>`: rebuild what is stale, then run the CLI in the caller's directory.
+    exitWith(runCli(args));
+    break;
   default:
     console.error(
-      `[fusechat] unknown task "${task}". Known: setup, test, build, typecheck, lint, bench, demo`,
+      `[fusechat] unknown task "${task}". Known: setup, test, build, typecheck, lint, bench, demo, fusechat`,
     );
     exitWith(1);
 }
