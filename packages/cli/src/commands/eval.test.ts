@@ -1,9 +1,12 @@
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@fusechat/backend';
 import type { TokenizerLike } from '@fusechat/core';
-import type { CausalLM } from '@fusechat/model';
+import { type CausalLM, createModel, loadModel, saveModel } from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoTokenizerFiles } from '../demo/demo-assets.js';
 import { createProgram } from '../program.js';
 import { runCaptured, setUpTinyLlama, type TinyLlamaFixture, tearDownTinyLlama } from '../test-fixtures.js';
 
@@ -244,7 +247,10 @@ describe('fusechat eval', () => {
         /none of its 2 examples has a supervised token/,
       ],
       [['--data', data('empty.jsonl', [''])], /empty\.jsonl holds no examples/],
-      [['--data', join(root, 'missing.jsonl')], /cannot read .*missing\.jsonl/],
+      [
+        ['--data', join(root, 'missing.jsonl')],
+        /missing\.jsonl.*(cannot be read|does not exist)|cannot read .*missing\.jsonl/,
+      ],
       [
         ['--data', data('chat.jsonl', [chat])],
         /chat\.jsonl:1: the tokenizer has no chat template .*--chat-template FILE/,
@@ -305,5 +311,158 @@ describe('fusechat eval', () => {
     expect(help).toMatch(/-100 = not scored/);
     expect(help).toMatch(/Chat lines .*chat template/s);
     expect(help).toMatch(/--chat-template/);
+  });
+});
+
+/** ChatML as Qwen2.5 writes it, without the default system prompt. */
+const CHATML =
+  "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+describe('fusechat eval on chat data', () => {
+  const qwenDirectory = join(demoTokenizerFiles('qwen3').tokenizerJson, '..');
+  let root: string;
+  let modelDir: string;
+  let model: CausalLM;
+  let qwen3: TokenizerLike;
+
+  beforeAll(async () => {
+    await initBackend('cpu', { quiet: true });
+    root = mkdtempSync(join(tmpdir(), 'fusechat-cli-eval-chat-'));
+    qwen3 = await loadTokenizer(qwenDirectory);
+    modelDir = join(root, 'qwen');
+    const created = createModel(
+      {
+        modelType: 'qwen2',
+        vocabSize: qwen3.vocabSize,
+        hiddenSize: 16,
+        intermediateSize: 32,
+        numHiddenLayers: 2,
+        numAttentionHeads: 2,
+        numKeyValueHeads: 1,
+        tieWordEmbeddings: true,
+        bosTokenId: null,
+        eosTokenId: qwen3.tokenToId('<|im_end|>')!,
+        initializerRange: 0.2,
+      },
+      { seed: 9 },
+    );
+    try {
+      await saveModel(created, modelDir, { tokenizerDirectory: qwenDirectory });
+    } finally {
+      created.dispose();
+    }
+    model = await loadModel(modelDir);
+  });
+  afterAll(() => {
+    model?.dispose();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /**
+   * The ChatML rendering and its labels, computed here without chat-data: each assistant turn is
+   * supervised from the token after `<|im_start|>assistant\n` through its `<|im_end|>`.
+   */
+  function chatmlExample(messages: readonly { role: string; content: string }[]): {
+    inputIds: number[];
+    labels: number[];
+  } {
+    const text = messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('');
+    const inputIds = qwen3.encode(text, { addSpecialTokens: false });
+    const imStart = qwen3.tokenToId('<|im_start|>')!;
+    const imEnd = qwen3.tokenToId('<|im_end|>')!;
+    const header = qwen3.encode('assistant\n', { addSpecialTokens: false });
+    const labels = inputIds.map(() => -100);
+    for (let t = 0; t < inputIds.length; t++) {
+      if (inputIds[t] !== imStart || !header.every((id, i) => inputIds[t + 1 + i] === id)) continue;
+      let i = t + 1 + header.length;
+      for (; inputIds[i] !== imEnd; i++) labels[i] = inputIds[i]!;
+      labels[i] = imEnd;
+    }
+    return { inputIds, labels };
+  }
+
+  it("scores assistant tokens and each turn's <|im_end|> (messages and ShareGPT lines), equal to a float64 CE over those positions", async () => {
+    const conversations = [
+      [
+        { role: 'system', content: 'You are a whaler.' },
+        { role: 'user', content: 'Call me Ishmael.' },
+        { role: 'assistant', content: 'Some years ago, never mind how long precisely.' },
+        { role: 'user', content: 'And then?' },
+        { role: 'assistant', content: 'I thought I would sail about a little.' },
+      ],
+      [
+        { role: 'user', content: 'The whale?' },
+        { role: 'assistant', content: 'White, and very large.' },
+      ],
+    ];
+    const lines = [
+      { messages: conversations[0] },
+      {
+        conversations: conversations[1]!.map((m) => ({
+          from: m.role === 'user' ? 'human' : 'gpt',
+          value: m.content,
+        })),
+      },
+    ];
+    const path = join(root, 'chat.jsonl');
+    writeFileSync(path, `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`);
+    const templateFile = join(root, 'chatml.jinja');
+    writeFileSync(templateFile, CHATML);
+    const examples = conversations.map(chatmlExample);
+    const expected = await referenceLoss(model, examples);
+    const assistantTokens = conversations
+      .flat()
+      .filter((m) => m.role === 'assistant')
+      .reduce((sum, m) => sum + qwen3.encode(m.content, { addSpecialTokens: false }).length + 1, 0);
+    expect(expected.tokens).toBe(assistantTokens);
+    // Scoring every token instead would give another loss: the mask matters.
+    const unmasked = await referenceLoss(
+      model,
+      examples.map(({ inputIds }) => ({ inputIds })),
+    );
+    expect(Math.abs(unmasked.loss - expected.loss)).toBeGreaterThan(1e-3);
+    for (const batchSize of ['1', '2']) {
+      const { code, stdout, stderr } = await runCaptured([
+        'eval',
+        '--model',
+        modelDir,
+        '--data',
+        path,
+        '--chat-template',
+        templateFile,
+        '--batch-size',
+        batchSize,
+        '--backend',
+        'cpu',
+      ]);
+      expect({ code, stderr: stderr.match(/error.*/)?.[0] }).toEqual({ code: 0, stderr: undefined });
+      const report = JSON.parse(stdout);
+      expect(report.examples).toBe(2);
+      expect(report.tokens).toBe(expected.tokens);
+      expect(Math.abs(report.loss - expected.loss) / expected.loss).toBeLessThan(1e-5);
+    }
+  });
+
+  it("uses the model's own template (Qwen3's) without --chat-template", async () => {
+    const path = join(root, 'own-template.jsonl');
+    const messages = [
+      { role: 'user', content: 'Call me Ishmael.' },
+      { role: 'assistant', content: 'Some years ago.' },
+    ];
+    writeFileSync(path, `${JSON.stringify({ messages })}\n`);
+    const { code, stdout } = await runCaptured([
+      'eval',
+      '--model',
+      modelDir,
+      '--data',
+      path,
+      '--backend',
+      'cpu',
+    ]);
+    expect(code).toBe(0);
+    // Qwen3 renders the last turn as <think>\n\n</think>\n\n + content; the content and <|im_end|> are scored.
+    expect(JSON.parse(stdout).tokens).toBe(
+      qwen3.encode('Some years ago.', { addSpecialTokens: false }).length + 1,
+    );
   });
 });

@@ -72,7 +72,8 @@ export function registerEvalCommand(program: Command): void {
       [
         '',
         'Data lines:',
-        '  {"messages": [...]} or {"conversations": [...]}  chat, rendered with the model\'s chat template; assistant tokens scored',
+        '  {"messages": [...]} or {"conversations": [...]}  chat, rendered with the model\'s chat template; assistant tokens',
+        '                                                   and the end-of-turn token after each (<|im_end|>, </s>…) scored',
         '  {"text": "..."}                            tokenised with the model\'s tokenizer.json, every token scored',
         '  {"input_ids": [...], "labels": [...]}      pre-tokenised; labels optional (default: input_ids), -100 = not scored',
         'Labels follow transformers: position t predicts labels[t + 1]. The loss is the token-weighted mean',
