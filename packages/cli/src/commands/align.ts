@@ -24,6 +24,7 @@ import {
 } from '@fusechat/tokenizer-alignment';
 import { type Command, Option } from 'commander';
 import { backendOption } from '../options/backend-option.js';
+import { resolveModelOption } from '../options/model-reference.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 /**
@@ -47,8 +48,14 @@ export function registerAlignCommand(program: Command): void {
     )
     .requiredOption('--pivot <store>', "the pivot model's capture store")
     .requiredOption('--source <store>', "the source model's capture store (same data file)")
-    .requiredOption('--pivot-model <dir>', 'the pivot model directory (its tokenizer files)')
-    .requiredOption('--source-model <dir>', 'the source model directory (its tokenizer files)')
+    .requiredOption(
+      '--pivot-model <dir|id>',
+      'the pivot model (its tokenizer files): a directory, or a Hugging Face id ORG/NAME[@revision] (from the HF cache; only tokenizer files are downloaded)',
+    )
+    .requiredOption(
+      '--source-model <dir|id>',
+      'the source model (its tokenizer files): a directory or a Hugging Face id, as --pivot-model',
+    )
     .addOption(
       new Option('--mapping <method>', 'how source ids that no exact rule places are mapped')
         .choices(Object.keys(builtinVocabularyMappers))
@@ -76,9 +83,13 @@ export function registerAlignCommand(program: Command): void {
           options.workers === undefined
             ? undefined
             : parseNumberOption(options.workers, 'workers', POSITIVE_INTEGER);
+        const tokenizerOnly = { logger, resolve: { need: 'tokenizer' as const } };
+        const pivotModel = (await resolveModelOption(options.pivotModel, '--pivot-model', tokenizerOnly)).dir;
+        const sourceModel = (await resolveModelOption(options.sourceModel, '--source-model', tokenizerOnly))
+          .dir;
         const [pivotTokenizer, sourceTokenizer] = await Promise.all([
-          loadTokenizer(options.pivotModel),
-          loadTokenizer(options.sourceModel),
+          loadTokenizer(pivotModel),
+          loadTokenizer(sourceModel),
         ]);
         const pivot = await openStore(options.pivot, {
           expect: { tokenizer: { hash: pivotTokenizer.hash } },

@@ -14,6 +14,7 @@ import {
 } from '@fusechat/distribution-capture';
 import { type Command, Option } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
+import { MODEL_REFERENCE_HELP, resolveOptionalModelOption } from '../options/model-reference.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 /**
@@ -38,15 +39,15 @@ export function registerCaptureCommand(program: Command): void {
     .description(
       "Capture a model's top-k next-token distributions over chat data into a distribution store (resumable).",
     )
-    .option('--model <dir>', 'Hugging Face model directory (config.json, *.safetensors, tokenizer files)')
+    .option('--model <dir|id>', `the model: ${MODEL_REFERENCE_HELP}`)
     .option(
       '--endpoint <url>',
       'an inference server to capture from instead of --model (e.g. http://gpu-1:8000)',
     )
     .option('--model-name <name>', 'with --endpoint: the served model name (vLLM --served-model-name)')
     .option(
-      '--tokenizer <dir>',
-      "with --endpoint: the served model's tokenizer files (tokenizer.json, tokenizer_config.json)",
+      '--tokenizer <dir|id>',
+      "with --endpoint: the served model's tokenizer files (tokenizer.json, tokenizer_config.json): a directory, or a Hugging Face id ORG/NAME[@revision] (only its tokenizer files are downloaded)",
     )
     .addOption(
       new Option('--dialect <engine>', 'with --endpoint: the server protocol')
@@ -134,6 +135,14 @@ export function registerCaptureCommand(program: Command): void {
         const remote = options.endpoint !== undefined;
         const concurrency = parseNumberOption(options.concurrency, 'concurrency', POSITIVE_INTEGER);
         const apiKey = remote ? readApiKey(options.apiKeyEnv) : undefined;
+        const modelDir = await resolveOptionalModelOption(options.model, '--model', {
+          logger,
+          resolve: { need: 'model-and-tokenizer' },
+        });
+        const tokenizerDir = await resolveOptionalModelOption(options.tokenizer, '--tokenizer', {
+          logger,
+          resolve: { need: 'tokenizer' },
+        });
         // A server computes; this process only renders, tokenises and writes.
         if (!remote) await initCommandBackend(options, { logger });
         const progress = createProgressPrinter();
@@ -159,7 +168,7 @@ export function registerCaptureCommand(program: Command): void {
                 ...shared,
                 endpoint: options.endpoint!,
                 modelName: options.modelName!,
-                tokenizerDir: options.tokenizer!,
+                tokenizerDir: tokenizerDir!,
                 dialect: options.dialect,
                 apiKey,
                 concurrency,
@@ -171,7 +180,7 @@ export function registerCaptureCommand(program: Command): void {
               })
             : await captureLocalModel({
                 ...shared,
-                modelDir: options.model!,
+                modelDir: modelDir!,
                 batchTokens,
                 onProgress: (event) => progress({ ...event, detail: detail(event) }),
               });

@@ -11,6 +11,7 @@ import {
   type BackendCommandOptions,
   initCommandBackend,
 } from '../options/backend-option.js';
+import { MODEL_REFERENCE_HELP, resolveModelOption } from '../options/model-reference.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 interface ServeCommandOptions extends BackendCommandOptions {
@@ -45,8 +46,8 @@ export function registerServeCommand(program: Command): void {
       'Serve a model over HTTP with the OpenAI API as vLLM speaks it (completions with prompt_logprobs, chat, tokenize); Ctrl-C stops.',
     )
     .requiredOption(
-      '--model <dir>',
-      'Hugging Face model directory (config.json, *.safetensors, tokenizer.json)',
+      '--model <dir|id>',
+      `the model (config.json, *.safetensors, tokenizer.json): ${MODEL_REFERENCE_HELP}`,
     )
     .option('--host <host>', 'address to listen on (0.0.0.0 for every interface)', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', '8000')
@@ -56,7 +57,7 @@ export function registerServeCommand(program: Command): void {
     )
     .option(
       '--served-model-name <name>',
-      'model name in /v1/models and responses (default: the directory name)',
+      'model name in /v1/models and responses (default: the Hugging Face id, or the directory name)',
     )
     .option(
       '--max-model-len <n>',
@@ -108,25 +109,31 @@ export function registerServeCommand(program: Command): void {
           );
         }
       }
-      const { config } = await readModelConfig(options.model);
+      const resolved = await resolveModelOption(options.model, '--model', {
+        logger,
+        resolve: { need: 'model-and-tokenizer' },
+      });
+      const modelDir = resolved.dir;
+      const { config } = await readModelConfig(modelDir);
       if (maxModelLen !== undefined && maxModelLen > config.maxPositionEmbeddings) {
         throw new InvalidInputError(
           `--max-model-len ${maxModelLen} exceeds the model's max_position_embeddings (${config.maxPositionEmbeddings}).`,
           { code: 'CLI_INVALID_NUMBER', field: 'max-model-len' },
         );
       }
-      if (!existsSync(join(options.model, 'tokenizer.json'))) {
+      if (!existsSync(join(modelDir, 'tokenizer.json'))) {
         throw new InvalidInputError(
           `${options.model} has no tokenizer.json; serve needs the model's tokenizer for text prompts, chat and /tokenize.`,
           { code: 'CLI_NO_TOKENIZER', field: 'model' },
         );
       }
-      const tokenizer = await loadTokenizer(options.model);
+      const tokenizer = await loadTokenizer(modelDir);
       const chatTemplate =
         options.chatTemplate === undefined ? undefined : await loadChatTemplate(options.chatTemplate);
       await initCommandBackend(options, { logger });
-      const model = await loadModel(options.model);
-      const modelName = options.servedModelName ?? basename(resolve(options.model));
+      const model = await loadModel(modelDir);
+      // A Hugging Face id is served under its own name, as vLLM does.
+      const modelName = options.servedModelName ?? resolved.repo ?? basename(resolve(modelDir));
       let server: Awaited<ReturnType<typeof serve>>;
       try {
         server = await serve({

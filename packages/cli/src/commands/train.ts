@@ -7,6 +7,7 @@ import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { createConfigDatasets, loadTrainConfig, type TrainResult, train } from '@fusechat/training';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
+import { resolveConfigModel } from '../options/model-reference.js';
 
 /**
  * `fusechat train CONFIG.yml`: fine-tunes a model as a YAML config says — fusion training over a
@@ -39,7 +40,7 @@ export function registerTrainCommand(program: Command): void {
       [
         '',
         'Example config (fusion training of one target, FuseChat defaults):',
-        '  model_name_or_path: models/pivot        # the pivot, Hugging Face layout',
+        '  model_name_or_path: models/pivot        # the pivot: a directory, or a Hugging Face id ORG/NAME[@revision]',
         '  pivot_store: capture/pivot               # fusechat capture of the pivot',
         '  aligned_stores: [align/qwen]             # fusechat align of each source onto it',
         '  output_dir: train/qwen',
@@ -63,8 +64,12 @@ export function registerTrainCommand(program: Command): void {
         for (const warning of config.warnings) logger.warn(`${configPath}: ${warning}`);
         // Cheap checks first: the model's config, its tokenizer, then the data (which checks the
         // stores against the tokenizer), all before any weight is loaded.
-        const { config: modelConfig } = await readModelConfig(config.modelNameOrPath);
-        const tokenizer = await loadTokenizer(config.modelNameOrPath);
+        const modelDir = await resolveConfigModel(configPath, 'model_name_or_path', config.modelNameOrPath, {
+          logger,
+          resolve: { need: 'model-and-tokenizer' },
+        });
+        const { config: modelConfig } = await readModelConfig(modelDir);
+        const tokenizer = await loadTokenizer(modelDir);
         const maxLength = config.dataset.maxLength ?? modelConfig.maxPositionEmbeddings;
         if (maxLength > modelConfig.maxPositionEmbeddings) {
           logger.warn(
@@ -92,7 +97,7 @@ export function registerTrainCommand(program: Command): void {
         try {
           checkWarmup(config.training, datasets.dataset.batchesPerEpoch);
           await initCommandBackend(options, { logger });
-          const model = await loadModel(config.modelNameOrPath);
+          const model = await loadModel(modelDir);
           let result: TrainResult;
           try {
             result = await train({
@@ -110,7 +115,7 @@ export function registerTrainCommand(program: Command): void {
             progress.finish();
             model.dispose();
           }
-          await copyTokenizerFiles(config.modelNameOrPath, result.modelDir);
+          await copyTokenizerFiles(modelDir, result.modelDir);
           process.stdout.write(
             options.json
               ? `${JSON.stringify(result)}\n`
