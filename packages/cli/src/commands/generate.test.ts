@@ -53,6 +53,7 @@ describe('fusechat generate', () => {
     const prompt = tokenizer.encode(PROMPT);
     const expected = await greedyReference(model, prompt, 6);
     expect(expected).not.toContain(2);
+    const tensorsBefore = tf.memory().numTensors;
     const { code, stdout, stderr } = await runCaptured([
       'generate',
       '--model',
@@ -70,6 +71,8 @@ describe('fusechat generate', () => {
     expect(stdout).toBe(`${continuation(tokenizer, prompt, expected)}\n`);
     expect(stdout.trim().length).toBeGreaterThan(0);
     expect(stderr).toMatch(/generated 6 tokens .*reached --max-new-tokens 6/);
+    // The command frees its model, every step's logits and the KV cache.
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
   it('stops at the end-of-sequence token and does not print it', async () => {
