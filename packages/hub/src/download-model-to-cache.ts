@@ -16,7 +16,7 @@ import {
 import { basename, dirname, join, relative } from 'node:path';
 import { isFuseChatError, type Logger, type ProgressCallback, silentLogger } from '@fusechat/core';
 import { acquireOutputLock } from '@fusechat/core/node';
-import { downloadFile, type FileDownloadInfoOutput, fileDownloadInfo, modelInfo } from '@huggingface/hub';
+import type { FileDownloadInfoOutput } from '@huggingface/hub';
 import { type ModelFilesNeed, refPath, repoCacheFolder, shardsOfIndex, snapshotPath } from './hub-cache.js';
 import { HubError } from './hub-error.js';
 import { type HubCallContext, hubCallError, isTransient } from './hub-failure.js';
@@ -131,6 +131,8 @@ export async function downloadModelToCache(options: DownloadModelOptions): Promi
     }
   };
 
+  // Loaded only to download: resolving from disk never pays for it.
+  const { downloadFile, fileDownloadInfo, modelInfo } = await import('@huggingface/hub');
   const info = await call(undefined, () =>
     modelInfo({
       name: repo,
@@ -160,6 +162,7 @@ export async function downloadModelToCache(options: DownloadModelOptions): Promi
   );
 
   const fetcher: BlobFetcher = {
+    client: { downloadFile, fileDownloadInfo },
     repo,
     commit,
     endpoint,
@@ -275,6 +278,7 @@ function describeFiles(files: ReadonlySet<string>): string {
 }
 
 interface BlobFetcher {
+  readonly client: Pick<typeof import('@huggingface/hub'), 'downloadFile' | 'fileDownloadInfo'>;
   readonly repo: string;
   readonly commit: string;
   readonly endpoint: string;
@@ -298,7 +302,7 @@ async function describeMissing(
   for (const file of files) {
     if (await isFile(pointerPath(fetcher.snapshot, file))) continue;
     const fileInfo = await fetcher.call(file, () =>
-      fileDownloadInfo({
+      fetcher.client.fileDownloadInfo({
         repo: fetcher.repo,
         path: file,
         revision: fetcher.commit,
@@ -453,7 +457,7 @@ async function fetchBlob(
   }
   progress.skip(offset);
   if (offset < fileInfo.size) {
-    const remote = await downloadFile({
+    const remote = await fetcher.client.downloadFile({
       repo: fetcher.repo,
       path: file,
       revision: fetcher.commit,

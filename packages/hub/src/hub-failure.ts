@@ -1,5 +1,4 @@
 import { isFuseChatError } from '@fusechat/core';
-import { HubApiError } from '@huggingface/hub';
 import { HubError } from './hub-error.js';
 import type { HubFailure } from './hub-fetch.js';
 
@@ -31,7 +30,7 @@ export function hubCallError(
   if (error instanceof HubError) return error;
   const { repo, revision, endpoint, cacheDir } = context;
   const fields = { repo, revision, cacheDir, cause: error };
-  const status = error instanceof HubApiError ? error.statusCode : undefined;
+  const status = isHubApiError(error) ? error.statusCode : undefined;
   const errorCode = failure !== undefined && failure.status === status ? failure.errorCode : undefined;
   const page = `${endpoint}/${repo}`;
   if (status !== undefined) {
@@ -110,8 +109,20 @@ export function isTransient(error: unknown): boolean {
       (error.status === undefined || error.status >= 500 || error.status === 429)
     );
   }
-  if (error instanceof HubApiError) return error.statusCode >= 500 || error.statusCode === 429;
+  if (isHubApiError(error)) return error.statusCode >= 500 || error.statusCode === 429;
   return error instanceof Error || typeof error === 'string';
+}
+
+/**
+ * `@huggingface/hub`'s `HubApiError` (`statusCode`, `url`), recognised by shape so that resolving
+ * from disk never loads that library (it is imported only to download).
+ */
+function isHubApiError(error: unknown): error is Error & { statusCode: number; url: string } {
+  return (
+    error instanceof Error &&
+    typeof (error as { statusCode?: unknown }).statusCode === 'number' &&
+    typeof (error as { url?: unknown }).url === 'string'
+  );
 }
 
 function describeNetworkError(error: unknown): string {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createConsoleLogger, createProgressPrinter, type Logger } from '@fusechat/core';
-import { type ResolvedModel, type ResolveModelReferenceOptions, resolveModelReference } from '@fusechat/hub';
+import type { ResolvedModel, ResolveModelReferenceOptions } from '@fusechat/hub';
 import { parse as parseYaml } from 'yaml';
 
 /** What `--model` (and every option naming a model) accepts, for help texts. */
@@ -26,6 +26,8 @@ export async function resolveModelOption(
   options: { logger?: Logger; resolve?: ResolveModelReferenceOptions } = {},
 ): Promise<ResolvedModel> {
   const logger = options.logger ?? createConsoleLogger({ prefix: 'fusechat: ' });
+  // Loaded on use: commands that are not given a model (and --help) do not pay for it.
+  const { resolveModelReference } = await import('@fusechat/hub');
   const progress = createProgressPrinter();
   try {
     const resolved = await resolveModelReference(value, { logger, onProgress: progress, ...options.resolve });
