@@ -20,9 +20,11 @@ const MAX_REDIRECTS = 10;
 
 /**
  * Wraps `fetch` for talking to the Hub:
- * - the token goes as `Authorization: Bearer …` to the endpoint's origin only, and is dropped
- *   when a redirect leaves it (the Hub redirects LFS and Xet files to a CDN), so it never
- *   reaches a third party whatever the platform's fetch does with redirects;
+ * - the token goes as `Authorization: Bearer …` to the endpoint's origin only, and any
+ *   `Authorization` is dropped when a redirect leaves the origin it was sent to (the Hub
+ *   redirects LFS files to a CDN), so it never reaches a third party whatever the platform's
+ *   fetch does with redirects; a header the library sets itself for another origin (the Xet
+ *   client's CAS token) is left alone;
  * - `timeoutMs` bounds the wait for response headers and every pause between body chunks
  *   (a stalled connection fails instead of hanging; a long download is fine);
  * - the last refusal's `X-Error-Code` is kept, since `@huggingface/hub`'s errors carry only the status.
@@ -43,12 +45,16 @@ export function createHubFetch(options: {
     let method = init.method ?? 'GET';
     let body = init.body;
     const headers = new Headers(init.headers);
+    let previousOrigin = url.origin;
     for (let hop = 0; ; hop++) {
       if (options.token !== undefined && url.origin === endpointOrigin) {
         headers.set('authorization', `Bearer ${options.token}`);
-      } else {
+      } else if (url.origin !== previousOrigin || (hop === 0 && url.origin === endpointOrigin)) {
+        // Leaving the origin it was meant for (a redirect to a CDN): no credentials go along.
+        // A caller's own header to another origin stays (the Xet client's CAS token).
         headers.delete('authorization');
       }
+      previousOrigin = url.origin;
       const controller = new AbortController();
       const abort = () => controller.abort(options.signal?.reason ?? init.signal?.reason);
       options.signal?.addEventListener('abort', abort, { once: true });
