@@ -398,7 +398,9 @@ process.stdout.write('finished\\n');
     // Inside it, nothing carries a final weight-file name yet.
     expect(readdirSync(join(root, partial[0]!)).filter((name) => !name.startsWith('.'))).toEqual([]);
     const next = await mergeModels(varmConfig(), { out, cwd: root });
-    expect(next.warnings.join('\n')).toMatch(/removed .*out-killed\.partial-\d+: left by an interrupted merge/);
+    expect(next.warnings.join('\n')).toMatch(
+      /removed .*out-killed\.partial-\d+: left by an interrupted merge/,
+    );
     expect(existsSync(join(root, partial[0]!))).toBe(false);
   });
 
