@@ -61,7 +61,7 @@ export function registerMergeCommand(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (refused if it exists, unless --overwrite)')
     .option('--overwrite', 'replace an existing output directory once the new one is complete', false)
     .option('--max-shard-size <size>', 'largest output shard, e.g. 5GB, 500MB, 2GiB', '5GB')
-    .option('--no-prefetch', 'do not read the next tensor while merging the current one (less memory)')
+    .option('--no-prefetch', 'read, merge and write strictly one after the other (no overlap of I/O with math; same memory)')
     .option('--workers <count>', 'worker threads merging tensors in parallel (built-in methods)', '0')
     .addOption(backendOption())
     .action(
