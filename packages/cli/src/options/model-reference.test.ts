@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { initBackend } from '@fusechat/backend';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+// Test-only reach into @fusechat/hub's loopback Hub (not part of its published API).
+import { type FakeFile, startFakeHub } from '../../../hub/src/test-support/fake-hub.js';
 import { runCaptured, saveTinyLlama } from '../test-fixtures.js';
 import { resolveConfigModel, resolveModelOption } from './model-reference.js';
 
@@ -39,6 +41,7 @@ describe('--model ORG/NAME[@revision] on the CLI', () => {
   let root: string;
   let snapshot: string;
   let data: string;
+  let savedFiles: FakeFile[];
 
   beforeAll(async () => {
     await initBackend('cpu', { quiet: true });
@@ -46,6 +49,11 @@ describe('--model ORG/NAME[@revision] on the CLI', () => {
     const modelDir = join(root, 'saved');
     await saveTinyLlama(modelDir, 3);
     snapshot = cacheModel(modelDir, join(root, 'hf', 'hub'));
+    savedFiles = readdirSync(modelDir).map((name) => ({
+      path: name,
+      content: new Uint8Array(readFileSync(join(modelDir, name))),
+      lfs: name.endsWith('.safetensors') || name === 'tokenizer.json',
+    }));
     rmSync(modelDir, { recursive: true });
     data = join(root, 'lm.jsonl');
     writeFileSync(
@@ -82,6 +90,44 @@ describe('--model ORG/NAME[@revision] on the CLI', () => {
     );
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ examples: 2, flagged: 0 });
+  });
+
+  it('capture downloads an id from the Hub (HF_ENDPOINT) into the cache, then runs from it', async () => {
+    const hub = await startFakeHub({
+      repos: [{ repo: 'acme/remote-llama', commits: { [COMMIT]: savedFiles }, refs: { main: COMMIT } }],
+    });
+    try {
+      vi.stubEnv('HF_HOME', join(root, 'hf-download'));
+      vi.stubEnv('HF_ENDPOINT', hub.endpoint);
+      vi.stubEnv('HF_HUB_OFFLINE', '');
+      const args = [
+        'capture',
+        '--model',
+        'acme/remote-llama',
+        '--data',
+        data,
+        '--top-k',
+        '3',
+        '--backend',
+        'cpu',
+        '--json',
+      ];
+      const run = await runCaptured([...args, '--out', join(root, 'store-download')]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toContain('--model acme/remote-llama: downloaded, commit ffffffffffff');
+      expect(run.stderr).toMatch(/download: \d+\/\d+ bytes 100\.0%/);
+      expect(JSON.parse(run.stdout)).toMatchObject({ examples: 2 });
+      const seen = hub.requests.length;
+      vi.stubEnv('HF_HUB_OFFLINE', '1');
+      const again = await runCaptured([...args, '--out', join(root, 'store-cached')]);
+      expect(again.code).toBe(0);
+      expect(again.stderr).toContain('from the Hugging Face cache');
+      expect(hub.requests.length).toBe(seen);
+      // Same model, same data: the same captured distributions.
+      expect(JSON.parse(again.stdout)).toMatchObject({ examples: 2, tokens: JSON.parse(run.stdout).tokens });
+    } finally {
+      await hub.close();
+    }
   });
 
   it('a missing id offline exits 1 with HUB_NOT_CACHED and where it looked', async () => {
