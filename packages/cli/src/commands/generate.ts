@@ -143,6 +143,8 @@ export function registerGenerateCommand(program: Command): void {
         ...(await generationConfigEos(options.model)),
         ...(tokenizer.specialTokens.eos === undefined ? [] : [tokenizer.specialTokens.eos]),
       ]);
+      const endOfSequence = new Set(stopTokens);
+      let endOfTurn: number | undefined;
       let promptIds: number[];
       if (chat) {
         const chatTemplate =
@@ -153,8 +155,7 @@ export function registerGenerateCommand(program: Command): void {
         ];
         const prompt = renderChatPrompt(messages, { tokenizer, chatTemplate, modelDir: options.model });
         promptIds = prompt.ids;
-        const endOfTurn = templateEndOfTurn(messages, { tokenizer, chatTemplate, logger });
-        if (endOfTurn !== undefined) stopTokens.add(endOfTurn);
+        endOfTurn = templateEndOfTurn(messages, { tokenizer, chatTemplate, logger });
         if (options.printPrompt)
           logger.info(`prompt (${promptIds.length} tokens): ${JSON.stringify(prompt.text)}`);
       } else {
@@ -163,6 +164,7 @@ export function registerGenerateCommand(program: Command): void {
           logger.info(`prompt (${promptIds.length} tokens): ${JSON.stringify(tokenizer.decode(promptIds))}`);
         }
       }
+      if (endOfTurn !== undefined) stopTokens.add(endOfTurn);
       if (promptIds.length === 0) {
         throw new InvalidInputError(
           '--prompt is empty and the tokenizer adds no BOS token: nothing to continue.',
@@ -213,18 +215,20 @@ export function registerGenerateCommand(program: Command): void {
         const last = tokens[tokens.length - 1];
         const stoppedAt = finishReason === 'stop' && last !== undefined ? last : undefined;
         const produced = stoppedAt === undefined ? tokens : tokens.slice(0, -1);
-        printer.finish(produced);
+        const printed = printer.finish(produced);
         const seconds = (performance.now() - started) / 1000;
         logger.info(
           `generated ${tokens.length} tokens in ${seconds.toFixed(1)} s (${(tokens.length / Math.max(seconds, 1e-9)).toFixed(1)} tokens/s), ${
             stoppedAt === undefined
               ? `reached --max-new-tokens ${maxNewTokens}`
-              : `stopped at ${tokenizer.idToToken(stoppedAt) ?? `token ${stoppedAt}`}${chat ? ' (end of turn)' : ' (end of sequence)'}`
+              : `stopped at ${tokenizer.idToToken(stoppedAt) ?? `token ${stoppedAt}`} (${endOfSequence.has(stoppedAt) ? 'end of sequence' : 'end of turn'})`
           }.`,
         );
-        if (produced.length === 0 && stoppedAt !== undefined) {
+        if (printed.trim() === '' && stoppedAt !== undefined) {
           logger.warn(
-            `the model chose the stop token ${tokenizer.idToToken(stoppedAt) ?? stoppedAt} (id ${stoppedAt}) first, so there is nothing to print; --min-new-tokens N keeps stop tokens out of the first N tokens, or sample with --temperature T.`,
+            produced.length === 0
+              ? `the model chose the stop token ${tokenizer.idToToken(stoppedAt) ?? stoppedAt} (id ${stoppedAt}) first, so there is nothing to print; --min-new-tokens N keeps stop tokens out of the first N tokens, or sample with --temperature T.`
+              : `the model wrote only whitespace (${produced.length} tokens) before the stop token ${tokenizer.idToToken(stoppedAt) ?? stoppedAt}; sample with --temperature T (and --top-k/--top-p) for other continuations.`,
           );
         }
       } finally {
@@ -372,12 +376,12 @@ async function decode(
  * Writes the decoded continuation to stdout as tokens arrive. The continuation is the decoded
  * prompt + new tokens minus the decoded prompt: decoding new tokens alone would drop the leading
  * space of a SentencePiece word. Text ending in U+FFFD (half of a multi-byte character split
- * over byte tokens) is held back until the character is complete.
+ * over byte tokens) is held back until the character is complete. `finish` returns all it wrote.
  */
 function createContinuationPrinter(
   tokenizer: TokenizerLike,
   promptIds: readonly number[],
-): { add(token: number): void; finish(tokens: readonly number[]): void } {
+): { add(token: number): void; finish(tokens: readonly number[]): string } {
   const decodeOptions = { skipSpecialTokens: true };
   const promptText = tokenizer.decode(promptIds, decodeOptions);
   const tokens: number[] = [];
@@ -401,6 +405,7 @@ function createContinuationPrinter(
     finish(finalTokens) {
       write(continuation(finalTokens));
       process.stdout.write('\n');
+      return written;
     },
   };
 }
