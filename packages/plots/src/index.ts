@@ -1,1 +1,2 @@
-export {};
+export type { TopLevelSpec } from 'vega-lite';
+export { renderVegaLite } from './render-vega-lite/render-vega-lite.js';

@@ -1,5 +1,5 @@
-import type { TopLevelSpec } from 'vega-lite';
-import { renderVegaLite } from './render-vega-lite.js';
+import type { TopLevelSpec } from '@fusechat/plots';
+import { renderVegaLite } from '@fusechat/plots';
 
 /**
  * One row of the training metrics log (`metrics.jsonl`) as far as the loss curve reads it:
