@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '@fusechat/safetensors';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { writeHfCache } from '../../../hub/src/test-support/hf-cache-fixture.js';
 import { runCli } from '../run-cli.js';
 import { parseByteSize } from './merge.js';
 
@@ -95,6 +96,42 @@ describe('fusechat merge', () => {
     }
   });
 
+  it('takes models by Hugging Face id from the HF cache (offline) and merges the same bytes as local paths', async () => {
+    const cache = join(root, 'hf-cache');
+    const files = (dir: string) =>
+      ['config.json', 'tokenizer.json', 'model.safetensors'].map((path) => ({
+        path,
+        content: readFileSync(join(dir, path)),
+        lfs: path.endsWith('.safetensors'),
+      }));
+    writeHfCache(cache, 'acme/pivot', 'a'.repeat(40), files(join(root, 'pivot')));
+    writeHfCache(cache, 'acme/target-a', 'b'.repeat(40), files(join(root, 'a')));
+    writeHfCache(cache, 'acme/target-b', 'c'.repeat(40), files(join(root, 'b')));
+    writeFileSync(
+      join(root, 'varm-ids.yml'),
+      'merge_method: variation_ratio\nbase_model: acme/pivot\nmodels:\n  - model: acme/target-a\n  - model: acme/target-b@main\n',
+    );
+    const env = { HF_HUB_CACHE: process.env.HF_HUB_CACHE, HF_HUB_OFFLINE: process.env.HF_HUB_OFFLINE };
+    process.env.HF_HUB_CACHE = cache;
+    process.env.HF_HUB_OFFLINE = '1';
+    const stderr = captureStderr();
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await runCli(['merge', join(root, 'varm-ids.yml'), '--out', join(root, 'by-id')])).toBe(0);
+      expect(await runCli(['merge', join(root, 'varm.yml'), '--out', join(root, 'by-path')])).toBe(0);
+    } finally {
+      stderr.restore();
+      stdout.mockRestore();
+      for (const [key, value] of Object.entries(env)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+    expect(readFileSync(join(root, 'by-id', 'model.safetensors'))).toEqual(
+      readFileSync(join(root, 'by-path', 'model.safetensors')),
+    );
+  });
+
   it('exits 1 with the list of problems on a bad config', async () => {
     writeFileSync(join(root, 'bad.yml'), `merge_method: tie\nmodels:\n  - model: ${join(root, 'missing')}\n`);
     const stderr = captureStderr();
@@ -103,7 +140,8 @@ describe('fusechat merge', () => {
       const text = stderr.lines.join('');
       expect(text).toMatch(/fusechat: Merge preflight found 2 problems/);
       expect(text).toMatch(/Did you mean "ties"/);
-      expect(text).toMatch(/not a local directory/);
+      // It says where it looked (an absolute path here), and that ids are accepted.
+      expect(text).toMatch(/missing: no such file or directory \(looked at .*missing\).*Hugging Face id/);
       expect(existsSync(join(root, 'never'))).toBe(false);
       stderr.lines.length = 0;
       expect(await runCli(['merge', join(root, 'nope.yml'), '--out', join(root, 'never')])).toBe(1);

@@ -2,6 +2,7 @@ import { createConsoleLogger, createProgressPrinter, formatBytes, InvalidInputEr
 import { loadMergeConfig, mergeModels } from '@fusechat/merge';
 import type { Command } from 'commander';
 import { backendOption } from '../options/backend-option.js';
+import { resolveModelOption } from '../options/model-reference.js';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1,
@@ -61,7 +62,10 @@ export function registerMergeCommand(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (refused if it exists, unless --overwrite)')
     .option('--overwrite', 'replace an existing output directory once the new one is complete', false)
     .option('--max-shard-size <size>', 'largest output shard, e.g. 5GB, 500MB, 2GiB', '5GB')
-    .option('--no-prefetch', 'read, merge and write strictly one after the other (no overlap of I/O with math; same memory)')
+    .option(
+      '--no-prefetch',
+      'read, merge and write strictly one after the other (no overlap of I/O with math; same memory)',
+    )
     .option('--workers <count>', 'worker threads merging tensors in parallel (built-in methods)', '0')
     .addOption(backendOption())
     .action(
@@ -93,6 +97,9 @@ export function registerMergeCommand(program: Command): void {
             maxShardBytes,
             prefetch: options.prefetch,
             workers,
+            // Models named by Hugging Face id come from the HF cache (downloaded when missing).
+            resolveModel: async (reference, { baseDir }) =>
+              (await resolveModelOption(reference, 'models', { resolve: { baseDir } })).dir,
             onProgress: progress,
             logger: createConsoleLogger({ prefix: 'fusechat: ' }),
           });

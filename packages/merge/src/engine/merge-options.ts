@@ -25,6 +25,12 @@ export interface MergeModelsOptions {
    * one thread whose reads and writes overlap its math (`prefetch`) measured faster.
    */
   readonly workers?: number;
+  /**
+   * Turns a model reference that is not a local directory into one — e.g. a Hugging Face id
+   * `ORG/NAME[@revision]` via `resolveModelReference` of `@fusechat/hub` (what `fusechat merge`
+   * passes). Without it, references are local paths only.
+   */
+  readonly resolveModel?: (reference: string, context: { baseDir: string }) => Promise<string>;
   /** Merge methods to choose from; default the built-ins. */
   readonly registry?: MergeRegistry;
   /** Where warnings go (ignored keys, cropped embeddings…). */

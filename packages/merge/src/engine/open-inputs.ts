@@ -15,6 +15,9 @@ export interface OpenedModel {
   readonly checkpoint: Checkpoint;
 }
 
+/** Turns a config's model reference that is not a local directory into one (e.g. a Hugging Face id). */
+export type ModelResolver = (reference: string, context: { baseDir: string }) => Promise<string>;
+
 /**
  * Opens every referenced model directory (config.json + safetensors headers), collecting
  * problems instead of stopping at the first. Returns what could be opened.
@@ -23,19 +26,38 @@ export async function openInputs(
   references: readonly { reference: string; field: string }[],
   cwd: string,
   problems: string[],
+  resolveModel?: ModelResolver,
 ): Promise<Map<string, OpenedModel>> {
   const opened = new Map<string, OpenedModel>();
+  // References that are not local directories go through the resolver (a Hugging Face id from
+  // the HF cache, downloaded when missing), one at a time so their progress lines do not mix.
+  const dirs = new Map<string, string>();
+  for (const { reference, field } of references) {
+    if (dirs.has(reference)) continue;
+    const local = resolve(cwd, reference);
+    const isDirectory = (await stat(local).catch(() => undefined))?.isDirectory() ?? false;
+    if (isDirectory || resolveModel === undefined) {
+      dirs.set(reference, local);
+      continue;
+    }
+    try {
+      dirs.set(reference, await resolveModel(reference, { baseDir: cwd }));
+    } catch (error) {
+      problems.push(`${field}: ${(error as Error).message}`);
+    }
+  }
   await Promise.all(
     references.map(async ({ reference, field }) => {
       if (opened.has(reference)) return;
-      const dir = resolve(cwd, reference);
+      const dir = dirs.get(reference);
+      if (dir === undefined) return; // the resolver's problem is already listed
       const info = await stat(dir).catch(() => undefined);
       if (!info?.isDirectory()) {
-        const looksLikeHubId = /^[\w.-]+\/[\w.-]+$/.test(reference) && !reference.startsWith('.');
+        const looksLikeHubId = /^[\w.-]+\/[\w.-]+(@[\w./-]+)?$/.test(reference) && !reference.startsWith('.');
         problems.push(
-          `${field}: "${reference}" is not a local directory (${dir}).${
+          `${field}: "${reference}" is not a local directory (looked at ${dir}; relative paths are taken from ${cwd}, the working directory or \`cwd\`).${
             looksLikeHubId
-              ? ` fusechat merges local Hugging Face checkpoints; download it first, e.g. \`huggingface-cli download ${reference} --local-dir ./${reference.split('/').at(-1)}\`, and point the config there.`
+              ? ' `fusechat merge` resolves Hugging Face ids (ORG/NAME[@revision]) from the HF cache, downloading them when missing; from a program, pass `resolveModel` (e.g. with `resolveModelReference` of @fusechat/hub).'
               : ''
           }`,
         );

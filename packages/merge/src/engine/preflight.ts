@@ -89,7 +89,7 @@ export async function preflightMerge(rawConfig: unknown, options: MergeModelsOpt
     ...(config.tokenizerSource ? [{ reference: config.tokenizerSource, field: 'tokenizer_source' }] : []),
   ];
   options.onProgress?.({ task: 'preflight', completed: 0, total: references.length, unit: 'models' });
-  const opened = await openInputs(references, cwd, problems);
+  const opened = await openInputs(references, cwd, problems, options.resolveModel);
   await checkOutputDirectory(
     out,
     references.map(({ reference }) => reference),
