@@ -152,7 +152,7 @@ describe('mergeModels', () => {
     expect(q0.changeMeanSquare).toHaveLength(2);
     expect(report.layers).toHaveLength(LAYERS);
     expect(readFileSync(join(out, 'merge-report.svg'), 'utf8')).toMatch(
-      /^<svg[\s\S]*polyline[\s\S]*<\/svg>\n$/,
+      /^<svg[\s\S]*aria-roledescription="point"[\s\S]*<\/svg>\n$/,
     );
     expect(readdirSync(root).some((name) => name.includes('.partial-'))).toBe(false);
   });

@@ -114,7 +114,7 @@ async function mergeModelsLocked(config: unknown, options: MergeModelsOptions): 
       outputBytes: plan.outputBytes,
     };
     await writeFile(join(temp, 'merge-report.json'), `${JSON.stringify(report, null, 1)}\n`);
-    await writeFile(join(temp, 'merge-report.svg'), renderReportSvg(report));
+    await writeFile(join(temp, 'merge-report.svg'), await renderReportSvg(report));
     await commitOutputDirectory(temp, plan.out);
     return {
       out: plan.out,

@@ -1,3 +1,5 @@
+import type { TopLevelSpec } from '@fusechat/plots';
+
 /** Per-tensor record of the merge report. */
 export interface TensorReport {
   readonly name: string;
@@ -71,85 +73,235 @@ export function summariseLayers(tensors: readonly TensorReport[], modelCount: nu
     }));
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+/** The module a tensor belongs to, as the merge report groups tensors. */
+export type ModuleType = 'attention' | 'mlp' | 'embeddings' | 'norms' | 'other';
 
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+/** Module types in the order the report draws them. */
+export const MODULE_TYPES: readonly ModuleType[] = ['attention', 'mlp', 'embeddings', 'norms', 'other'];
+
+const MODULE_TITLES: Record<ModuleType, string> = {
+  attention: 'attention',
+  mlp: 'MLP',
+  embeddings: 'embeddings',
+  norms: 'norms',
+  other: 'other',
+};
+
+// Checked in this order: norms first, so `self_attn.q_norm` (Qwen3) or `mlp.norm` count as norms.
+const MODULE_PATTERNS: readonly (readonly [ModuleType, RegExp])[] = [
+  ['norms', /(?:^|[._])(?:[a-z]*norm[a-z_]*|ln(?:_?f|_?\d+)?|ln_[a-z_]+)(?:\.|$)/i],
+  [
+    'embeddings',
+    /(?:^|\.)(?:embed_tokens|embed_in|embed_out|embeddings?|word_embeddings|wte|wpe|tok_embeddings|lm_head)(?:\.|$)|^output\./i,
+  ],
+  [
+    'attention',
+    /(?:^|\.)(?:self_attn|attn|attention|self_attention|cross_attn|[qkvo]_proj|qkv_proj|query_key_value|c_attn|wqkv|w[qkvo])(?:\.|$)/i,
+  ],
+  [
+    'mlp',
+    /(?:^|\.)(?:mlp|feed_forward|ffn|block_sparse_moe|experts|shared_expert|gate_proj|up_proj|down_proj|gate_up_proj|fc\d|c_fc|dense_h_to_4h|dense_4h_to_h|w[123])(?:\.|$)/i,
+  ],
+];
 
 /**
- * An SVG line chart of the per-layer weights the method chose (or, for methods that choose none,
- * each model's mean squared change), one line per model.
+ * The module type of a tensor, from its name: Llama / Mistral / Qwen2 names
+ * (`model.layers.3.self_attn.q_proj.weight` → `attention`, `…mlp.down_proj…` → `mlp`,
+ * `…input_layernorm…` and `model.norm` → `norms`, `embed_tokens` and `lm_head` → `embeddings`)
+ * and the other names mergekit's architectures use (`transformer.h.0.attn.c_attn`, `ln_f`,
+ * `wte`, `feed_forward.w1`, MoE `experts`, …); `other` when nothing matches.
  *
  * @example
  * ```ts
- * writeFileSync('merge-report.svg', renderReportSvg(report));
+ * moduleTypeOf('model.layers.0.mlp.gate_proj.weight'); // 'mlp'
+ * moduleTypeOf('model.layers.0.self_attn.q_norm.weight'); // 'norms'
+ * moduleTypeOf('score.weight'); // 'other'
  * ```
  */
-export function renderReportSvg(report: MergeReport): string {
-  const useWeights = report.layers.some((layer) => layer.weights !== undefined);
-  const series = report.models.map((_, j) =>
-    report.layers.map(
-      (layer) => (useWeights ? layer.weights?.[j] : layer.changeMeanSquare?.[j]) ?? Number.NaN,
-    ),
-  );
-  const width = 720;
-  const height = 360;
-  const left = 70;
-  const right = 180;
-  const top = 40;
-  const bottom = 50;
-  const plotWidth = width - left - right;
-  const plotHeight = height - top - bottom;
-  const values = series.flat().filter(Number.isFinite);
-  const maxValue = values.length > 0 ? Math.max(...values) : 1;
-  const yMax = maxValue > 0 ? maxValue * 1.05 : 1;
-  const layers = report.layers.map((layer) => layer.layer);
-  const xOf = (index: number) =>
-    left + (layers.length <= 1 ? plotWidth / 2 : (index / (layers.length - 1)) * plotWidth);
-  const yOf = (value: number) => top + plotHeight - (value / yMax) * plotHeight;
-  const title = useWeights
-    ? `${report.mergeMethod}: per-layer weights (mean over each layer's tensors)`
-    : `${report.mergeMethod}: per-layer mean squared change against the base`;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${left}" y="22" font-size="14">${escapeXml(title)}</text>`,
-    `<line x1="${left}" y1="${top + plotHeight}" x2="${left + plotWidth}" y2="${top + plotHeight}" stroke="black"/>`,
-    `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotHeight}" stroke="black"/>`,
-    `<text x="${left + plotWidth / 2}" y="${height - 12}" text-anchor="middle">layer</text>`,
-  ];
-  for (let tick = 0; tick <= 4; tick++) {
-    const value = (yMax * tick) / 4;
-    const y = yOf(value);
-    parts.push(
-      `<line x1="${left - 4}" y1="${y}" x2="${left + plotWidth}" y2="${y}" stroke="#ddd"/>`,
-      `<text x="${left - 8}" y="${y + 4}" text-anchor="end">${value.toPrecision(3)}</text>`,
-    );
+export function moduleTypeOf(tensorName: string): ModuleType {
+  for (const [type, pattern] of MODULE_PATTERNS) if (pattern.test(tensorName)) return type;
+  return 'other';
+}
+
+/** One plotted value: a model's weight (or change size) on one tensor. */
+interface ReportPoint {
+  readonly tensor: string;
+  readonly module: string;
+  readonly layer: number | null;
+  readonly model: string;
+  readonly value: number;
+  readonly description: string;
+}
+
+const MODEL_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+
+/** What the chart plots: the method's weights when it chose any, else each model's change size. */
+function reportMeasure(report: MergeReport): 'weights' | 'changeMeanSquare' {
+  return report.tensors.some((tensor) => tensor.weights !== undefined) ? 'weights' : 'changeMeanSquare';
+}
+
+/**
+ * The Vega-Lite spec {@link renderReportSvg} draws (for users who embed or restyle it): per
+ * tensor and model, the weight the method chose (VaRM, SCE) — or, for methods that choose none,
+ * the model's mean squared change against the base — with one row of panels per module type
+ * (attention, MLP, norms, …) over the layer index, a line per model through each layer's mean,
+ * and the tensors outside the layers (embeddings, final norm, `lm_head`) in a panel of their own.
+ *
+ * @example
+ * ```ts
+ * const spec = mergeReportSpec(JSON.parse(readFileSync('out/merge-report.json', 'utf8')));
+ * ```
+ */
+export function mergeReportSpec(report: MergeReport): TopLevelSpec {
+  const measure = reportMeasure(report);
+  const points: ReportPoint[] = [];
+  for (const tensor of report.tensors) {
+    const values = tensor[measure];
+    if (!values) continue;
+    const module = MODULE_TITLES[moduleTypeOf(tensor.name)];
+    values.forEach((value, j) => {
+      const model = report.models[j] ?? `model ${j}`;
+      if (!Number.isFinite(value)) return;
+      points.push({
+        tensor: tensor.name,
+        module,
+        layer: tensor.layer ?? null,
+        model,
+        value,
+        description: `${tensor.name} · ${model}: ${value}`,
+      });
+    });
   }
-  const step = Math.max(1, Math.ceil(layers.length / 12));
-  layers.forEach((layer, index) => {
-    if (index % step === 0 || index === layers.length - 1) {
-      parts.push(`<text x="${xOf(index)}" y="${top + plotHeight + 18}" text-anchor="middle">${layer}</text>`);
-    }
-  });
-  series.forEach((points, j) => {
-    const color = COLORS[j % COLORS.length];
-    const path = points
-      .map((value, index) =>
-        Number.isFinite(value) ? `${xOf(index).toFixed(1)},${yOf(value).toFixed(1)}` : undefined,
-      )
-      .filter((point) => point !== undefined)
-      .join(' ');
-    if (path) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${path}"/>`);
-    const y = top + 10 + j * 18;
-    const label = report.models[j]!;
-    parts.push(
-      `<line x1="${left + plotWidth + 12}" y1="${y}" x2="${left + plotWidth + 32}" y2="${y}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${left + plotWidth + 38}" y="${y + 4}">${escapeXml(label.length > 22 ? `…${label.slice(-21)}` : label)}</text>`,
-    );
-  });
-  if (layers.length === 0) parts.push(`<text x="${left + 10}" y="${top + 20}">no layer tensors</text>`);
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
+  const models = report.models.length > 0 ? [...report.models] : [...new Set(points.map((p) => p.model))];
+  const layerModules = MODULE_TYPES.map((type) => MODULE_TITLES[type]).filter((title) =>
+    points.some((point) => point.layer !== null && point.module === title),
+  );
+  const outside = [...new Set(points.filter((point) => point.layer === null).map((point) => point.tensor))];
+  const maxLayer = points.reduce((max, point) => Math.max(max, point.layer ?? 0), 0);
+  const weights = measure === 'weights';
+  const valueTitle = weights ? 'weight' : 'mean((θj − θ0)²)';
+  const y = {
+    field: 'value',
+    type: 'quantitative',
+    title: valueTitle,
+    ...(weights
+      ? { scale: { domain: [0, 1], nice: false }, axis: { values: [0, 0.25, 0.5, 0.75, 1], format: '.2f' } }
+      : { scale: { zero: true, nice: true }, axis: { format: '.2~e', tickCount: 5 } }),
+  } as const;
+  const color = {
+    field: 'model',
+    type: 'nominal',
+    title: 'model',
+    sort: models,
+    scale: { domain: models, range: models.map((_, j) => MODEL_COLORS[j % MODEL_COLORS.length]!) },
+    legend: { orient: 'top', direction: 'horizontal', labelLimit: 320 },
+  } as const;
+  const description = { field: 'description', type: 'nominal' } as const;
+  const panels: object[] = [];
+  if (layerModules.length > 0) {
+    panels.push({
+      transform: [{ filter: 'datum.layer !== null' }],
+      facet: {
+        row: {
+          field: 'module',
+          type: 'nominal',
+          title: 'module type',
+          sort: layerModules,
+          header: { labelAngle: 0, labelAlign: 'left', labelFontWeight: 'bold' },
+        },
+      },
+      spec: {
+        width: 560,
+        height: 120,
+        encoding: {
+          x: {
+            field: 'layer',
+            type: 'quantitative',
+            title: 'layer index',
+            scale: { domain: [0, Math.max(1, maxLayer)], nice: false },
+            axis: { format: 'd', tickMinStep: 1, tickCount: Math.min(16, Math.max(1, maxLayer)) },
+          },
+          color,
+        },
+        layer: [
+          {
+            mark: { type: 'line', strokeWidth: 1.5, opacity: 0.7 },
+            encoding: {
+              y: { ...y, aggregate: 'mean' },
+              detail: { field: 'model', type: 'nominal' },
+            },
+          },
+          {
+            mark: { type: 'point', filled: true, size: 30, opacity: 0.85 },
+            encoding: { y, description },
+          },
+        ],
+      },
+      resolve: { scale: { y: weights ? 'shared' : 'independent' } },
+    });
+  }
+  if (outside.length > 0) {
+    panels.push({
+      transform: [{ filter: 'datum.layer === null' }],
+      title: { text: 'tensors outside the layers', anchor: 'start', fontSize: 12 },
+      width: { step: Math.max(12, 36 / Math.max(1, models.length)) * models.length },
+      height: 120,
+      mark: { type: 'bar' },
+      encoding: {
+        x: {
+          field: 'tensor',
+          type: 'nominal',
+          title: null,
+          sort: outside,
+          axis: { labelAngle: -30, labelLimit: 240 },
+        },
+        xOffset: { field: 'model', type: 'nominal', sort: models },
+        y,
+        color,
+        description,
+      },
+    });
+  }
+  const title = {
+    text: weights
+      ? `${report.mergeMethod}: per-tensor weights by module type and layer`
+      : `${report.mergeMethod}: per-tensor mean squared change against the base`,
+    subtitle: weights
+      ? 'one point per tensor and model; lines through each layer’s mean'
+      : 'mean((θj − θ0)²) per tensor and model; lines through each layer’s mean',
+    anchor: 'start',
+  } as const;
+  const common = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    background: 'white',
+    padding: 12,
+    config: { font: 'sans-serif', axis: { labelFontSize: 11, titleFontSize: 12 }, view: { stroke: '#ccc' } },
+  } as const;
+  if (panels.length === 0) {
+    return {
+      ...common,
+      width: 560,
+      height: 40,
+      data: { values: [{ text: 'no tensor carries weights or change sizes' }] },
+      mark: { type: 'text', align: 'left', x: 0, y: 20 },
+      encoding: { text: { field: 'text', type: 'nominal' } },
+    } as TopLevelSpec;
+  }
+  return { ...common, data: { values: points }, vconcat: panels, spacing: 24 } as TopLevelSpec;
+}
+
+/**
+ * `merge-report.svg`: the chart of {@link mergeReportSpec} as a static SVG document (no scripts,
+ * no CDN), rendered headless by `@fusechat/plots`. The same report gives the same bytes.
+ *
+ * @example
+ * ```ts
+ * await writeFile('merge-report.svg', await renderReportSvg(report));
+ * ```
+ */
+export async function renderReportSvg(report: MergeReport): Promise<string> {
+  // Loaded on use: vega is large, and most imports of @fusechat/merge never draw a chart.
+  const { renderVegaLite } = await import('@fusechat/plots');
+  return `${await renderVegaLite(mergeReportSpec(report))}\n`;
 }
