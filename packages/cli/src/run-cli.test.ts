@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FuseChatError } from '@fusechat/core';
@@ -87,10 +87,12 @@ describe('runCli', () => {
   });
 
   it('prints the stack (with causes) only with --verbose', async () => {
-    const quiet = await run(['eval', '--model', join(dir, 'none'), '--data', 'x.jsonl']);
+    const empty = join(dir, 'empty-model');
+    mkdirSync(empty, { recursive: true });
+    const quiet = await run(['eval', '--model', empty, '--data', 'x.jsonl']);
     expect(quiet.stderr).toMatch(ONE_LINE);
     expect(quiet.stderr).toContain('[MODEL_CONFIG_NOT_FOUND]');
-    const verbose = await run(['eval', '--model', join(dir, 'none'), '--data', 'x.jsonl', '--verbose']);
+    const verbose = await run(['eval', '--model', empty, '--data', 'x.jsonl', '--verbose']);
     expect(verbose.stderr.split('\n')[0]).toBe(quiet.stderr.trimEnd());
     expect(verbose.stderr).toMatch(/\n\s+at .*read-input-file/);
     expect(verbose.stderr).toContain('caused by:');

@@ -270,7 +270,7 @@ describe('fusechat eval', () => {
       ],
       [
         ['--model', join(root, 'nowhere'), '--data', data('ok.jsonl', [{ input_ids: [1, 2] }])],
-        /nowhere.*config\.json/,
+        /nowhere: no such file or directory \(looked at .*nowhere\)/,
       ],
       [
         ['--data', data('ok.jsonl', [{ input_ids: [1, 2] }]), '--batch-size', '0'],

@@ -12,6 +12,7 @@ import { evaluatePerplexity, loadModel, type PerplexityBatch, readModelConfig } 
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
+import { MODEL_REFERENCE_HELP, resolveModelOption } from '../options/model-reference.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 /** What `fusechat eval` prints on stdout (one JSON line). */
@@ -51,10 +52,7 @@ export function registerEvalCommand(program: Command): void {
     .description(
       'Evaluate a model on JSONL data: prints {"loss","perplexity","tokens","examples"} as JSON on stdout.',
     )
-    .requiredOption(
-      '--model <dir>',
-      'Hugging Face model directory (config.json, *.safetensors, tokenizer.json)',
-    )
+    .requiredOption('--model <dir|id>', `the model: ${MODEL_REFERENCE_HELP}`)
     .requiredOption('--data <file>', 'JSONL data, one example a line (see below)')
     .option('--batch-size <n>', 'examples per forward pass (memory ≈ batch × length × vocab × 4 bytes)', '1')
     .option(
@@ -93,6 +91,12 @@ export function registerEvalCommand(program: Command): void {
       }) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
         const batchSize = parseNumberOption(options.batchSize, 'batch-size', POSITIVE_INTEGER);
+        options.model = (
+          await resolveModelOption(options.model, '--model', {
+            logger,
+            resolve: { need: 'model-and-tokenizer' },
+          })
+        ).dir;
         const { config } = await readModelConfig(options.model);
         const maxLength =
           options.maxLength === undefined

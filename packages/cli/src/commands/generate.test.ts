@@ -154,7 +154,7 @@ describe('fusechat generate', () => {
       [['--system', 'Be brief.'], /: .*model has no chat template/],
       [['--chat-template', join(root, 'missing.jinja')], /missing\.jinja/],
       [['--model', bare], /no-tokenizer has no tokenizer\.json/],
-      [['--model', join(root, 'nowhere')], /nowhere.*config\.json/],
+      [['--model', join(root, 'nowhere')], /nowhere: no such file or directory \(looked at .*nowhere\)/],
     ];
     for (const [args, message] of cases) {
       const argv = [

@@ -11,7 +11,6 @@ import {
 import {
   createConsoleLogger,
   createProgressPrinter,
-  createRandom,
   FileFormatError,
   InvalidInputError,
   isFuseChatError,
@@ -19,19 +18,11 @@ import {
   type TokenizerLike,
 } from '@fusechat/core';
 import { readInputText } from '@fusechat/core/node';
-import {
-  assertFinite,
-  type CausalLM,
-  type KvCache,
-  loadModel,
-  readModelConfig,
-  type SamplingOptions,
-  sampleToken,
-} from '@fusechat/model';
+import { loadModel, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
-import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
+import { MODEL_REFERENCE_HELP, resolveModelOption } from '../options/model-reference.js';
 import { parseNumberOption } from '../options/parse-number-option.js';
 
 interface GenerateCommandOptions {
@@ -72,10 +63,7 @@ export function registerGenerateCommand(program: Command): void {
   program
     .command('generate')
     .description('Continue a prompt with a model; prints the generated text (without the prompt) on stdout.')
-    .requiredOption(
-      '--model <dir>',
-      'Hugging Face model directory (config.json, *.safetensors, tokenizer.json)',
-    )
+    .requiredOption('--model <dir|id>', `the model: ${MODEL_REFERENCE_HELP}`)
     .requiredOption(
       '--prompt <text>',
       'text to continue (tokenised as is, with the BOS token); with --chat, the user message',
@@ -113,6 +101,12 @@ export function registerGenerateCommand(program: Command): void {
     )
     .action(async (options: GenerateCommandOptions) => {
       const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+      options.model = (
+        await resolveModelOption(options.model, '--model', {
+          logger,
+          resolve: { need: 'model-and-tokenizer' },
+        })
+      ).dir;
       let maxNewTokens = parseNumberOption(options.maxNewTokens, 'max-new-tokens', NON_NEGATIVE_INTEGER);
       const minNewTokens = parseNumberOption(options.minNewTokens, 'min-new-tokens', NON_NEGATIVE_INTEGER);
       const temperature = parseNumberOption(options.temperature, 'temperature', {
@@ -204,12 +198,14 @@ export function registerGenerateCommand(program: Command): void {
       try {
         const printer = createContinuationPrinter(tokenizer, promptIds);
         const started = performance.now();
-        const { tokens, finishReason } = await decode(model, promptIds, {
+        const { tokens, finishReason } = await model.generate(promptIds, {
           maxNewTokens,
           minNewTokens,
-          sampling: { temperature, topP, ...(topK > 0 ? { topK } : {}) },
+          temperature,
+          topP,
+          ...(topK > 0 ? { topK } : {}),
           seed,
-          stopTokens,
+          stopTokens: [...stopTokens],
           onToken: (token) => printer.add(token),
         });
         const last = tokens[tokens.length - 1];
@@ -317,59 +313,6 @@ async function generationConfigEos(modelDir: string): Promise<number[]> {
     );
   }
   return ids as number[];
-}
-
-/**
- * Autoregressive decoding with a KV cache (the loop of the model's `generate`), with
- * transformers' `min_new_tokens`: the stop tokens' logits are −∞ for the first `minNewTokens`
- * steps. Ends after a stop token (included in `tokens`) or `maxNewTokens` tokens.
- */
-async function decode(
-  model: CausalLM,
-  prompt: readonly number[],
-  options: {
-    maxNewTokens: number;
-    minNewTokens: number;
-    sampling: SamplingOptions;
-    seed: number;
-    stopTokens: ReadonlySet<number>;
-    onToken: (token: number) => void;
-  },
-): Promise<{ tokens: number[]; finishReason: 'stop' | 'length' }> {
-  const random = createRandom(options.seed);
-  const tokens: number[] = [];
-  const disposeCache = (cache: KvCache | undefined) => {
-    if (cache) tf.dispose(cache.layers.flatMap((layer) => [layer.key, layer.value]));
-  };
-  let cache: KvCache | undefined;
-  let input: number[] = [...prompt];
-  try {
-    while (tokens.length < options.maxNewTokens) {
-      const output = model.step([input], { cache, lastPositionOnly: true });
-      disposeCache(cache);
-      cache = output.cache;
-      let logits: Float32Array;
-      try {
-        logits = Float32Array.from((await output.logits.data()) as Float32Array);
-      } finally {
-        output.logits.dispose();
-      }
-      assertFinite(logits, 'MODEL_NON_FINITE_LOGITS', `The logits of generation step ${tokens.length + 1}`, {
-        step: tokens.length + 1,
-      });
-      if (tokens.length < options.minNewTokens) {
-        for (const id of options.stopTokens) if (id < logits.length) logits[id] = Number.NEGATIVE_INFINITY;
-      }
-      const token = sampleToken(logits, options.sampling, random);
-      tokens.push(token);
-      if (options.stopTokens.has(token)) return { tokens, finishReason: 'stop' };
-      options.onToken(token);
-      input = [token];
-    }
-    return { tokens, finishReason: 'length' };
-  } finally {
-    disposeCache(cache);
-  }
 }
 
 /**

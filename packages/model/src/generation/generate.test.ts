@@ -140,6 +140,42 @@ describe.each(TEST_BACKENDS)('generateBatch (%s)', (backend) => {
   });
 });
 
+describe('generate with minNewTokens', () => {
+  it('never draws a stop token in the first steps, then decodes greedily as before (argmax over the rest)', async () => {
+    await useBackend('cpu');
+    const model = createModel(config, { seed: 4 });
+    try {
+      const prompt = [1, 7, 3];
+      const free = await generate(model, prompt, { maxNewTokens: 6, stopTokens: [] });
+      // Make the first greedy token a stop token: without minNewTokens, generation ends at once.
+      const stop = free.tokens[0]!;
+      expect(await generate(model, prompt, { maxNewTokens: 6, stopTokens: [stop] })).toEqual({
+        tokens: [stop],
+        finishReason: 'stop',
+      });
+      const held = await generate(model, prompt, { maxNewTokens: 6, stopTokens: [stop], minNewTokens: 3 });
+      // Reference: masked argmax decoding without a cache.
+      const sequence = [...prompt];
+      const expected: number[] = [];
+      for (let step = 0; step < 6; step++) {
+        const logits = (await model.logits([sequence], undefined, { output: 'array' }))[0]!.at(-1)!;
+        if (step < 3) logits[stop] = Number.NEGATIVE_INFINITY;
+        const token = logits.indexOf(Math.max(...logits));
+        expected.push(token);
+        sequence.push(token);
+        if (token === stop) break;
+      }
+      expect(held.tokens).toEqual(expected);
+      expect(held.tokens.slice(0, 3)).not.toContain(stop);
+      await expect(generate(model, prompt, { minNewTokens: -1 })).rejects.toMatchObject({
+        code: 'MODEL_INVALID_INPUT',
+      });
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
 describe('non-finite weights are refused, not decoded', () => {
   it('generate, generateBatch and evaluatePerplexity name where NaN appeared', async () => {
     await useBackend('cpu');

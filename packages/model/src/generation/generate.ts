@@ -11,6 +11,11 @@ export interface GenerateOptions extends SamplingOptions {
   readonly maxNewTokens?: number;
   /** Generation ends after any of these (included in the output). Default: the config's `eos_token_id`(s). */
   readonly stopTokens?: readonly number[];
+  /**
+   * transformers' `min_new_tokens`: the stop tokens cannot be drawn during the first
+   * `minNewTokens` steps (their logits are −∞ there). Default 0.
+   */
+  readonly minNewTokens?: number;
   /** Seed of the sampler (default 0); unused when greedy. */
   readonly seed?: number;
   /** Called with each new token; returning `false` stops early (other return values are ignored). */
@@ -67,6 +72,13 @@ export async function generate(
     });
   }
   const stop = stopTokensOf(model, options);
+  const minNewTokens = options.minNewTokens ?? 0;
+  if (!Number.isInteger(minNewTokens) || minNewTokens < 0) {
+    throw new InvalidInputError(`minNewTokens must be a non-negative integer, got ${minNewTokens}.`, {
+      code: 'MODEL_INVALID_INPUT',
+      field: 'minNewTokens',
+    });
+  }
   const random = createRandom(options.seed ?? 0);
   const tokens: number[] = [];
   let cache: KvCache | undefined;
@@ -77,11 +89,15 @@ export async function generate(
       const previous = cache;
       cache = output.cache;
       if (previous) tf.dispose(previous.layers.flatMap((layer) => [layer.key, layer.value]));
-      const logits = await output.logits.data();
+      let logits = (await output.logits.data()) as Float32Array;
       output.logits.dispose();
       assertFinite(logits, 'MODEL_NON_FINITE_LOGITS', `The logits of generation step ${tokens.length + 1}`, {
         step: tokens.length + 1,
       });
+      if (tokens.length < minNewTokens) {
+        logits = Float32Array.from(logits);
+        for (const id of stop) if (id < logits.length) logits[id] = Number.NEGATIVE_INFINITY;
+      }
       const token = sampleToken(logits, options, random);
       tokens.push(token);
       if (stop.has(token) || options.onToken?.(token) === false) return { tokens, finishReason: 'stop' };
