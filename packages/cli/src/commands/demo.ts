@@ -66,17 +66,34 @@ export function registerDemoCommand(program: Command): void {
         });
         const byName = (name: string) => summary.evaluation.find((row) => row.model === name);
         const [pivot, control, fused] = [byName('pivot'), byName('control-clm-only'), byName('fusechat')];
-        // Fusion is credited only against the control trained with CLM alone for the same steps.
+        const targets = summary.evaluation.filter((row) => row.model.startsWith('target-'));
+        const bestTarget = targets.reduce<(typeof targets)[number] | undefined>(
+          (best, row) => (best === undefined || row.loss < best.loss ? row : best),
+          undefined,
+        );
+        // Fusion is credited only against the control trained with CLM alone for the same steps,
+        // and the merge only against the best single target.
         const verdict =
           control === undefined || fused === undefined
             ? ''
-            : fused.loss < control.loss
-              ? ' — fusion beat the CLM-only control'
-              : ' — fusion did NOT beat the CLM-only control: the gain over the pivot here is what the extra CLM steps did';
+            : `${
+                fused.loss < control.loss
+                  ? ' — fusion beat the CLM-only control'
+                  : ' — fusion did NOT beat the CLM-only control: the gain over the pivot here is what the extra CLM steps did'
+              }${
+                bestTarget === undefined
+                  ? ''
+                  : fused.loss < bestTarget.loss
+                    ? `; the merge beat the best single target (${bestTarget.model})`
+                    : `; the merge did NOT beat the best single target (${bestTarget.model})`
+              }`;
         console.log(
           `\ndone in ${formatDuration(summary.seconds)}: held-out perplexity ${pivot?.perplexity.toFixed(2)} (pivot), ` +
-            `${control?.perplexity.toFixed(2)} (CLM-only control), ${fused?.perplexity.toFixed(2)} (fused, VaRM)${verdict}. ` +
-            `Models are Hugging Face checkpoints under ${join(out, 'models')}; the summary is ${join(out, 'demo-summary.json')}.`,
+            `${control?.perplexity.toFixed(2)} (CLM-only control), ` +
+            `${bestTarget === undefined ? '' : `${bestTarget.perplexity.toFixed(2)} (best target, ${bestTarget.model}), `}` +
+            `${fused?.perplexity.toFixed(2)} (fused, VaRM)${verdict}. ` +
+            `Models are Hugging Face checkpoints under ${join(out, 'models')}; the summary is ${join(out, 'demo-summary.json')}.\n` +
+            `Reproduce a row: fusechat eval --model ${join(out, 'models', 'fusechat')} --data ${join(out, 'data', 'eval.jsonl')}`,
         );
       },
     );

@@ -5,6 +5,7 @@ import { initBackend } from '@fusechat/backend';
 import { openCheckpoint } from '@fusechat/safetensors';
 import { parseVocabularyMap } from '@fusechat/tokenizer-alignment';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCaptured } from '../test-fixtures.js';
 import { loadDemoTokenizer } from './demo-assets.js';
 import { type DemoSummary, runDemo } from './run-demo.js';
 
@@ -174,6 +175,21 @@ describe('runDemo (slow)', () => {
     }
     const written = JSON.parse(await readFile(join(out, 'demo-summary.json'), 'utf8'));
     expect(written.evaluation).toEqual(summary.evaluation);
+    // The saved held-out split reproduces a row with `fusechat eval`, as the demo tells users.
+    const fused = summary.evaluation.find((row) => row.model === 'fusechat')!;
+    const run = await runCaptured([
+      'eval',
+      '--model',
+      join(out, 'models', 'fusechat'),
+      '--data',
+      join(out, 'data', 'eval.jsonl'),
+      '--backend',
+      'wasm',
+    ]);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { loss: number; tokens: number };
+    expect(report.tokens).toBe(fused.tokens);
+    expect(report.loss).toBeCloseTo(fused.loss, 4);
     expect(lines.some((line) => line.includes('[7/7]'))).toBe(true);
   });
 });
