@@ -220,7 +220,8 @@ describe(`mergekit's rules against fusechat's, on a ${N}×${N} bf16 tensor`, () 
       weights.map((weight) => ({ weight, density })),
     );
     const k = Math.floor(density * LENGTH);
-    // Same selection in both (bf16 deltas are exact: Sterbenz), so only the arithmetic differs.
+    // The same selection in both (on the exact deltas; bf16 rounds few of them), so only the
+    // arithmetic differs.
     const keep = deltas.map((delta) => topKMask(delta, k, 'index').keep);
     const bf16Weights = weights.map(bf16); // torch.tensor([0.7, 0.3], dtype=bfloat16)
     const difference = new Difference();
