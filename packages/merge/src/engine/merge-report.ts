@@ -26,7 +26,7 @@ export interface MergeReport {
   readonly config: unknown;
   readonly warnings: readonly string[];
   readonly tensors: readonly TensorReport[];
-  /** Per layer: mean over the layer's tensors of the weights / change sizes (for plotting). */
+  /** Per layer: mean over the layer's tensors of the weights / change sizes (a summary; the chart plots every tensor). */
   readonly layers: readonly { layer: number; weights?: number[]; changeMeanSquare?: number[] }[];
   readonly seconds: number;
   readonly inputBytes: number;
