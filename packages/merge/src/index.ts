@@ -29,7 +29,14 @@ export {
 } from './define-merge-method.js';
 export { type MergeModelsResult, mergeModels } from './engine/merge-models.js';
 export type { MergeModelsOptions } from './engine/merge-options.js';
-export { type MergeReport, renderReportSvg, type TensorReport } from './engine/merge-report.js';
+export {
+  type MergeReport,
+  MODULE_TYPES,
+  mergeReportSpec,
+  moduleTypeOf,
+  renderReportSvg,
+  type TensorReport,
+} from './engine/merge-report.js';
 export { closePlan, type MergePlan, type PlannedTensor, preflightMerge } from './engine/preflight.js';
 export { keepLargestMagnitudes, topKMask } from './kernels/top-k.js';
 export type {
