@@ -89,9 +89,12 @@ function synopsisProblems(line: string): string[] {
   if (words[0] !== 'fusechat') return [];
   const command = words[1];
   if (!command || command.startsWith('-')) return [];
-  const shown = help(command);
-  if (shown.code !== 0)
-    return [`\`fusechat ${command}\` is not a command (${shown.text.trim().split('\n')[0]})`];
+  const top = help(command);
+  if (top.code !== 0) return [`\`fusechat ${command}\` is not a command (${top.text.trim().split('\n')[0]})`];
+  // `fusechat store dump STORE --limit 2`: a subcommand's options are in its own --help.
+  const subcommands = (words[2] ?? '').split('|').filter((word) => /^[a-z][\w-]*$/.test(word));
+  const shownSubs = subcommands.map((word) => help(`${command} ${word}`)).filter((sub) => sub.code === 0);
+  const shown = { text: [top.text, ...shownSubs.map((sub) => sub.text)].join('\n') };
   const flags = [...line.matchAll(/(?<![\w-])--[a-z][\w-]*/g)].map((match) => match[0]);
   return flags
     .filter((flag) => !new RegExp(`${flag}(?![\\w-])`).test(shown.text))
@@ -167,7 +170,8 @@ for (const file of RUN_FULLY) {
               0,
             );
           }
-        });
+          // `npm run setup` / `npm run fusechat` rebuild what is stale: minutes on a busy machine.
+        }, 1_200_000);
       } else {
         it(`${where}: the snippet runs`, async () => {
           const runIn = directive.startsWith('run-in ') ? directive.slice(7).trim() : '.';
