@@ -63,7 +63,10 @@ export function registerAlignCommand(program: Command): void {
     )
     .option('--vocabulary-map <file>', 'use this vocabulary map JSON instead of building one')
     .requiredOption('--out <store>', 'the aligned store to write (an incomplete one is resumed)')
-    .option('--workers <n>', 'worker threads (default: one per core)')
+    .option(
+      '--workers <n>',
+      'worker threads of the DTW re-indexing and the min-edit-distance map (default: one per core)',
+    )
     .option('--json', 'print the summary as one JSON object on stdout')
     .addOption(backendOption())
     .action(
@@ -104,6 +107,7 @@ export function registerAlignCommand(program: Command): void {
           // Before the map, which can take a while to build (min-edit-distance: ~20 s for 151k ids).
           checkAlignStores(pivot.manifest, source.manifest, pivotTokenizer, sourceTokenizer);
           const map = await vocabularyMapFor(options, {
+            workers,
             pivot,
             source,
             pivotTokenizer,
@@ -161,6 +165,8 @@ export function registerAlignCommand(program: Command): void {
 async function vocabularyMapFor(
   options: { vocabularyMap?: string; mapping: string; out: string },
   context: {
+    /** Worker threads of the min-edit-distance map (default: one per core). */
+    workers: number | undefined;
     pivot: DistributionStore;
     source: DistributionStore;
     pivotTokenizer: TokenizerLike;
@@ -192,6 +198,7 @@ async function vocabularyMapFor(
   return buildVocabularyMap(context.sourceTokenizer, context.pivotTokenizer, {
     method: options.mapping,
     corpus: options.mapping === 'statistics' ? coTokenized(context.pivot, context.source) : undefined,
+    workers: context.workers,
     onProgress: context.progress,
   });
 }

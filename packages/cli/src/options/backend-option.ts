@@ -17,7 +17,10 @@ export function backendOption(): Option {
 
 /** `--threads`, for commands that compute with tfjs: threads of the wasm backend. */
 export function threadsOption(): Option {
-  return new Option('--threads <n>', 'threads of the wasm backend (default: chosen automatically)');
+  return new Option(
+    '--threads <n>',
+    'threads of the wasm backend (default: the idle cores, at most 8; 1 = single-threaded)',
+  );
 }
 
 /** The options {@link addBackendOptions} adds, as commander parses them. */
