@@ -179,3 +179,63 @@ describe('initBackend', () => {
     });
   });
 });
+
+describe('initBackend finds the native package where the application installed it', () => {
+  it('resolves @tensorflow/tfjs-node from the current project when @fusechat/backend cannot', async () => {
+    const { mkdirSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const app = mkdtempSync(join(tmpdir(), 'fusechat-backend-app-'));
+    const pkg = join(app, 'node_modules', '@tensorflow', 'tfjs-node');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(app, 'package.json'), '{"name":"my-app","private":true}');
+    writeFileSync(
+      join(pkg, 'package.json'),
+      '{"name":"@tensorflow/tfjs-node","version":"4.22.0","main":"index.js"}',
+    );
+    // Stands in for tfjs-node: registers a "tensorflow" backend with the tfjs-core the test gives it.
+    writeFileSync(
+      join(pkg, 'index.js'),
+      'globalThis.__fusechatRegisterFakeNative(__filename);\nmodule.exports = { version: "fake" };\n',
+    );
+    const loadedFrom: string[] = [];
+    (globalThis as Record<string, unknown>).__fusechatRegisterFakeNative = (file: string) => {
+      loadedFrom.push(file);
+      if (!tf.findBackendFactory('tensorflow')) tf.registerBackend('tensorflow', () => new MathBackendCPU());
+    };
+    const cwd = process.cwd();
+    try {
+      // From the repository, the package is not installed anywhere @fusechat/backend looks.
+      const before = await initBackend('auto', { quiet: true });
+      expect(before.attempts.find((a) => a.name === 'tensorflow')?.reason).toMatch(/^not installed/);
+      resetBackendSelection();
+      process.chdir(app);
+      const selection = await initBackend('tensorflow', { quiet: true });
+      expect(selection.name).toBe('tensorflow');
+      expect(tf.getBackend()).toBe('tensorflow');
+      expect(loadedFrom).toEqual([join(pkg, 'index.js')]);
+    } finally {
+      process.chdir(cwd);
+      delete (globalThis as Record<string, unknown>).__fusechatRegisterFakeNative;
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+
+  it('takes the module the application passes in, for a named backend only', async () => {
+    // The application imported tfjs-node itself: importing it registered the backend.
+    tf.registerBackend('tensorflow', () => new MathBackendCPU());
+    const module = { version: 'given' };
+    const asked: string[] = [];
+    const importer: ModuleImporter = async (specifier) => {
+      asked.push(specifier);
+      return fakeImporter({})(specifier);
+    };
+    const selection = await initBackend('tensorflow', { quiet: true, module, importer });
+    expect(selection.name).toBe('tensorflow');
+    expect(asked).not.toContain('@tensorflow/tfjs-node');
+    resetBackendSelection();
+    await expect(initBackend('auto', { quiet: true, module })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+    });
+  });
+});

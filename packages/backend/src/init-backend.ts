@@ -1,3 +1,6 @@
+import { createRequire } from 'node:module';
+import { join, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createConsoleLogger, FuseChatError, InvalidInputError, type Logger } from '@fusechat/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -53,11 +56,46 @@ export interface InitBackendOptions {
    * On by default.
    */
   fastKernels?: boolean;
+  /**
+   * The backend package itself, already imported by the application (e.g.
+   * `initBackend('tensorflow-gpu', { module: await import('@tensorflow/tfjs-node-gpu') })`): used
+   * for the explicitly requested backend instead of resolving its package. Not with `auto`.
+   */
+  module?: unknown;
   /** Module loader, for tests that simulate `@tensorflow/tfjs-node(-gpu)` being present or absent. */
   importer?: ModuleImporter;
 }
 
-const defaultImporter: ModuleImporter = (specifier) => import(specifier);
+/**
+ * Imports a backend package from where this package is installed, else from where the
+ * application installed it: the current project (`process.cwd()`) and the entry script's
+ * directory. A package added to the app (or to `packages/cli`) is found although
+ * `@fusechat/backend` itself cannot resolve it.
+ */
+const defaultImporter: ModuleImporter = async (specifier) => {
+  try {
+    return await import(specifier);
+  } catch (error) {
+    for (const base of applicationBases()) {
+      let resolved: string;
+      try {
+        resolved = createRequire(base).resolve(specifier);
+      } catch {
+        continue;
+      }
+      return import(pathToFileURL(resolved).href);
+    }
+    throw error;
+  }
+};
+
+/** Files whose directories an application's `node_modules` are searched from. */
+function applicationBases(): string[] {
+  const bases = [join(process.cwd(), 'package.json')];
+  const entry = process.argv[1];
+  if (entry !== undefined && entry !== '') bases.push(resolvePath(entry));
+  return bases;
+}
 
 let current: BackendSelection | undefined;
 let pending: Promise<BackendSelection> | undefined;
@@ -141,7 +179,19 @@ export function resetBackendSelection(): void {
 }
 
 async function select(request: BackendRequest, options: InitBackendOptions): Promise<BackendSelection> {
-  const importer = options.importer ?? defaultImporter;
+  if (options.module !== undefined && request === 'auto') {
+    throw new InvalidInputError(
+      "initBackend: `module` goes with a named backend (e.g. initBackend('tensorflow-gpu', { module })), not with 'auto'.",
+      { code: 'INVALID_INPUT', field: 'module' },
+    );
+  }
+  const given = options.module;
+  const baseImporter = options.importer ?? defaultImporter;
+  const importer: ModuleImporter =
+    given === undefined
+      ? baseImporter
+      : async (specifier) =>
+          specifier === backendInfo(request as BackendName).packageName ? given : baseImporter(specifier);
   const candidates = request === 'auto' ? BACKEND_FALLBACK_ORDER : [request];
   const attempts: BackendAttempt[] = [];
   for (const name of candidates) {
