@@ -15,6 +15,7 @@
 // Besides, every `fusechat CMD …` line in a shell block of any docs/**/*.md is checked as a synopsis.
 import { spawnSync } from 'node:child_process';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -23,7 +24,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyFamily } from '../examples/merge-only/src/tiny-checkpoints.js';
 import { buildCli, repoRoot, userEnv, withBuildLock } from './test-support/build-cli.js';
@@ -117,7 +118,13 @@ function publishableNames(): Set<string> {
 beforeAll(() => buildCli(), 900_000);
 
 afterAll(() => {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of scratchDirs) {
+    rmSync(dir, { recursive: true, force: true });
+    // The `.test-tmp` made for it, when nothing else is in it.
+    const parent = dirname(dir);
+    if (existsSync(parent) && readdirSync(parent).length === 0)
+      rmSync(parent, { recursive: true, force: true });
+  }
 });
 
 for (const file of RUN_FULLY) {
