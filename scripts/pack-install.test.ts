@@ -42,13 +42,7 @@ const publishable = readdirSync(join(repoRoot, 'packages'))
  * Packages whose CommonJS entry cannot be required today, with the error code and why; the test
  * fails when this list is wrong in either direction. Fix the package, then empty the entry.
  */
-const KNOWN_REQUIRE_FAILURES: Record<string, { code: string; why: string }> = {
-  // plots' dist/index.cjs requires `vega`, an ES module with top-level await (Node 20 cannot
-  // require it); training and cli require plots.
-  '@fusechat/plots': { code: 'ERR_REQUIRE_ASYNC_MODULE', why: 'vega is ESM with top-level await' },
-  '@fusechat/training': { code: 'ERR_REQUIRE_ASYNC_MODULE', why: 'requires @fusechat/plots' },
-  '@fusechat/cli': { code: 'ERR_REQUIRE_ASYNC_MODULE', why: 'requires @fusechat/training' },
-};
+const KNOWN_REQUIRE_FAILURES: Record<string, { code: string; why: string }> = {};
 
 let scratch = '';
 let project = '';

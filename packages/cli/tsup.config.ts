@@ -8,6 +8,8 @@ export default defineConfig([
     sourcemap: true,
     clean: true,
     target: 'node20',
+    // import.meta.url in the CommonJS build (createRequire of the demo assets, the version lookup).
+    shims: true,
   },
   {
     entry: { bin: 'src/bin.ts' },

@@ -1,5 +1,4 @@
-import { parse, View } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 /**
  * Renders a Vega-Lite spec to an SVG string headless: compiled to Vega with `vega-lite`, drawn by
@@ -17,6 +16,9 @@ import { compile, type TopLevelSpec } from 'vega-lite';
  * ```
  */
 export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: vega is an ES module with top-level await, which `require()` cannot load
+  // on Node 20, so a static import would make every CommonJS consumer of this package fail.
+  const [{ parse, View }, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new View(parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
