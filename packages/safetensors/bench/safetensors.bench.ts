@@ -136,7 +136,7 @@ const rows: Array<[string, string]> = [
   ['RSS before streaming', formatBytes(results.baselineRss as number)],
   ['peak RSS while streaming', formatBytes(results.peakRss as number)],
   [
-    'peak RSS − before (largest tensor: ' + formatBytes(tensorBytes) + ')',
+    `peak RSS − before (largest tensor: ${formatBytes(tensorBytes)})`,
     formatBytes(results.peakRssAboveBaseline as number),
   ],
   ...Object.entries(conversions).map(([name, rate]): [string, string] => [

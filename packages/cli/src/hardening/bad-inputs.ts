@@ -31,6 +31,11 @@ export interface BadInput {
   readonly before?: () => Promise<(() => Promise<void>) | undefined>;
 }
 
+/** An edit of config.json that sets one key. */
+const setKey = (key: string, value: unknown) => (config: Record<string, unknown>) => {
+  config[key] = value;
+};
+
 /** Writes a copy of `modelDir` with `config.json` edited and/or one tensor's values edited. */
 async function variant(
   root: string,
@@ -104,10 +109,20 @@ export async function writeBadInputCorpus(root: string, modelDir: string): Promi
 
   // 1. Non-finite weights and impossible config values.
   const nan = await variant(root, modelDir, 'nan-weights', {
-    tensor: ['model.layers.0.mlp.down_proj.weight', (values) => void (values[7] = Number.NaN)],
+    tensor: [
+      'model.layers.0.mlp.down_proj.weight',
+      (values) => {
+        values[7] = Number.NaN;
+      },
+    ],
   });
   const inf = await variant(root, modelDir, 'inf-weights', {
-    tensor: ['model.norm.weight', (values) => void (values[0] = Number.POSITIVE_INFINITY)],
+    tensor: [
+      'model.norm.weight',
+      (values) => {
+        values[0] = Number.POSITIVE_INFINITY;
+      },
+    ],
   });
   for (const [model, label] of [
     [nan, 'NaN'],
@@ -131,13 +146,13 @@ export async function writeBadInputCorpus(root: string, modelDir: string): Promi
     });
   }
   const meaning: [string, (config: Record<string, unknown>) => void][] = [
-    ['negative rms_norm_eps', (c) => void (c.rms_norm_eps = -1e-6)],
-    ['zero rms_norm_eps', (c) => void (c.rms_norm_eps = 0)],
-    ['zero rope_theta', (c) => void (c.rope_theta = 0)],
-    ['heads not dividing hidden_size', (c) => void (c.num_attention_heads = 3)],
-    ['more kv heads than heads', (c) => void (c.num_key_value_heads = 4)],
-    ['eos_token_id outside the vocabulary', (c) => void (c.eos_token_id = 32000)],
-    ['num_hidden_layers as a string', (c) => void (c.num_hidden_layers = '2')],
+    ['negative rms_norm_eps', setKey('rms_norm_eps', -1e-6)],
+    ['zero rms_norm_eps', setKey('rms_norm_eps', 0)],
+    ['zero rope_theta', setKey('rope_theta', 0)],
+    ['heads not dividing hidden_size', setKey('num_attention_heads', 3)],
+    ['more kv heads than heads', setKey('num_key_value_heads', 4)],
+    ['eos_token_id outside the vocabulary', setKey('eos_token_id', 32000)],
+    ['num_hidden_layers as a string', setKey('num_hidden_layers', '2')],
   ];
   for (const [label, edit] of meaning) {
     const model = await variant(root, modelDir, `config-${label.replace(/\W+/g, '-')}`, { config: edit });
@@ -169,18 +184,14 @@ export async function writeBadInputCorpus(root: string, modelDir: string): Promi
 
   // 2. Sizes from files that would drive allocation.
   const sizes: [string, (config: Record<string, unknown>) => void, string][] = [
-    ['num_hidden_layers 1e9', (c) => void (c.num_hidden_layers = 1_000_000_000), 'MODEL_INVALID_CONFIG'],
-    ['vocab_size 1e12', (c) => void (c.vocab_size = 1e12), 'MODEL_INVALID_CONFIG'],
-    ['hidden_size 2^31', (c) => void (c.hidden_size = 2 ** 31), 'MODEL_INVALID_CONFIG'],
-    ['intermediate_size 2^40', (c) => void (c.intermediate_size = 2 ** 40), 'MODEL_INVALID_CONFIG'],
-    ['max_position_embeddings 1e15', (c) => void (c.max_position_embeddings = 1e15), 'MODEL_INVALID_CONFIG'],
-    ['head_dim 2^20', (c) => void (c.head_dim = 2 ** 20), 'MODEL_INVALID_CONFIG'],
-    ['one layer more than the weights', (c) => void (c.num_hidden_layers = 3), 'MODEL_MISSING_TENSOR'],
-    [
-      'intermediate_size unlike the weights',
-      (c) => void (c.intermediate_size = 64),
-      'MODEL_TENSOR_SHAPE_MISMATCH',
-    ],
+    ['num_hidden_layers 1e9', setKey('num_hidden_layers', 1_000_000_000), 'MODEL_INVALID_CONFIG'],
+    ['vocab_size 1e12', setKey('vocab_size', 1e12), 'MODEL_INVALID_CONFIG'],
+    ['hidden_size 2^31', setKey('hidden_size', 2 ** 31), 'MODEL_INVALID_CONFIG'],
+    ['intermediate_size 2^40', setKey('intermediate_size', 2 ** 40), 'MODEL_INVALID_CONFIG'],
+    ['max_position_embeddings 1e15', setKey('max_position_embeddings', 1e15), 'MODEL_INVALID_CONFIG'],
+    ['head_dim 2^20', setKey('head_dim', 2 ** 20), 'MODEL_INVALID_CONFIG'],
+    ['one layer more than the weights', setKey('num_hidden_layers', 3), 'MODEL_MISSING_TENSOR'],
+    ['intermediate_size unlike the weights', setKey('intermediate_size', 64), 'MODEL_TENSOR_SHAPE_MISMATCH'],
   ];
   for (const [label, edit, code] of sizes) {
     const model = await variant(root, modelDir, `size-${label.replace(/\W+/g, '-')}`, { config: edit });
@@ -236,7 +247,7 @@ export async function writeBadInputCorpus(root: string, modelDir: string): Promi
     code: 'CLI_PROMPT_TOO_LONG',
   });
   const smallContext = await variant(root, modelDir, 'long-context', {
-    config: (c) => void (c.max_position_embeddings = 1_000_000),
+    config: setKey('max_position_embeddings', 1_000_000),
   });
   const longText = join(root, 'long-text.jsonl');
   writeFileSync(
