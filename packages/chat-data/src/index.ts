@@ -20,6 +20,7 @@ export {
 export { hashFile, hashText } from './hash/hash-file.js';
 export { loadChatTemplate } from './render/load-chat-template.js';
 export { type RenderChatOptions, type RenderedChat, renderChat } from './render/render-chat.js';
+export { templateEndOfTurn } from './render/template-end-of-turn.js';
 export {
   isSpecialToken,
   type TokenOffsets,

@@ -35,6 +35,7 @@ export {
 export { type GenerateOptions, type GenerateResult, generate } from './generation/generate.js';
 export { generateBatch } from './generation/generate-batch.js';
 export { type SamplingOptions, sampleToken } from './generation/sample-token.js';
+export { readGenerationConfigEos } from './io/generation-config.js';
 export { type LoadModelOptions, loadModel, readModelConfig } from './io/load-model.js';
 export { type SaveModelOptions, saveModel, TOKENIZER_FILES } from './io/save-model.js';
 export { applyLora, type LoraOptions } from './lora/apply-lora.js';

@@ -1,7 +1,9 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { templateEndOfTurn } from '@fusechat/chat-data';
 import {
   type FuseChatError,
   InvalidInputError,
+  isFuseChatError,
   type Logger,
   silentLogger,
   type TokenizerLike,
@@ -45,6 +47,12 @@ export interface CreateServerOptions {
   readonly batchWindowMs?: number | undefined;
   /** Bytes of one chunk of logits in scoring passes (the local provider's `logitsBudgetBytes`). */
   readonly logitsBudgetBytes?: number | undefined;
+  /**
+   * More ids every generation stops at, beside `config.json`'s and the tokenizer's eos — e.g.
+   * `generation_config.json`'s `eos_token_id` (`readGenerationConfigEos`), which {@link serve}
+   * reads from the model's directory as vLLM does.
+   */
+  readonly stopTokenIds?: readonly number[] | undefined;
 }
 
 const DEFAULT_MAX_BATCH_TOKENS = 32768;
@@ -84,7 +92,20 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
   const eosTokenIds = new Set<number>([
     ...(eos === null ? [] : typeof eos === 'number' ? [eos] : eos),
     ...(tokenizer.specialTokens.eos === undefined ? [] : [tokenizer.specialTokens.eos]),
+    ...(options.stopTokenIds ?? []),
   ]);
+  // Chat replies also end at the template's end-of-turn token (`<|im_end|>`, `<|eot_id|>`…).
+  const chatEosTokenIds = new Set(eosTokenIds);
+  try {
+    const endOfTurn = templateEndOfTurn([{ role: 'user', content: 'Hi' }], {
+      tokenizer,
+      chatTemplate: options.chatTemplate,
+    });
+    if (endOfTurn !== undefined) chatEosTokenIds.add(endOfTurn);
+  } catch (error) {
+    // No usable template: chat requests are refused with the rendering's error anyway.
+    if (!isFuseChatError(error)) throw error;
+  }
   const decoded = new Map<number, string>();
   const context: ServerContext = {
     model,
@@ -99,6 +120,7 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
       logitsBudgetBytes: options.logitsBudgetBytes,
     }),
     eosTokenIds,
+    chatEosTokenIds,
     decodeToken(id) {
       let text = decoded.get(id);
       if (text === undefined) {

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { readGenerationConfigEos } from '@fusechat/model';
 import type { FastifyInstance } from 'fastify';
 import { type CreateServerOptions, createServer } from './create-server.js';
 
@@ -32,7 +33,13 @@ export interface RunningServer {
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
-  const app = createServer(options);
+  // generation_config.json's eos ids, as vLLM stops at them (Llama 3 Instruct's <|eot_id|>).
+  const dir = options.model.sourceDirectory;
+  const fromGenerationConfig = dir === undefined ? [] : await readGenerationConfigEos(dir);
+  const app = createServer({
+    ...options,
+    stopTokenIds: [...(options.stopTokenIds ?? []), ...fromGenerationConfig],
+  });
   await app.listen({ host, port: options.port ?? 8000 });
   const { port } = app.server.address() as AddressInfo;
   const shown = host.includes(':') ? `[${host}]` : host;

@@ -11,8 +11,10 @@ export interface ServerContext {
   readonly limits: ResolvedServerLimits;
   readonly logger: Logger;
   readonly scoring: ScoringQueue;
-  /** End-of-sequence ids of the config and the tokenizer. */
+  /** End-of-sequence ids of the config, the tokenizer and the server's `stopTokenIds`. */
   readonly eosTokenIds: ReadonlySet<number>;
+  /** {@link eosTokenIds} and the chat template's end-of-turn token: where chat replies stop. */
+  readonly chatEosTokenIds: ReadonlySet<number>;
   /** `tokenizer.decode([id])`, memoised (log-probability dicts decode every entry). */
   decodeToken(id: number): string;
   /** Unix seconds the server started (`created` of the model card). */

@@ -1,29 +1,20 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendRequest } from '@fusechat/backend';
-import {
-  type ChatMessage,
-  isSpecialToken,
-  loadChatTemplate,
-  renderChat,
-  tokenizeExample,
-} from '@fusechat/chat-data';
+import { type ChatMessage, loadChatTemplate, renderChat, templateEndOfTurn } from '@fusechat/chat-data';
 import {
   createConsoleLogger,
   createProgressPrinter,
-  FileFormatError,
   InvalidInputError,
   isFuseChatError,
-  type Logger,
   type TokenizerLike,
 } from '@fusechat/core';
-import { readInputText } from '@fusechat/core/node';
-import { loadModel, readModelConfig } from '@fusechat/model';
+import { loadModel, readGenerationConfigEos, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { MODEL_REFERENCE_HELP, resolveModelOption } from '../options/model-reference.js';
-import { parseNumberOption } from '../options/parse-number-option.js';
+import { NON_NEGATIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 interface GenerateCommandOptions {
   model: string;
@@ -41,8 +32,6 @@ interface GenerateCommandOptions {
   backend: BackendRequest;
   threads?: string;
 }
-
-const NON_NEGATIVE_INTEGER = { integer: true, min: 0, rule: 'a non-negative integer' } as const;
 
 /**
  * `fusechat generate --model DIR --prompt TEXT`: continues the prompt with the model (greedy by
@@ -134,7 +123,7 @@ export function registerGenerateCommand(program: Command): void {
       const tokenizer = await loadTokenizer(options.model);
       const stopTokens = new Set<number>([
         ...[config.eosTokenId ?? []].flat(),
-        ...(await generationConfigEos(options.model)),
+        ...(await readGenerationConfigEos(options.model)),
         ...(tokenizer.specialTokens.eos === undefined ? [] : [tokenizer.specialTokens.eos]),
       ]);
       const endOfSequence = new Set(stopTokens);
@@ -149,7 +138,14 @@ export function registerGenerateCommand(program: Command): void {
         ];
         const prompt = renderChatPrompt(messages, { tokenizer, chatTemplate, modelDir: options.model });
         promptIds = prompt.ids;
-        endOfTurn = templateEndOfTurn(messages, { tokenizer, chatTemplate, logger });
+        try {
+          endOfTurn = templateEndOfTurn(messages, { tokenizer, chatTemplate });
+        } catch (error) {
+          if (!isFuseChatError(error)) throw error;
+          logger.warn(
+            `cannot find the chat template's end-of-turn token (${error.message}); generation stops at the eos token only.`,
+          );
+        }
         if (options.printPrompt)
           logger.info(`prompt (${promptIds.length} tokens): ${JSON.stringify(prompt.text)}`);
       } else {
@@ -253,66 +249,6 @@ function renderChatPrompt(
   });
   // The template writes the special tokens (BOS included): as transformers' apply_chat_template.
   return { text, ids: tokenizer.encode(text, { addSpecialTokens: false }) };
-}
-
-/**
- * The token the chat template writes to close an assistant turn (`<|im_end|>`, `<|eot_id|>`,
- * `</s>`…), read off the template itself: the conversation is rendered with a probe reply, and
- * the last token of chat-data's supervised mask (the reply + its end-of-turn token, as capture
- * and training mask it) is the end of turn when it is a special token. Undefined when the
- * template closes a turn with plain text.
- */
-function templateEndOfTurn(
-  messages: readonly ChatMessage[],
-  context: { tokenizer: TokenizerLike; chatTemplate: string | undefined; logger: Logger },
-): number | undefined {
-  let probe: ReturnType<typeof tokenizeExample>;
-  try {
-    probe = tokenizeExample(
-      {
-        kind: 'chat',
-        id: 'end-of-turn-probe',
-        where: '--chat',
-        messages: [...messages, { role: 'assistant', content: 'OK' }],
-      },
-      { tokenizer: context.tokenizer, chatTemplate: context.chatTemplate },
-    );
-  } catch (error) {
-    if (!isFuseChatError(error)) throw error;
-    context.logger.warn(
-      `cannot find the chat template's end-of-turn token (${error.message}); generation stops at the eos token only.`,
-    );
-    return undefined;
-  }
-  const last = probe.labelMask.lastIndexOf(1);
-  const id = last < 0 ? undefined : probe.inputIds[last];
-  return id !== undefined && isSpecialToken(context.tokenizer, id) ? id : undefined;
-}
-
-/** `eos_token_id` of the model's generation_config.json (what transformers' generate stops at). */
-async function generationConfigEos(modelDir: string): Promise<number[]> {
-  const path = join(modelDir, 'generation_config.json');
-  if (!existsSync(path)) return [];
-  const text = await readInputText(path, { what: 'generation config' });
-  let eos: unknown;
-  try {
-    eos = (JSON.parse(text) as { eos_token_id?: unknown } | null)?.eos_token_id;
-  } catch (cause) {
-    throw new FileFormatError(
-      'CLI_GENERATION_CONFIG_INVALID',
-      `${path} is not valid JSON (${(cause as Error).message}); fix or remove it.`,
-      { path, cause },
-    );
-  }
-  const ids = eos === undefined || eos === null ? [] : [eos].flat();
-  if (!ids.every((id) => Number.isSafeInteger(id) && (id as number) >= 0)) {
-    throw new FileFormatError(
-      'CLI_GENERATION_CONFIG_INVALID',
-      `${path}: "eos_token_id" must be a token id or a list of token ids, got ${JSON.stringify(eos)}.`,
-      { path },
-    );
-  }
-  return ids as number[];
 }
 
 /**

@@ -90,8 +90,11 @@ export const chatRequestSchema = {
   },
 } as const;
 
-/** Messages as plain text turns (text parts joined with newlines, as vLLM's "string" content format). */
-function toChatMessages(messages: readonly ChatMessageBody[]): ChatMessage[] {
+/**
+ * Messages as plain text turns (text parts joined with newlines, as vLLM's "string" content
+ * format), roles checked: what both `/v1/chat/completions` and `/tokenize` render.
+ */
+export function toChatMessages(messages: readonly ChatMessageBody[]): ChatMessage[] {
   if (messages.length === 0) {
     throw new ServerRequestError('SERVE_BAD_REQUEST', 'messages must contain at least one message.', {
       param: 'messages',
@@ -244,7 +247,7 @@ export function registerChatRoute(app: FastifyInstance, context: ServerContext):
             context.tokenizer,
             promptIds,
             params,
-            context.eosTokenIds,
+            context.chatEosTokenIds,
             (delta, tokenIds) => {
               if (sampleK === undefined) chunk({ content: delta }, null, null, null);
               else pieces.push({ text: delta, tokenIds: [...tokenIds] });
@@ -284,7 +287,7 @@ export function registerChatRoute(app: FastifyInstance, context: ServerContext):
         context.tokenizer,
         promptIds,
         params,
-        context.eosTokenIds,
+        context.chatEosTokenIds,
       );
       const needScores = sampleK !== undefined || promptK !== undefined;
       const scored = needScores

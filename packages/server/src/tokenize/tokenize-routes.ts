@@ -1,6 +1,6 @@
 import { renderChat } from '@fusechat/chat-data';
 import type { FastifyInstance } from 'fastify';
-import { type ChatMessageBody, chatRequestSchema } from '../chat/chat-route.js';
+import { type ChatMessageBody, chatRequestSchema, toChatMessages } from '../chat/chat-route.js';
 import { checkModel, checkTokenId } from '../completions/resolve-request.js';
 import { ServerRequestError } from '../http/server-error.js';
 import type { ServerContext } from '../server-context.js';
@@ -46,21 +46,12 @@ export function registerTokenizeRoutes(app: FastifyInstance, context: ServerCont
       checkModel(context, body.model);
       let tokens: number[];
       if (body.messages !== undefined) {
-        const { text } = renderChat(
-          body.messages.map((message) => ({
-            role: message.role as 'user',
-            content:
-              typeof message.content === 'string'
-                ? message.content
-                : (message.content ?? []).map((part) => part.text ?? '').join('\n'),
-          })),
-          {
-            tokenizer: context.tokenizer,
-            chatTemplate: body.chat_template ?? context.chatTemplate,
-            addGenerationPrompt: body.add_generation_prompt ?? true,
-            variables: body.chat_template_kwargs ?? undefined,
-          },
-        );
+        const { text } = renderChat(toChatMessages(body.messages), {
+          tokenizer: context.tokenizer,
+          chatTemplate: body.chat_template ?? context.chatTemplate,
+          addGenerationPrompt: body.add_generation_prompt ?? true,
+          variables: body.chat_template_kwargs ?? undefined,
+        });
         // TokenizeChatRequest: add_special_tokens defaults to false (the template adds them).
         tokens = context.tokenizer.encode(text, { addSpecialTokens: body.add_special_tokens ?? false });
       } else if (body.prompt !== undefined) {
