@@ -13,6 +13,7 @@ import {
   captureRemoteModel,
 } from '@fusechat/distribution-capture';
 import { type Command, Option } from 'commander';
+import { readApiKeyEnv } from '../options/api-key-env.js';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { MODEL_REFERENCE_HELP, resolveOptionalModelOption } from '../options/model-reference.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
@@ -134,7 +135,7 @@ export function registerCaptureCommand(program: Command): void {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
         const remote = options.endpoint !== undefined;
         const concurrency = parseNumberOption(options.concurrency, 'concurrency', POSITIVE_INTEGER);
-        const apiKey = remote ? readApiKey(options.apiKeyEnv) : undefined;
+        const apiKey = remote ? readApiKeyEnv(options.apiKeyEnv) : undefined;
         const modelDir = await resolveOptionalModelOption(options.model, '--model', {
           logger,
           resolve: { need: 'model-and-tokenizer' },
@@ -268,22 +269,6 @@ function checkCaptureSource(
       }
     }
   }
-}
-
-/** The API key from the variable `--api-key-env` names (its value is never printed). */
-function readApiKey(name: string | undefined): string | undefined {
-  if (name === undefined) return undefined;
-  const value = process.env[name];
-  if (value === undefined || value.trim() === '') {
-    throw new InvalidInputError(
-      `--api-key-env ${name}: the environment variable ${name} is not set or empty.`,
-      {
-        code: 'CLI_API_KEY_ENV_UNSET',
-        field: 'api-key-env',
-      },
-    );
-  }
-  return value.trim();
 }
 
 /** `name=value` pairs; values that read as JSON numbers or booleans become those. */

@@ -4,7 +4,7 @@ import { formatDuration } from '@fusechat/core';
 import type { Command } from 'commander';
 import { runDemo } from '../demo/run-demo.js';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
-import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
+import { NON_NEGATIVE_INTEGER, POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 /**
  * `fusechat demo`: the built-in small FuseChat pipeline on real tokenizers and real text (see
@@ -47,11 +47,7 @@ export function registerDemoCommand(program: Command): void {
         const sourceSteps = parseNumberOption(options.sourceSteps, 'source-steps', POSITIVE_INTEGER);
         const targetSteps = parseNumberOption(options.targetSteps, 'target-steps', POSITIVE_INTEGER);
         const batchSize = parseNumberOption(options.batchSize, 'batch-size', POSITIVE_INTEGER);
-        const seed = parseNumberOption(options.seed, 'seed', {
-          integer: true,
-          min: 0,
-          rule: 'a non-negative integer',
-        });
+        const seed = parseNumberOption(options.seed, 'seed', NON_NEGATIVE_INTEGER);
         const backend = await initCommandBackend(options);
         const out = options.out ?? join(tmpdir(), `fusechat-demo-${process.pid}`);
         console.log(`fusechat demo — backend ${backend.name}, output in ${out}`);

@@ -6,6 +6,7 @@ import { loadModel, readModelConfig } from '@fusechat/model';
 import { serve } from '@fusechat/server';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
+import { readApiKeyEnv } from '../options/api-key-env.js';
 import {
   addBackendOptions,
   type BackendCommandOptions,
@@ -99,16 +100,7 @@ export function registerServeCommand(program: Command): void {
         options.maxBatchTokens === undefined
           ? undefined
           : parseNumberOption(options.maxBatchTokens, 'max-batch-tokens', POSITIVE_INTEGER);
-      let apiKey: string | undefined;
-      if (options.apiKeyEnv !== undefined) {
-        apiKey = process.env[options.apiKeyEnv];
-        if (apiKey === undefined || apiKey === '') {
-          throw new InvalidInputError(
-            `--api-key-env ${options.apiKeyEnv}: that environment variable is not set (or empty); export the key in it, or drop --api-key-env to serve without one.`,
-            { code: 'CLI_API_KEY_ENV_UNSET', field: 'api-key-env' },
-          );
-        }
-      }
+      const apiKey = readApiKeyEnv(options.apiKeyEnv);
       const resolved = await resolveModelOption(options.model, '--model', {
         logger,
         resolve: { need: 'model-and-tokenizer' },

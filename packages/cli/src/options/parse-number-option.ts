@@ -12,6 +12,9 @@ export interface NumberRule {
 /** Accepts positive integers only (`--batch-size`, `--source-steps`, …). */
 export const POSITIVE_INTEGER: NumberRule = { integer: true, min: 1, rule: 'a positive integer' };
 
+/** Accepts 0, 1, 2, … (`--max-new-tokens`, `--seed`, …). */
+export const NON_NEGATIVE_INTEGER: NumberRule = { integer: true, min: 0, rule: 'a non-negative integer' };
+
 /**
  * Parses the text of a numeric CLI option; anything outside `rules` is a one-line
  * `CLI_INVALID_NUMBER` error naming the option. Integers must be written as plain digits.
