@@ -179,15 +179,17 @@ export function createLocalProvider(
           const scores = tf.concat([top.values, tf.sub(goldLogits, normaliser), normaliser], 1);
           // 1 + #{z > z_actual} as step(z − z_actual) summed in float32 (exact below 2^24
           // entries): on wasm a broadcast greaterEqual runs ≈ 60× slower than sub + step + sum.
-          const rank = withRanks ? tf.add(tf.sum(tf.step(tf.sub(logits, goldLogits)), 1), 1) : tf.zeros([1]);
+          if (!withRanks) return [scores, top.indices];
+          const rank = tf.add(tf.sum(tf.step(tf.sub(logits, goldLogits)), 1), 1);
           return [scores, top.indices, rank];
-        });
+        }) as [tf.Tensor, tf.Tensor, tf.Tensor?];
         try {
+          // Capture asks for no ranks: nothing is computed or read back for them then.
           const [scoreData, indexData, rankData] = (await Promise.all([
             scores.data(),
             indices.data(),
-            goldRanks.data(),
-          ])) as [Float32Array, Int32Array, Float32Array];
+            goldRanks?.data(),
+          ])) as [Float32Array, Int32Array, Float32Array | undefined];
           topIds.set(indexData, start * k);
           const width = k + 2;
           for (let i = 0; i < size; i++) {
@@ -195,11 +197,12 @@ export function createLocalProvider(
             logProbs[start + i] = scoreData[i * width + k]!;
             normalisers[start + i] = scoreData[i * width + k + 1]!;
           }
-          if (ranks !== undefined) for (let i = 0; i < size; i++) ranks[start + i] = Math.round(rankData[i]!);
+          if (ranks !== undefined && rankData !== undefined)
+            for (let i = 0; i < size; i++) ranks[start + i] = Math.round(rankData[i]!);
         } finally {
           scores.dispose();
           indices.dispose();
-          goldRanks.dispose();
+          goldRanks?.dispose();
         }
       }
     } finally {
