@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '@fusechat/distribution-store';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { snapshotDirectory } from '../../../scripts/test-support/snapshot-directory.js';
 import { captureDistributions } from './capture-distributions.js';
 import { createLocalProvider } from './local-provider/create-local-provider.js';
 import type { LogitsProvider } from './logits-provider.js';
@@ -26,14 +27,6 @@ const freshDir = () => join(root, `store-${dirs++}`);
 const K = CAPTURE_SETTINGS.k;
 const VOCAB = TINY_LLAMA.vocabSize;
 const settings = CAPTURE_SETTINGS;
-
-function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    readdirSync(dir)
-      .sort()
-      .map((name) => [name, readFileSync(join(dir, name)).toString('base64')]),
-  );
-}
 
 /** A provider that fails on its `failAt`-th call (1-based), as a crash would; counts calls. */
 function failingAfter(provider: LogitsProvider, failAt: number): LogitsProvider & { calls: number } {
@@ -202,7 +195,7 @@ describe('captureDistributions resume', () => {
         resumedFrom.push(summary.resumedFrom);
         // Windows that end at or before the cursor are skipped without running the model.
         expect(rerun.calls).toBe(windowEnds.filter((end) => end > summary.resumedFrom).length);
-        expect(snapshot(out)).toEqual(snapshot(reference));
+        expect(snapshotDirectory(out)).toEqual(snapshotDirectory(reference));
       }
       expect(new Set(resumedFrom).size).toBeGreaterThan(1);
       expect(Math.max(...resumedFrom)).toBeGreaterThan(windowEnds[0]!);
@@ -217,7 +210,7 @@ describe('captureDistributions resume', () => {
       });
       expect(again.alreadyComplete).toBe(true);
       expect(idle.calls).toBe(0);
-      expect(snapshot(reference)).toEqual(snapshot(reference));
+      expect(snapshotDirectory(reference)).toEqual(snapshotDirectory(reference));
     } finally {
       model.dispose();
     }
@@ -247,7 +240,7 @@ describe('captureDistributions resume', () => {
       ).rejects.toMatchObject({ code: 'CAPTURE_ABORTED' });
       const summary = await captureDistributions({ ...settings, provider, examples: examples(), out });
       expect(summary.resumedFrom).toBeGreaterThan(0);
-      expect(snapshot(out)).toEqual(snapshot(reference));
+      expect(snapshotDirectory(out)).toEqual(snapshotDirectory(reference));
     } finally {
       model.dispose();
     }

@@ -1,11 +1,12 @@
 // A real SIGKILL of a writing process at several points, then a resume: the store must come out
 // byte-identical to an uninterrupted write.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { runSourceChild } from '../../../scripts/run-source-child.mjs';
+import { snapshotDirectory } from '../../../scripts/test-support/snapshot-directory.js';
 import { createStoreWriter, type StoreWriterOptions } from './create-store-writer.js';
 import { testIdentity, testRecord } from './testing/fixtures.js';
 
@@ -22,14 +23,6 @@ const writerOptions = (): StoreWriterOptions => ({
   shardTargetBytes: 700,
 });
 const records = Array.from({ length: COUNT }, (_, i) => testRecord(i, { nextTokenLogProbs: true }));
-
-function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    readdirSync(dir)
-      .sort()
-      .map((name) => [name, readFileSync(join(dir, name)).toString('base64')]),
-  );
-}
 
 async function resumeAndFinish(dir: string) {
   const writer = await createStoreWriter(dir, writerOptions());
@@ -73,7 +66,7 @@ process.stdout.write('finished\\n');
     expect({ killed: result.killed, code: result.code }).toEqual({ killed: true, code: null });
     expect(output).not.toContain('finished');
     resumedFrom.push(await resumeAndFinish(dir));
-    expect(snapshot(dir)).toEqual(snapshot(reference));
+    expect(snapshotDirectory(dir)).toEqual(snapshotDirectory(reference));
   }
   // The kills landed at different commit points, not all before the first commit.
   expect(new Set(resumedFrom).size).toBeGreaterThan(2);

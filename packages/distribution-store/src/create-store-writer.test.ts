@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { type CaptureRecord, isFuseChatError } from '@fusechat/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { snapshotDirectory } from '../../../scripts/test-support/snapshot-directory.js';
 import { createStoreWriter, type StoreWriterOptions } from './create-store-writer.js';
 import type { StoreFileSystem } from './io.js';
 import { openStore } from './open-store.js';
@@ -48,14 +49,6 @@ async function writeAll(dir: string, items: CaptureRecord[], writerOptions = opt
   return writer.finish();
 }
 
-function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    readdirSync(dir)
-      .sort()
-      .map((name) => [name, readFileSync(join(dir, name)).toString('base64')]),
-  );
-}
-
 async function failure(
   promise: Promise<unknown>,
 ): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
@@ -73,7 +66,7 @@ describe('createStoreWriter', () => {
     const b = freshDir();
     const manifest = await writeAll(a, records);
     await writeAll(b, records);
-    expect(snapshot(a)).toEqual(snapshot(b));
+    expect(snapshotDirectory(a)).toEqual(snapshotDirectory(b));
     expect(manifest.shards.length).toBeGreaterThan(2);
     expect(manifest.examples).toBe(30);
     expect(manifest.tokens).toBe(records.reduce((sum, r) => sum + r.inputIds.length, 0));
@@ -108,7 +101,7 @@ describe('createStoreWriter', () => {
       for (let index = second.cursor; index < records.length; index++)
         await second.append(records[index]!, { cursor: index + 1 });
       await second.finish();
-      expect(snapshot(dir)).toEqual(snapshot(reference));
+      expect(snapshotDirectory(dir)).toEqual(snapshotDirectory(reference));
     }
   });
 
@@ -140,7 +133,7 @@ describe('createStoreWriter', () => {
     for (let index = second.cursor; index < records.length; index++)
       await second.append(records[index]!, { cursor: index + 1 });
     await second.finish();
-    expect(snapshot(dir)).toEqual(snapshot(reference));
+    expect(snapshotDirectory(dir)).toEqual(snapshotDirectory(reference));
   });
 
   it('commits flags with the next shard; a resumed writer continues after the last committed flag', async () => {
@@ -297,7 +290,7 @@ describe('createStoreWriter', () => {
     for (let index = resumed.cursor; index < records.length; index++)
       await resumed.append(records[index]!, { cursor: index + 1 });
     await resumed.finish();
-    expect(snapshot(dir)).toEqual(snapshot(reference));
+    expect(snapshotDirectory(dir)).toEqual(snapshotDirectory(reference));
   });
 
   it.skipIf(process.getuid?.() === 0)('an unwritable directory is STORE_PERMISSION_DENIED', async () => {

@@ -1,7 +1,7 @@
 // The hardening regression corpus: bad inputs of every class fusechat must answer with one coded
 // line (issue 14), generated from a tiny real checkpoint — nothing binary is committed.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireOutputLock } from '@fusechat/core/node';
 import { openCheckpoint, writeSafetensors } from '@fusechat/safetensors';
@@ -215,7 +215,10 @@ export async function writeBadInputCorpus(root: string, modelDir: string): Promi
 
   // 3. Unbounded inputs.
   const longLine = join(root, 'long-line.jsonl');
-  writeFileSync(longLine, `{"text": "${'a'.repeat(65 * 1024 * 1024)}"}\n`);
+  // 65 MiB without a newline, as a sparse file (no disk written, no 65 MB string built).
+  const longFd = openSync(longLine, 'w');
+  ftruncateSync(longFd, 65 * 1024 * 1024);
+  closeSync(longFd);
   add({
     kind: 'unbounded-input',
     name: 'eval, a 65 MiB JSONL line',
