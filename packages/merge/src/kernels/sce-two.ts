@@ -124,19 +124,6 @@ export class SceFirstPass {
   }
 }
 
-/** {@link SceFirstPass} over the whole tensor in one go. */
-export function sceDeltasAndSelection(
-  base: Float32Array,
-  first: Float32Array,
-  second: Float32Array,
-  variance: Float32Array | undefined,
-  fraction: number,
-): { changeMeanSquare: [number, number]; cut: TrimCut } {
-  const pass = new SceFirstPass(base, first, second, variance);
-  pass.advance(0, base.length);
-  return pass.finish(fraction);
-}
-
 function meanPair(first: number, second: number, length: number): [number, number] {
   return length === 0 ? [0, 0] : [first / length, second / length];
 }

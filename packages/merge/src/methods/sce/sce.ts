@@ -1,3 +1,4 @@
+import { NumericalError } from '@fusechat/core';
 import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
 import { cutRanges, SceFirstPass } from '../../kernels/sce-two.js';
@@ -39,11 +40,11 @@ export const sce = defineMergeMethod({
     const variance = parameters.select_topk < 1 ? varianceScratch(length) : undefined;
     return new SceFirstPass(base!, models[0]!.tensor, models[1]!.tensor, variance);
   },
-  merge({ base, models, parameters, streamingPass }) {
+  merge({ tensorName, base, models, parameters, streamingPass }) {
     const out = base!;
     const count = models.length;
     if (count === 2) {
-      return mergeTwo(
+      const merged = mergeTwo(
         out,
         models[0]!.tensor,
         models[1]!.tensor,
@@ -51,8 +52,11 @@ export const sce = defineMergeMethod({
         parameters.sce_variant === 'mergekit',
         streamingPass instanceof SceFirstPass ? streamingPass : undefined,
       );
+      refuseNonFiniteChange(merged.changeMeanSquare, models, tensorName);
+      return merged;
     }
     const changeMeanSquare = models.map((model) => subtractWithMeanSquare(model.tensor, out));
+    refuseNonFiniteChange(changeMeanSquare, models, tensorName);
     const deltas = models.map((model) => model.tensor);
     const length = out.length;
     const mask = parameters.select_topk < 1 ? varianceMask(deltas, parameters.select_topk) : undefined;
@@ -319,4 +323,22 @@ function varianceMask(deltas: readonly Float32Array[], fraction: number): Uint8A
     if (variance[i] !== 0) nonzero++;
   }
   return topKMask(variance, Math.floor(nonzero * fraction));
+}
+
+/**
+ * SCE's weights fall back to uniform when the squared changes do not sum to a positive number, so
+ * a NaN or ±Inf in a task vector would silently vanish from the merge: refuse it instead. The mean
+ * squared change covers every element, so it is non-finite exactly when some delta is.
+ */
+function refuseNonFiniteChange(
+  changeMeanSquare: readonly number[],
+  models: readonly { model: string }[],
+  tensorName: string,
+): void {
+  const bad = changeMeanSquare.findIndex((value) => !Number.isFinite(value));
+  if (bad < 0) return;
+  throw new NumericalError(
+    `Merging ${tensorName} with sce: the task vector of ${models[bad]?.model ?? `model ${bad}`} (target − base) holds NaN or ±Inf; check that model's weights.`,
+    { code: 'MERGE_NON_FINITE', tensorName, details: { model: bad } },
+  );
 }
