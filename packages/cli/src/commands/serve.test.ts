@@ -126,7 +126,7 @@ describe('fusechat serve', () => {
     ]);
     expect(unset.code).toBe(1);
     expect(unset.stderr).toMatch(
-      /SERVE_TEST_UNSET: that environment variable is not set.*\[CLI_API_KEY_ENV_UNSET\]/,
+      /the environment variable SERVE_TEST_UNSET is not set or empty\. \[CLI_API_KEY_ENV_UNSET\]/,
     );
     const port = await runCaptured(['serve', '--model', modelDir, '--port', '70000']);
     expect(port.code).toBe(2);
