@@ -1,0 +1,3 @@
+export * from './plan/index.js';
+export * from './report/index.js';
+export type * from './results/pipeline-results.js';
