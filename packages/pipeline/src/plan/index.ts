@@ -1,1 +1,43 @@
-export {};
+export {
+  type AlignCalibration,
+  type CaptureCalibration,
+  calibrateAlign,
+  calibrateCapture,
+  calibrateGeneration,
+  calibrateMerge,
+  calibrateTraining,
+  type GenerationCalibration,
+  type MergeCalibration,
+  type TrainingCalibration,
+} from './calibrate.js';
+export { checkPlanFits, type PlanLimits, planShortfalls } from './check-plan-fits.js';
+export { type CountDataTokensOptions, countDataTokens, type DataTokenCounts } from './count-data-tokens.js';
+export { type FormattablePlan, formatBytes, formatPlan, formatSeconds } from './format-plan.js';
+export { type MachineResources, readMachineResources } from './machine-resources.js';
+export {
+  type BatchShape,
+  captureMemory,
+  evaluationMemory,
+  forwardActivationBytes,
+  type MemoryBreakdown,
+  type ModelShape,
+  mergeMemory,
+  modelParameters,
+  trainingMemory,
+} from './memory-model.js';
+export { PipelinePlanError, type PlanShortfall } from './pipeline-plan-error.js';
+export type { PlanInput, PlanLocalModel, PlanRemoteModel, PlanSource } from './plan-input.js';
+export {
+  type PipelinePlan,
+  type PlannedStage,
+  type PlanPipelineOptions,
+  planPipeline,
+  planRecord,
+} from './plan-pipeline.js';
+export {
+  calibrateStore,
+  predictStoreBytes,
+  type StoreCalibration,
+  type StorePrediction,
+  shardIndexBytes,
+} from './store-size.js';

@@ -1,0 +1,373 @@
+import { mkdir, readdir, stat, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TruncationPolicy } from '@fusechat/chat-data';
+import type { TokenizerLike } from '@fusechat/core';
+import {
+  alignStore,
+  type CaptureExample,
+  captureDistributions,
+  createLocalCaptureIdentity,
+  createLocalProvider,
+  VOCABULARY_MAP_FILE,
+} from '@fusechat/distribution-capture';
+import { openStore } from '@fusechat/distribution-store';
+import { mergeModels } from '@fusechat/merge';
+import { type CausalLM, createModel, generate, loadModel, type ModelConfig } from '@fusechat/model';
+import { buildVocabularyMap, type CoTokenizedText } from '@fusechat/tokenizer-alignment';
+import { train } from '@fusechat/training';
+import { calibrateStore, type StoreCalibration } from './store-size.js';
+
+/** What a short real capture over a sample of the data measured. */
+export interface CaptureCalibration {
+  /** `loadModel` wall time. */
+  readonly loadSeconds: number;
+  /** Real tokens per second of the timed capture (after a warm-up capture). */
+  readonly tokensPerSecond: number;
+  readonly sampleExamples: number;
+  readonly sampleTokens: number;
+  readonly store: StoreCalibration;
+  /** The calibration store (the align calibration reads it). */
+  readonly storeDir: string;
+}
+
+/** Options of {@link calibrateCapture}. */
+export interface CalibrateCaptureOptions {
+  readonly modelDir: string;
+  readonly tokenizer: TokenizerLike;
+  readonly chatTemplate: string | null;
+  readonly data: string;
+  /** Tokenised examples of the sample, in data order (the first one also warms up). */
+  readonly sample: readonly CaptureExample[];
+  readonly k: number;
+  readonly maxLength: number;
+  readonly truncation: TruncationPolicy;
+  readonly batchTokens?: number | undefined;
+  readonly nextTokenLogProbs: boolean;
+  /** A scratch directory (removed by the caller). */
+  readonly workDir: string;
+}
+
+/**
+ * Captures a sample of the data with the real model and the same code as the capture stage
+ * (`captureDistributions` + the local provider), into a scratch store: after a warm-up capture of
+ * one example, the timed capture gives this machine's tokens per second, and the store its bytes
+ * per token (brotli-compressed blocks depend on the model's logits, so they are measured, not
+ * assumed).
+ */
+export async function calibrateCapture(options: CalibrateCaptureOptions): Promise<CaptureCalibration> {
+  let started = performance.now();
+  const model = await loadModel(options.modelDir);
+  const loadSeconds = (performance.now() - started) / 1000;
+  try {
+    const provider = createLocalProvider(model, options.tokenizer, { batchTokens: options.batchTokens });
+    const identity = await createLocalCaptureIdentity({
+      modelDir: options.modelDir,
+      tokenizer: options.tokenizer,
+      dataFile: options.data,
+      chatTemplate: options.chatTemplate,
+      capture: {
+        k: options.k,
+        maxLength: options.maxLength,
+        truncation: options.truncation,
+        skipInvalid: false,
+        limit: null,
+        templateVariables: null,
+      },
+    });
+    const capture = (examples: readonly CaptureExample[], out: string) =>
+      captureDistributions({
+        provider,
+        examples,
+        out,
+        k: options.k,
+        identity,
+        store: { nextTokenLogProbs: options.nextTokenLogProbs },
+      });
+    await capture(options.sample.slice(0, 1), join(options.workDir, 'warm-up'));
+    const storeDir = join(options.workDir, 'store');
+    started = performance.now();
+    const summary = await capture(options.sample, storeDir);
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      loadSeconds,
+      tokensPerSecond: summary.tokens / seconds,
+      sampleExamples: summary.examples,
+      sampleTokens: summary.tokens,
+      store: await calibrateStore(storeDir),
+      storeDir,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** What aligning the calibration stores measured. */
+export interface AlignCalibration {
+  /** Building the vocabulary map (`statistics`: over the sample's alignments). */
+  readonly mapSeconds: number;
+  /** Bytes of `vocabulary-map.json`. */
+  readonly mapBytes: number;
+  /** Pivot tokens re-indexed per second (after the map). */
+  readonly tokensPerSecond: number;
+  readonly store: StoreCalibration;
+  readonly workers: number;
+}
+
+/** Options of {@link calibrateAlign}. */
+export interface CalibrateAlignOptions {
+  readonly pivotStoreDir: string;
+  readonly sourceStoreDir: string;
+  readonly pivotTokenizer: TokenizerLike;
+  readonly sourceTokenizer: TokenizerLike;
+  readonly mapping: string;
+  readonly workers?: number | undefined;
+  readonly workDir: string;
+}
+
+/**
+ * Builds the vocabulary map as the align stage does and re-indexes the source's calibration store
+ * onto the pivot's with `alignStore`: the map's build time (fixed for `exact` and
+ * `min-edit-distance`, growing with the corpus for `statistics`), the re-indexing rate and the
+ * aligned store's bytes per pivot token (rows hold at most k entries, often fewer).
+ */
+export async function calibrateAlign(options: CalibrateAlignOptions): Promise<AlignCalibration> {
+  const pivot = await openStore(options.pivotStoreDir, { requireComplete: true });
+  const source = await openStore(options.sourceStoreDir, { requireComplete: true });
+  try {
+    let started = performance.now();
+    const corpus = async function* (): AsyncGenerator<CoTokenizedText> {
+      for await (const pivotRecord of pivot) {
+        const sourceRecord = await source.getById(pivotRecord.id);
+        if (sourceRecord === undefined) continue;
+        yield { sourceIds: Array.from(sourceRecord.inputIds), pivotIds: Array.from(pivotRecord.inputIds) };
+      }
+    };
+    const map = await buildVocabularyMap(options.sourceTokenizer, options.pivotTokenizer, {
+      method: options.mapping,
+      corpus: options.mapping === 'statistics' ? corpus() : undefined,
+      workers: options.workers,
+    });
+    const mapSeconds = (performance.now() - started) / 1000;
+    const out = join(options.workDir, 'aligned');
+    started = performance.now();
+    const summary = await alignStore({
+      pivot,
+      source,
+      pivotTokenizer: options.pivotTokenizer,
+      sourceTokenizer: options.sourceTokenizer,
+      vocabularyMap: map,
+      out,
+      workers: options.workers,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const mapBytes = (await stat(join(out, VOCABULARY_MAP_FILE))).size;
+    return {
+      mapSeconds,
+      mapBytes,
+      tokensPerSecond: summary.pivotTokens / seconds,
+      store: await calibrateStore(out, [VOCABULARY_MAP_FILE]),
+      workers: summary.workers,
+    };
+  } finally {
+    await Promise.all([pivot.close(), source.close()]);
+  }
+}
+
+/** What a few timed training steps measured. */
+export interface TrainingCalibration {
+  /** Seconds of one optimizer step at the calibrated shape (median of the timed steps). */
+  readonly secondsPerStep: number;
+  readonly batch: number;
+  readonly time: number;
+  /** Saving the final model, metrics and loss curve after the last step. */
+  readonly finishSeconds: number;
+}
+
+/** Options of {@link calibrateTraining}. */
+export interface CalibrateTrainingOptions {
+  /** The pivot's config: targets and the control have its shape. */
+  readonly config: ModelConfig;
+  readonly batch: number;
+  readonly time: number;
+  /** Teacher entries per position (0: CLM only, the control). */
+  readonly k: number;
+  /** Timed steps after one warm-up step (default 3). */
+  readonly steps?: number | undefined;
+  readonly workDir: string;
+}
+
+/**
+ * Times optimizer steps of `train` (AdamW, λ-combined loss when `k > 0`) on a randomly
+ * initialised model of the pivot's config at one batch shape; the first step (kernel compilation,
+ * allocation) is excluded.
+ */
+export async function calibrateTraining(options: CalibrateTrainingOptions): Promise<TrainingCalibration> {
+  const steps = options.steps ?? 3;
+  const { config, batch, time, k } = options;
+  const model: CausalLM = createModel(config, { seed: 1 });
+  try {
+    const examples = Array.from({ length: batch }, (_, row) => {
+      const inputIds = Array.from({ length: time }, (_, t) => (row * 7919 + t * 104729) % config.vocabSize);
+      const labels = inputIds.map((id, t) => (t < time / 4 ? -100 : id));
+      if (k === 0) return { inputIds, labels };
+      const ids = inputIds.map((_, t) =>
+        Array.from({ length: k }, (_, slot) => (t * 31 + slot * 17) % config.vocabSize),
+      );
+      const logits = inputIds.map(() => Array.from({ length: k }, (_, slot) => -slot * 0.5));
+      return { inputIds, labels, targets: { ids, logits } };
+    });
+    const dataset = arrayDataset(examples, batch);
+    const stamps: number[] = [];
+    const started = performance.now();
+    await train({
+      model,
+      dataset,
+      training: { learningRate: 1e-4, maxSteps: steps + 1, loggingSteps: steps + 1, seed: 1 },
+      outputDir: join(options.workDir, `train-${k}`),
+      resume: 'never',
+      callbacks: [{ onStepEnd: () => void stamps.push(performance.now()) }],
+    });
+    const ended = performance.now();
+    const durations = stamps.slice(1).map((stamp, index) => (stamp - stamps[index]!) / 1000);
+    durations.sort((a, b) => a - b);
+    const secondsPerStep =
+      durations.length > 0 ? durations[Math.floor(durations.length / 2)]! : (ended - started) / 1000;
+    return {
+      secondsPerStep,
+      batch,
+      time,
+      finishSeconds: (ended - (stamps.at(-1) ?? started)) / 1000,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** What a real merge of the pivot's shape measured. */
+export interface MergeCalibration {
+  readonly seconds: number;
+  /** Bytes read (every input's safetensors). */
+  readonly inputBytes: number;
+  /** Bytes of the output directory: weights, config, tokenizer files, merge report. */
+  readonly outputBytes: number;
+  /** Of which safetensors. */
+  readonly outputWeightBytes: number;
+}
+
+/**
+ * Merges the pivot with `models` links to itself (the targets have its shape) with the configured
+ * method through `mergeModels`: its wall time, bytes read and the output's size.
+ */
+export async function calibrateMerge(options: {
+  readonly pivotDir: string;
+  readonly models: number;
+  readonly method: string;
+  readonly dtype?: string | undefined;
+  readonly workDir: string;
+}): Promise<MergeCalibration> {
+  await mkdir(options.workDir, { recursive: true });
+  const links: string[] = [];
+  for (let index = 0; index < options.models; index++) {
+    const link = join(options.workDir, `target-${index}`);
+    await symlink(options.pivotDir, link, 'dir');
+    links.push(link);
+  }
+  const out = join(options.workDir, 'merged');
+  const config = {
+    merge_method: options.method,
+    base_model: options.pivotDir,
+    models: links.map((model) => ({ model })),
+    ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
+  };
+  const started = performance.now();
+  await mergeModels(config, { out });
+  const seconds = (performance.now() - started) / 1000;
+  const inputWeightBytes = await safetensorsBytes(options.pivotDir);
+  return {
+    seconds,
+    inputBytes: inputWeightBytes * (options.models + 1),
+    outputBytes: await directoryBytes(out),
+    outputWeightBytes: await safetensorsBytes(out),
+  };
+}
+
+/** What generating a few tokens measured. */
+export interface GenerationCalibration {
+  readonly secondsPerToken: number;
+}
+
+/** Times `generate` of a few tokens on a random model of `config`, after a warm-up generation. */
+export async function calibrateGeneration(config: ModelConfig, tokens = 8): Promise<GenerationCalibration> {
+  const model = createModel(config, { seed: 2 });
+  try {
+    const prompt = Array.from({ length: 16 }, (_, t) => (t * 131 + 7) % config.vocabSize);
+    await generate(model, prompt, { maxNewTokens: 2, minNewTokens: 2, seed: 1 });
+    const started = performance.now();
+    const result = await generate(model, prompt, { maxNewTokens: tokens, minNewTokens: tokens, seed: 1 });
+    return { secondsPerToken: (performance.now() - started) / 1000 / Math.max(1, result.tokens.length) };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Bytes of the `.safetensors` files of a model directory. */
+export async function safetensorsBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  for (const name of await readdir(dir))
+    if (name.endsWith('.safetensors')) bytes += (await stat(join(dir, name))).size;
+  return bytes;
+}
+
+/** Bytes of every file under `dir` (recursively; symbolic links not followed). */
+export async function directoryBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) bytes += await directoryBytes(path);
+    else if (entry.isFile()) bytes += (await stat(path)).size;
+  }
+  return bytes;
+}
+
+/** A fixed in-memory dataset of `examples` (one batch of all of them, every epoch). */
+function arrayDataset(
+  examples: readonly {
+    inputIds: number[];
+    labels: number[];
+    targets?: { ids: number[][]; logits: number[][] };
+  }[],
+  batchSize: number,
+): Parameters<typeof train>[0]['dataset'] {
+  const time = examples[0]!.inputIds.length;
+  const hasTargets = examples[0]!.targets !== undefined;
+  const k = hasTargets ? examples[0]!.targets!.ids[0]!.length : 0;
+  let supervisedPositions = 0;
+  for (const example of examples)
+    for (let t = 1; t < time; t++) if (example.labels[t] !== -100) supervisedPositions++;
+  return {
+    examples: examples.length,
+    batchesPerEpoch: Math.ceil(examples.length / batchSize),
+    hasTargets,
+    fingerprint: `plan-calibration-${examples.length}x${time}x${k}`,
+    async batch() {
+      const targets = hasTargets
+        ? {
+            shape: [examples.length, time, k] as [number, number, number],
+            ids: Int32Array.from(examples.flatMap((example) => example.targets!.ids.flat())),
+            logits: Float32Array.from(examples.flatMap((example) => example.targets!.logits.flat())),
+          }
+        : undefined;
+      return {
+        exampleIds: examples.map((_, index) => `calibration-${index}`),
+        inputIds: examples.map((example) => example.inputIds),
+        attentionMask: examples.map(() => Array<number>(time).fill(1)),
+        labels: examples.map((example) => example.labels),
+        targets,
+        supervisedPositions,
+        tokens: examples.length * time,
+        paddedTokens: examples.length * time,
+      };
+    },
+  };
+}

@@ -1,0 +1,221 @@
+import { defaultArchitectureRegistry, type ModelConfig } from '@fusechat/model';
+
+/** float32: every tensor the model packages compute with. */
+const FLOAT_BYTES = 4;
+
+/** The sizes of a decoder that memory depends on (a `ModelConfig` has them all). */
+export type ModelShape = Pick<
+  ModelConfig,
+  | 'vocabSize'
+  | 'hiddenSize'
+  | 'intermediateSize'
+  | 'numHiddenLayers'
+  | 'numAttentionHeads'
+  | 'numKeyValueHeads'
+  | 'headDim'
+>;
+
+/** One padded batch of a forward pass. */
+export interface BatchShape {
+  readonly batch: number;
+  /** Padded length (the longest row). */
+  readonly time: number;
+}
+
+/**
+ * Parameters of a model as its architecture's weight specs list them (what `createModel`
+ * allocates and `saveModel` writes).
+ *
+ * @example
+ * ```ts
+ * const { config } = await readModelConfig('models/pivot');
+ * modelParameters(config); // e.g. 2_156_800
+ * ```
+ */
+export function modelParameters(config: ModelConfig): number {
+  return defaultArchitectureRegistry
+    .get(config.modelType)
+    .weightSpecs(config)
+    .reduce((sum, spec) => sum + spec.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/**
+ * float32 values one decoder layer's forward leaves alive per token, counted from
+ * `llamaFamilyForward`: a tidy keeps every intermediate until it ends (and `variableGrads` keeps
+ * them for the backward pass). Two RMSNorms (square, mean, scale, weight: ≈ 3·H each), q with
+ * rotary (projection, rotate-half slices and negation, ·cos, ·sin, sum: ≈ 6·q), the same for k,
+ * v, the attention output and its transposes (≈ 3·q), o_proj and its residual sum (2·H), gate,
+ * up and SwiGLU (sigmoid, product, product: 5·I), down and its residual sum (2·H).
+ */
+export function layerValuesPerToken(shape: ModelShape): number {
+  const q = shape.numAttentionHeads * shape.headDim;
+  const kv = shape.numKeyValueHeads * shape.headDim;
+  return (
+    6 * shape.hiddenSize +
+    6 * q +
+    3 * q +
+    6 * kv +
+    kv +
+    2 * shape.hiddenSize +
+    5 * shape.intermediateSize +
+    2 * shape.hiddenSize
+  );
+}
+
+/**
+ * Attention's sequence-squared tensors per layer: `@fusechat/model`'s activation budget formula
+ * (`2 × batch × heads × queries × keys` float32: scores and probabilities) plus the masked scores.
+ */
+export function attentionBytes(shape: ModelShape, batch: BatchShape): number {
+  return 3 * FLOAT_BYTES * batch.batch * shape.numAttentionHeads * batch.time * batch.time;
+}
+
+/** Bytes of the hidden-state activations of a whole forward pass (every layer, no logits). */
+export function forwardActivationBytes(shape: ModelShape, batch: BatchShape): number {
+  const tokens = batch.batch * batch.time;
+  const perLayer = layerValuesPerToken(shape) * tokens * FLOAT_BYTES + attentionBytes(shape, batch);
+  // Embedding lookup, its reshape and the final norm: ≈ 4·H per token.
+  return shape.numHiddenLayers * perLayer + 4 * shape.hiddenSize * tokens * FLOAT_BYTES;
+}
+
+/** What one stage's peak memory is made of (bytes); `total` is their sum. */
+export interface MemoryBreakdown {
+  readonly baseline: number;
+  readonly weights: number;
+  readonly gradients: number;
+  readonly optimizer: number;
+  readonly activations: number;
+  readonly logits: number;
+  readonly buffers: number;
+  readonly total: number;
+}
+
+function breakdown(parts: Omit<MemoryBreakdown, 'total'>): MemoryBreakdown {
+  const total =
+    parts.baseline +
+    parts.weights +
+    parts.gradients +
+    parts.optimizer +
+    parts.activations +
+    parts.logits +
+    parts.buffers;
+  return { ...parts, total };
+}
+
+/** Options of {@link captureMemory}: the local provider's settings. */
+export interface CaptureMemoryOptions {
+  /** The process before the stage (Node + tfjs + tokenizers). */
+  readonly baselineBytes: number;
+  readonly parameters: number;
+  /** The batch with the most tokens of the capture (`planLengthBatches` over the exact lengths). */
+  readonly batch: BatchShape;
+  /** The local provider's logits budget (default 256 MiB). */
+  readonly logitsBudgetBytes?: number | undefined;
+}
+
+/**
+ * Peak memory of a local capture: float32 weights, the output projection's transposed copy
+ * (`prepareProjection`, vocab × hidden), every layer's activations for the largest batch, the
+ * gathered hidden rows, and one chunk of logits with its softmax and temporaries — the local
+ * provider sizes chunks as `⌊budget / (vocab × 4 × 3)⌋` rows.
+ */
+export function captureMemory(shape: ModelShape, options: CaptureMemoryOptions): MemoryBreakdown {
+  const tokens = options.batch.batch * options.batch.time;
+  const budget = options.logitsBudgetBytes ?? 256 * 1024 ** 2;
+  const rowsPerChunk = Math.max(1, Math.floor(budget / (shape.vocabSize * FLOAT_BYTES * 3)));
+  const rows = Math.min(tokens, rowsPerChunk);
+  return breakdown({
+    baseline: options.baselineBytes,
+    weights: options.parameters * FLOAT_BYTES,
+    gradients: 0,
+    optimizer: 0,
+    activations: forwardActivationBytes(shape, options.batch) + 2 * tokens * shape.hiddenSize * FLOAT_BYTES,
+    logits: rows * shape.vocabSize * FLOAT_BYTES * 3,
+    buffers: shape.vocabSize * shape.hiddenSize * FLOAT_BYTES,
+  });
+}
+
+/** Options of {@link trainingMemory}. */
+export interface TrainingMemoryOptions {
+  readonly baselineBytes: number;
+  readonly parameters: number;
+  /** The largest micro-batch of the run. */
+  readonly batch: BatchShape;
+  /** Teacher entries per position (0 for CLM-only training). */
+  readonly k: number;
+}
+
+/**
+ * Peak memory of full fine-tuning with AdamW: weights, gradients and the two Adam moments
+ * (float32 each: 16 bytes per parameter), the forward activations kept for the backward pass and
+ * as much again for their gradients, and the `[tokens, vocab]` logits with the loss's log-softmax,
+ * its gradient and the logits' gradient (4 copies); the fused targets `[tokens, k]` (ids + values).
+ */
+export function trainingMemory(shape: ModelShape, options: TrainingMemoryOptions): MemoryBreakdown {
+  const tokens = options.batch.batch * options.batch.time;
+  return breakdown({
+    baseline: options.baselineBytes,
+    weights: options.parameters * FLOAT_BYTES,
+    gradients: options.parameters * FLOAT_BYTES,
+    optimizer: 2 * options.parameters * FLOAT_BYTES,
+    activations: 2 * forwardActivationBytes(shape, options.batch),
+    logits: 4 * tokens * shape.vocabSize * FLOAT_BYTES,
+    buffers: tokens * options.k * 2 * FLOAT_BYTES,
+  });
+}
+
+/** Options of {@link evaluationMemory}. */
+export interface EvaluationMemoryOptions {
+  readonly baselineBytes: number;
+  readonly parameters: number;
+  readonly batch: BatchShape;
+}
+
+/**
+ * Peak memory of `evaluatePerplexity`: weights, one forward pass's activations and logits — it
+ * runs `⌊256 MiB / (4 × time × vocab)⌋` rows of the batch per pass — with the supervised rows
+ * gathered from them and `logSumExp`'s temporaries (3 copies of one pass's logits).
+ */
+export function evaluationMemory(shape: ModelShape, options: EvaluationMemoryOptions): MemoryBreakdown {
+  const { time } = options.batch;
+  const rowsPerPass = Math.max(
+    1,
+    Math.floor((256 * 1024 ** 2) / (FLOAT_BYTES * Math.max(1, time) * shape.vocabSize)),
+  );
+  const rows = Math.min(options.batch.batch, rowsPerPass);
+  return breakdown({
+    baseline: options.baselineBytes,
+    weights: options.parameters * FLOAT_BYTES,
+    gradients: 0,
+    optimizer: 0,
+    activations: forwardActivationBytes(shape, { batch: rows, time }),
+    logits: 3 * rows * time * shape.vocabSize * FLOAT_BYTES,
+    buffers: 0,
+  });
+}
+
+/** Options of {@link mergeMemory}. */
+export interface MergeMemoryOptions {
+  readonly baselineBytes: number;
+  /** Models read per tensor (the base and every target). */
+  readonly inputs: number;
+  /** Elements of the largest merged tensor. */
+  readonly largestTensor: number;
+}
+
+/**
+ * Peak memory of the streaming merge engine (`mergeModels`, one thread): one float32 buffer per
+ * input sized for the largest tensor, the merged output and the one being written in the
+ * background (two more), never whole models.
+ */
+export function mergeMemory(options: MergeMemoryOptions): MemoryBreakdown {
+  return breakdown({
+    baseline: options.baselineBytes,
+    weights: 0,
+    gradients: 0,
+    optimizer: 0,
+    activations: 0,
+    logits: 0,
+    buffers: (options.inputs + 2) * options.largestTensor * FLOAT_BYTES,
+  });
+}

@@ -1,0 +1,322 @@
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '@fusechat/backend';
+import { readDataFile, tokenizeExample } from '@fusechat/chat-data';
+import type { CaptureExample } from '@fusechat/distribution-capture';
+import { captureLocalModel } from '@fusechat/distribution-capture';
+import { readModelConfig } from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StagePrediction } from '../results/pipeline-results.js';
+import { calibrateCapture, calibrateGeneration, calibrateMerge, calibrateTraining } from './calibrate.js';
+import { checkPlanFits, planShortfalls } from './check-plan-fits.js';
+import { countDataTokens } from './count-data-tokens.js';
+import { formatPlan } from './format-plan.js';
+import { readMachineResources } from './machine-resources.js';
+import {
+  captureMemory,
+  evaluationMemory,
+  forwardActivationBytes,
+  type ModelShape,
+  mergeMemory,
+  modelParameters,
+  trainingMemory,
+} from './memory-model.js';
+import { PipelinePlanError } from './pipeline-plan-error.js';
+import { MISTRAL_TEMPLATE, writeTinyPipeline } from './plan-fixtures.js';
+import { chooseSample, planPipeline, planRecord } from './plan-pipeline.js';
+import { calibrateStore, predictStoreBytes, shardIndexBytes, storeDiskBytes } from './store-size.js';
+
+describe('the planner', () => {
+  let root: string;
+  const path = (...parts: string[]) => join(root, ...parts);
+
+  beforeAll(async () => {
+    await initBackend('wasm', { quiet: true });
+    root = mkdtempSync(join(tmpdir(), 'fusechat-plan-'));
+  }, 60_000);
+
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('counts tokens exactly: pre-tokenised lines by hand, truncation at max_length', async () => {
+    const file = path('ids.jsonl');
+    writeFileSync(
+      file,
+      [
+        JSON.stringify({ input_ids: [1, 5, 6, 7, 2] }),
+        JSON.stringify({ input_ids: [1, 9, 2], labels: [-100, 9, 2] }),
+        '',
+        JSON.stringify({ input_ids: [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 2] }),
+      ].join('\n'),
+    );
+    const mistral = await loadTokenizer((await import('./plan-fixtures.js')).MISTRAL_TOKENIZER);
+    const counts = await countDataTokens(file, { tokenizer: mistral, maxLength: 8 });
+    // 5 + 3 + min(12, 8); supervised: 5 (no labels: all) + 2 + 8.
+    expect(counts).toMatchObject({
+      examples: 3,
+      tokens: 16,
+      supervisedTokens: 15,
+      truncated: 1,
+      lengths: [5, 3, 8],
+    });
+  });
+
+  it('counts chat tokens as capture renders them (the chat template, assistant-only labels)', async () => {
+    const { MISTRAL_TOKENIZER } = await import('./plan-fixtures.js');
+    const mistral = await loadTokenizer(MISTRAL_TOKENIZER);
+    const file = path('chat.jsonl');
+    writeFileSync(
+      file,
+      `${JSON.stringify({
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello there.' },
+        ],
+      })}\n`,
+    );
+    const counts = await countDataTokens(file, { tokenizer: mistral, chatTemplate: MISTRAL_TEMPLATE });
+    // Rendered "<s>User: Hi\nAssistant: Hello there.</s>", encoded without added specials.
+    const rendered = mistral.encode('<s>User: Hi\nAssistant: Hello there.</s>', { addSpecialTokens: false });
+    expect(counts.tokens).toBe(rendered.length);
+    expect(counts.supervisedTokens).toBeGreaterThan(0);
+    expect(counts.supervisedTokens).toBeLessThan(counts.tokens);
+  });
+
+  it('predicts the bytes of a real captured store within 3% from a calibration on a quarter of the data', async () => {
+    const input = await writeTinyPipeline(path('store'), { examples: 160 });
+    const modelDir = input.pivot.modelDir;
+    const tokenizer = await loadTokenizer(modelDir);
+    const options = { tokenizer, chatTemplate: MISTRAL_TEMPLATE, maxLength: 128 } as const;
+    const counts = await countDataTokens(input.data.train, options);
+    const indices = chooseSample(counts.lengths, counts.tokens / 4);
+    const sample: CaptureExample[] = [];
+    let index = 0;
+    for await (const example of readDataFile(input.data.train)) {
+      if (!indices.has(index++)) continue;
+      const result = tokenizeExample(example, options);
+      sample.push({ id: result.id, inputIds: result.inputIds, labelMask: result.labelMask });
+    }
+    const calibration = await calibrateCapture({
+      modelDir,
+      tokenizer,
+      chatTemplate: MISTRAL_TEMPLATE,
+      data: input.data.train,
+      sample,
+      k: 10,
+      maxLength: 128,
+      truncation: 'keep-first',
+      nextTokenLogProbs: true,
+      workDir: path('store', 'calibration'),
+    });
+    expect(calibration.sampleTokens).toBeLessThan(counts.tokens / 2);
+    const predicted = predictStoreBytes(calibration.store, counts);
+
+    const out = path('store', 'real');
+    const summary = await captureLocalModel({
+      modelDir,
+      data: input.data.train,
+      out,
+      k: 10,
+      maxLength: 128,
+      chatTemplateFile: path('store', 'template.jinja'),
+    });
+    expect(summary.manifest.tokens).toBe(counts.tokens);
+    expect(summary.manifest.examples).toBe(counts.examples);
+    expect(summary.manifest.supervisedTokens).toBe(counts.supervisedTokens);
+    const actual = await storeDiskBytes(out);
+    expect(Math.abs(predicted.bytes - actual) / actual).toBeLessThan(0.03);
+    // The index files are exactly the documented layout.
+    for (const shard of summary.manifest.shards) {
+      expect(statSync(join(out, shard.indexFile)).size).toBe(shardIndexBytes(shard.blocks, shard.examples));
+    }
+    expect(predicted.blocks).toBe(summary.manifest.shards.reduce((sum, shard) => sum + shard.blocks, 0));
+    expect(await calibrateStore(out)).toMatchObject({ examples: counts.examples, tokens: counts.tokens });
+  }, 240_000);
+
+  it('adds memory up as hand-computed for a small config', () => {
+    // H 4, I 8, one layer, 2 heads of 2, 1 kv head; batch 2 × 3.
+    const shape: ModelShape = {
+      vocabSize: 10,
+      hiddenSize: 4,
+      intermediateSize: 8,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      headDim: 2,
+    };
+    // Per token: 6·4 + 6·4 + 3·4 + 6·2 + 2 + 2·4 + 5·8 + 2·4 = 130 values; 6 tokens → 780 values.
+    // Attention 3 · 2 · 2 · 3 · 3 = 108 values. Embedding + final norm 4 · 4 · 6 = 96 values.
+    expect(forwardActivationBytes(shape, { batch: 2, time: 3 })).toBe((780 + 108 + 96) * 4);
+    const parameters = 1000;
+    const training = trainingMemory(shape, {
+      baselineBytes: 100,
+      parameters,
+      batch: { batch: 2, time: 3 },
+      k: 3,
+    });
+    expect(training).toEqual({
+      baseline: 100,
+      weights: 4000,
+      gradients: 4000,
+      optimizer: 8000,
+      activations: 2 * 984 * 4,
+      logits: 4 * 6 * 10 * 4, // logits, log-softmax, its gradient, the logits' gradient
+      buffers: 6 * 3 * 2 * 4, // fused targets: ids + values
+      total: 100 + 16000 + 7872 + 960 + 144,
+    });
+    // Capture: one logits chunk (all 6 rows fit the budget) × 3, the transposed head 10 × 4.
+    const capture = captureMemory(shape, { baselineBytes: 100, parameters, batch: { batch: 2, time: 3 } });
+    expect(capture.logits).toBe(6 * 10 * 4 * 3);
+    expect(capture.buffers).toBe(10 * 4 * 4);
+    expect(capture.activations).toBe(984 * 4 + 2 * 6 * 4 * 4);
+    expect(capture.total).toBe(100 + 4000 + 3936 + 192 + 720 + 160);
+    // A logits budget of 2 rows' worth: chunks of ⌊(2·10·12)/(10·12)⌋ = 2 rows.
+    expect(
+      captureMemory(shape, {
+        baselineBytes: 0,
+        parameters,
+        batch: { batch: 2, time: 3 },
+        logitsBudgetBytes: 240,
+      }).logits,
+    ).toBe(2 * 10 * 12);
+    expect(
+      evaluationMemory(shape, { baselineBytes: 0, parameters, batch: { batch: 2, time: 3 } }).logits,
+    ).toBe(3 * 6 * 10 * 4);
+    expect(mergeMemory({ baselineBytes: 7, inputs: 3, largestTensor: 100 }).total).toBe(7 + 5 * 100 * 4);
+  });
+
+  it('counts parameters from the architecture (tied embeddings counted once)', async () => {
+    const input = await writeTinyPipeline(path('params'), { examples: 4 });
+    const { config } = await readModelConfig(input.pivot.modelDir);
+    // embed 32000·16 + 2 layers · (q 16·16 + k 8·16 + v 8·16 + o 16·16 + gate/up/down 3·32·16 + 2 norms 16) + norm 16.
+    expect(modelParameters(config)).toBe(32000 * 16 + 2 * (256 + 128 + 128 + 256 + 3 * 512 + 32) + 16);
+  }, 60_000);
+
+  it('refuses a plan that does not fit, naming every stage and the shortfall', () => {
+    const stage = (id: string, diskBytes: number, peakMemoryBytes: number): StagePrediction => ({
+      id,
+      kind: id.split('/')[0] as StagePrediction['kind'],
+      seconds: 1,
+      peakMemoryBytes,
+      diskBytes,
+      basis: 'test',
+    });
+    const stages = [
+      stage('capture/pivot', 600, 50),
+      stage('capture/qwen', 600, 300),
+      stage('train/qwen', 100, 80),
+    ];
+    expect(planShortfalls(stages, { freeDiskBytes: 10_000, memoryBytes: 1000 })).toEqual([]);
+    const limits = { freeDiskBytes: 1000, memoryBytes: 100 };
+    expect(planShortfalls(stages, limits)).toEqual([
+      {
+        stage: 'capture/qwen',
+        resource: 'disk',
+        neededBytes: 1200,
+        availableBytes: 1000,
+        shortfallBytes: 200,
+      },
+      {
+        stage: 'capture/qwen',
+        resource: 'memory',
+        neededBytes: 300,
+        availableBytes: 100,
+        shortfallBytes: 200,
+      },
+      { stage: 'train/qwen', resource: 'disk', neededBytes: 1300, availableBytes: 1000, shortfallBytes: 300 },
+    ]);
+    let error: unknown;
+    try {
+      checkPlanFits(stages, limits);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(PipelinePlanError);
+    expect((error as PipelinePlanError).code).toBe('PIPELINE_PLAN_DOES_NOT_FIT');
+    expect((error as PipelinePlanError).shortfalls).toHaveLength(3);
+    expect((error as Error).message).toContain(
+      'capture/qwen: memory 300 B needed, 100 B available — short by 200 B',
+    );
+    // Output already in the run directory counts as done.
+    expect(planShortfalls(stages, { ...limits, existingDiskBytes: { 'capture/qwen': 600 } })).toHaveLength(1);
+  });
+
+  it('reads the free disk of the run directory (or its nearest parent) and the available memory', async () => {
+    const resources = await readMachineResources(path('not', 'yet', 'there'));
+    expect(resources.diskPath).toBe(root);
+    expect(resources.freeDiskBytes).toBeGreaterThan(0);
+    expect(resources.availableMemoryBytes).toBeGreaterThan(0);
+    expect(resources.availableMemoryBytes).toBeLessThanOrEqual(resources.totalMemoryBytes);
+  });
+
+  it('calibrates training, generation and merge throughput to finite positive numbers', async () => {
+    const input = await writeTinyPipeline(path('calibrate'), { examples: 4 });
+    const { config } = await readModelConfig(input.pivot.modelDir);
+    const training = await calibrateTraining({
+      config,
+      batch: 2,
+      time: 16,
+      k: 4,
+      steps: 2,
+      workDir: path('calibrate', 'train'),
+    });
+    expect(Number.isFinite(training.secondsPerStep) && training.secondsPerStep > 0).toBe(true);
+    const generation = await calibrateGeneration(config, 3);
+    expect(Number.isFinite(generation.secondsPerToken) && generation.secondsPerToken > 0).toBe(true);
+    const merge = await calibrateMerge({
+      pivotDir: input.pivot.modelDir,
+      models: 2,
+      method: 'variation_ratio',
+      workDir: path('calibrate', 'merge'),
+    });
+    expect(Number.isFinite(merge.seconds) && merge.seconds > 0).toBe(true);
+    expect(merge.inputBytes).toBe(3 * statSync(join(input.pivot.modelDir, 'model.safetensors')).size);
+    // The same tensors in the pivot's dtype; only the header's metadata differs.
+    const pivotBytes = statSync(join(input.pivot.modelDir, 'model.safetensors')).size;
+    expect(Math.abs(merge.outputWeightBytes - pivotBytes)).toBeLessThan(1024);
+  }, 180_000);
+
+  it('plans every stage of a small pipeline and refuses a fake tiny disk and memory', async () => {
+    const input = await writeTinyPipeline(path('pipeline'), { examples: 40 });
+    const plan = await planPipeline(input, { refuse: false, sampleTokens: 1024, trainingSteps: 1 });
+    expect(plan.stages.map((stage) => stage.id)).toEqual([
+      'capture/pivot',
+      'capture/qwen',
+      'align/qwen',
+      'train/qwen',
+      'train/control',
+      'eval',
+      'report',
+    ]);
+    for (const stage of plan.stages) {
+      expect(Number.isFinite(stage.seconds) && stage.seconds >= 0).toBe(true);
+      expect(stage.peakMemoryBytes).toBeGreaterThanOrEqual(plan.baselineBytes);
+      expect(stage.diskBytes).toBeGreaterThan(0);
+      expect(stage.basis.length).toBeGreaterThan(0);
+    }
+    expect(plan.fits).toBe(true);
+    expect(formatPlan(plan)).toContain('capture/qwen');
+    expect(planRecord(plan).stages[0]).not.toHaveProperty('memory');
+    // No scratch files left behind: the run directory was never created.
+    expect(readdirSync(path('pipeline'))).not.toContain('run');
+
+    const resources = { ...plan.resources, freeDiskBytes: 1024, availableMemoryBytes: 0 };
+    let error: unknown;
+    try {
+      await planPipeline(input, { resources, baselineBytes: 1, sampleTokens: 1024, trainingSteps: 1 });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(PipelinePlanError);
+    const shortfalls = (error as PipelinePlanError).shortfalls;
+    const first = shortfalls.find((item) => item.resource === 'disk')!;
+    expect(first.stage).toBe('capture/pivot');
+    expect(first.shortfallBytes).toBe(first.neededBytes - 1024);
+    expect(shortfalls.filter((item) => item.resource === 'memory').map((item) => item.stage)).toContain(
+      'train/qwen',
+    );
+  }, 300_000);
+});

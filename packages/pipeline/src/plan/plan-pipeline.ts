@@ -1,0 +1,636 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadChatTemplate, readDataFile, tokenizeExample } from '@fusechat/chat-data';
+import { type Logger, silentLogger, type TokenizerLike } from '@fusechat/core';
+import { type CaptureExample, planLengthBatches } from '@fusechat/distribution-capture';
+import {
+  defaultArchitectureRegistry,
+  type ModelConfig,
+  readModelConfig,
+  TOKENIZER_FILES,
+} from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
+import { DEFAULT_BATCH_SIZE, planBatches } from '@fusechat/training';
+import type { PipelinePlanRecord, StagePrediction } from '../results/pipeline-results.js';
+import {
+  type AlignCalibration,
+  type CaptureCalibration,
+  calibrateAlign,
+  calibrateCapture,
+  calibrateGeneration,
+  calibrateMerge,
+  calibrateTraining,
+  directoryBytes,
+  type GenerationCalibration,
+  type MergeCalibration,
+  safetensorsBytes,
+  type TrainingCalibration,
+} from './calibrate.js';
+import { checkPlanFits, type PlanLimits, planShortfalls } from './check-plan-fits.js';
+import { countDataTokens, type DataTokenCounts } from './count-data-tokens.js';
+import { formatBytes, formatRate } from './format-plan.js';
+import { type MachineResources, readMachineResources } from './machine-resources.js';
+import {
+  captureMemory,
+  evaluationMemory,
+  type MemoryBreakdown,
+  mergeMemory,
+  modelParameters,
+  trainingMemory,
+} from './memory-model.js';
+import type { PlanShortfall } from './pipeline-plan-error.js';
+import { isRemoteSource, type PlanInput, type PlanLocalModel, type PlanSource } from './plan-input.js';
+import { predictStoreBytes } from './store-size.js';
+
+/** Options of {@link planPipeline}. */
+export interface PlanPipelineOptions {
+  /** Tokens of the data sample each local model captures for calibration (default 4096). */
+  readonly sampleTokens?: number | undefined;
+  /** Timed training steps per calibration, after one warm-up step (default 3). */
+  readonly trainingSteps?: number | undefined;
+  /** Throw `PIPELINE_PLAN_DOES_NOT_FIT` when a stage does not fit (default true). */
+  readonly refuse?: boolean | undefined;
+  /** The machine's limits (default: measured with `readMachineResources(input.runDir)`). */
+  readonly resources?: MachineResources | undefined;
+  /** Resident memory of the process before any stage (default: this process's RSS now). */
+  readonly baselineBytes?: number | undefined;
+  /** Worker threads of the align stage (default: alignStore's, one per core). */
+  readonly alignWorkers?: number | undefined;
+  readonly logger?: Logger | undefined;
+}
+
+/** One stage's prediction with the parts its peak memory is made of. */
+export interface PlannedStage extends StagePrediction {
+  readonly memory: MemoryBreakdown;
+}
+
+/** What {@link planPipeline} predicts, plus how it measured the machine. */
+export interface PipelinePlan extends PipelinePlanRecord {
+  readonly stages: readonly PlannedStage[];
+  readonly totals: { readonly seconds: number; readonly peakMemoryBytes: number; readonly diskBytes: number };
+  readonly resources: MachineResources;
+  readonly baselineBytes: number;
+  /** Wall time of the planning itself (token counts and calibration). */
+  readonly planningSeconds: number;
+  /** Every stage that does not fit (empty when the plan fits). */
+  readonly shortfalls: readonly PlanShortfall[];
+  readonly fits: boolean;
+}
+
+const FLOAT_BYTES = 4;
+
+interface PlannedModel {
+  readonly name: string;
+  readonly tokenizer: TokenizerLike;
+  readonly chatTemplate: string | null;
+  readonly maxLength: number | undefined;
+  readonly counts: DataTokenCounts;
+  readonly sample: readonly CaptureExample[];
+  readonly local?: { readonly modelDir: string; readonly config: ModelConfig; readonly parameters: number };
+  readonly endpoint?: string;
+  calibration?: CaptureCalibration;
+}
+
+/**
+ * Predicts, before anything runs, every stage of a pipeline on this machine — capture of each
+ * model, alignment and training per source, the CLM-only control, merge, evaluation and report:
+ * disk bytes, peak memory and seconds, each with a one-line basis — and checks that the run fits
+ * the free disk of the run directory's filesystem and the available memory.
+ *
+ * Token counts are exact (the data rendered and tokenised as capture does); store bytes per
+ * token, forward and training throughput and merge speed are measured by short calibrations with
+ * the same library calls the stages make (scratch files in a temp directory, removed at the
+ * end); memory is arithmetic over the model shapes and the exact batch shapes. The tensor
+ * backend must be initialised by the caller.
+ *
+ * @throws PipelinePlanError `PIPELINE_PLAN_DOES_NOT_FIT` naming every stage that does not fit
+ *   and by how much (unless `refuse: false`; the plan then lists them in `shortfalls`).
+ * @example
+ * ```ts
+ * await initBackend('auto');
+ * const plan = await planPipeline(input, { refuse: false });
+ * console.log(formatPlan(plan));
+ * ```
+ */
+export async function planPipeline(
+  input: PlanInput,
+  options: PlanPipelineOptions = {},
+): Promise<PipelinePlan> {
+  const started = performance.now();
+  const logger = options.logger ?? silentLogger;
+  const baselineBytes = options.baselineBytes ?? process.memoryUsage().rss;
+  const resources = options.resources ?? (await readMachineResources(input.runDir));
+  const sampleTokens = options.sampleTokens ?? 4096;
+  const k = input.capture.topK;
+  const truncation = input.capture.truncation ?? 'keep-first';
+  const workDir = await mkdtemp(join(tmpdir(), 'fusechat-plan-'));
+  try {
+    // 1. Exact token counts under every tokenizer, and one shared sample (the same ids for all models).
+    const pivotSetup = await modelSetup(
+      input.pivot.modelDir,
+      input.capture.maxLength,
+      input.pivot.chatTemplateFile,
+    );
+    const pivotCounts = await countDataTokens(input.data.train, {
+      tokenizer: pivotSetup.tokenizer,
+      chatTemplate: pivotSetup.chatTemplate ?? undefined,
+      maxLength: pivotSetup.maxLength,
+      truncation,
+    });
+    const sampleIndices = chooseSample(pivotCounts.lengths, sampleTokens);
+    const models: PlannedModel[] = [];
+    for (const model of [{ ...input.pivot, mapping: '' } as PlanSource, ...input.sources]) {
+      const remote = isRemoteSource(model);
+      const setup = remote
+        ? await tokenizerSetup(model.tokenizerDir, input.capture.maxLength, model.chatTemplateFile)
+        : models.length === 0
+          ? pivotSetup
+          : await modelSetup(
+              (model as PlanLocalModel).modelDir,
+              input.capture.maxLength,
+              model.chatTemplateFile,
+            );
+      const counts =
+        models.length === 0
+          ? pivotCounts
+          : await countDataTokens(input.data.train, {
+              tokenizer: setup.tokenizer,
+              chatTemplate: setup.chatTemplate ?? undefined,
+              maxLength: setup.maxLength,
+              truncation,
+            });
+      models.push({
+        name: model.name,
+        tokenizer: setup.tokenizer,
+        chatTemplate: setup.chatTemplate,
+        maxLength: setup.maxLength,
+        counts,
+        sample: await selectExamples(input.data.train, sampleIndices, setup, truncation),
+        ...(remote
+          ? { endpoint: model.endpoint }
+          : {
+              local: {
+                modelDir: (model as PlanLocalModel).modelDir,
+                config: setup.config!,
+                parameters: modelParameters(setup.config!),
+              },
+            }),
+      });
+    }
+    const pivot = models[0]!;
+    const pivotLocal = pivot.local!;
+
+    // 2. Calibrate capture (forward throughput, store bytes per token) with each local model.
+    for (const model of models) {
+      if (model.local === undefined) continue;
+      logger.info(`plan: calibrating capture/${model.name} on ${model.sample.length} examples`);
+      model.calibration = await calibrateCapture({
+        modelDir: model.local.modelDir,
+        tokenizer: model.tokenizer,
+        chatTemplate: model.chatTemplate,
+        data: input.data.train,
+        sample: model.sample,
+        k,
+        maxLength: model.maxLength ?? model.local.config.maxPositionEmbeddings,
+        truncation,
+        batchTokens: input.capture.batchTokens,
+        nextTokenLogProbs: input.capture.nextTokenLogProbs ?? true,
+        workDir: join(workDir, 'capture', model.name),
+      });
+    }
+    const pivotCalibration = pivot.calibration!;
+    const stages: PlannedStage[] = [];
+
+    // capture/<model>
+    for (const model of models) {
+      const calibration = model.calibration ?? pivotCalibration;
+      const store = predictStoreBytes(calibration.store, model.counts);
+      const tokensText = `${model.counts.tokens.toLocaleString('en-US')} tokens`;
+      if (model.local === undefined) {
+        stages.push({
+          id: `capture/${model.name}`,
+          kind: 'capture',
+          seconds: 0,
+          peakMemoryBytes: baselineBytes,
+          diskBytes: store.bytes,
+          memory: onlyBaseline(baselineBytes),
+          basis: `time not predicted (remote ${model.endpoint}); disk ${store.blockBytesPerToken.toFixed(1)} B/token (capture/${pivot.name}'s store) × ${tokensText}`,
+        });
+        continue;
+      }
+      const batchTokens = input.capture.batchTokens ?? 4096;
+      const memory = worstOf(
+        planLengthBatches(model.counts.lengths, { batchTokens }).map((batch) =>
+          captureMemory(model.local!.config, {
+            baselineBytes,
+            parameters: model.local!.parameters,
+            batch: { batch: batch.indices.length, time: batch.time },
+          }),
+        ),
+      );
+      const forwardSeconds = model.counts.tokens / calibration.tokensPerSecond;
+      stages.push({
+        id: `capture/${model.name}`,
+        kind: 'capture',
+        seconds: calibration.loadSeconds + model.counts.seconds + forwardSeconds,
+        peakMemoryBytes: memory.total,
+        diskBytes: store.bytes,
+        memory,
+        basis: `measured ${formatRate(calibration.tokensPerSecond)} tokens/s forward × ${tokensText}; ${store.blockBytesPerToken.toFixed(1)} B/token measured store`,
+      });
+    }
+
+    // align/<source>
+    const sources = models.slice(1);
+    const alignments = new Map<string, AlignCalibration>();
+    for (const [index, model] of sources.entries()) {
+      const mapping = input.sources[index]!.mapping;
+      if (model.calibration === undefined) {
+        const store = predictStoreBytes(pivotCalibration.store, pivot.counts);
+        stages.push({
+          id: `align/${model.name}`,
+          kind: 'align',
+          seconds: 0,
+          peakMemoryBytes: baselineBytes,
+          diskBytes: store.bytes,
+          memory: onlyBaseline(baselineBytes),
+          basis: `not calibrated (remote source); disk ≤ capture/${pivot.name}'s bytes per token`,
+        });
+        continue;
+      }
+      logger.info(`plan: calibrating align/${model.name} (${mapping})`);
+      const calibration = await calibrateAlign({
+        pivotStoreDir: pivotCalibration.storeDir,
+        sourceStoreDir: model.calibration.storeDir,
+        pivotTokenizer: pivot.tokenizer,
+        sourceTokenizer: model.tokenizer,
+        mapping,
+        workers: options.alignWorkers,
+        workDir: join(workDir, 'align', model.name),
+      });
+      alignments.set(model.name, calibration);
+      const store = predictStoreBytes(calibration.store, pivot.counts);
+      const mapScale =
+        mapping === 'statistics' ? pivot.counts.tokens / Math.max(1, pivotCalibration.sampleTokens) : 1;
+      const memory = onlyBaseline(baselineBytes, {
+        buffers: calibration.workers * WORKER_BYTES + model.tokenizer.vocabSize * 8,
+      });
+      stages.push({
+        id: `align/${model.name}`,
+        kind: 'align',
+        seconds: calibration.mapSeconds * mapScale + pivot.counts.tokens / calibration.tokensPerSecond,
+        peakMemoryBytes: memory.total,
+        diskBytes: store.bytes + calibration.mapBytes,
+        memory,
+        basis: `measured map ${calibration.mapSeconds.toFixed(1)} s${mapScale === 1 ? '' : ` × ${mapScale.toFixed(1)}`} + ${formatRate(calibration.tokensPerSecond)} pivot tokens/s × ${pivot.counts.tokens.toLocaleString('en-US')}; ${store.blockBytesPerToken.toFixed(1)} B/token`,
+      });
+    }
+
+    // train/<source>, train/control
+    const training = input.training;
+    const trainMaxLength = training.maxLength ?? pivot.maxLength;
+    const trainLengths = pivot.counts.lengths.map((length) =>
+      trainMaxLength === undefined ? length : Math.min(length, trainMaxLength),
+    );
+    const batchPlan = planBatches(trainLengths, {
+      batchSize: training.batchSize ?? (training.batchTokens === undefined ? DEFAULT_BATCH_SIZE : undefined),
+      batchTokens: training.batchTokens,
+    });
+    const accumulation = training.gradientAccumulationSteps ?? 1;
+    const batchesPerEpoch = batchPlan.batches.length;
+    const steps =
+      training.maxSteps ?? Math.ceil(((training.numTrainEpochs ?? 3) * batchesPerEpoch) / accumulation);
+    const microBatches = steps * accumulation;
+    const meanPadded = batchPlan.padding.paddedTokens / batchesPerEpoch;
+    const largestBatch = batchPlan.batches.reduce(
+      (best, members) => {
+        const time = Math.max(...members.map((index) => trainLengths[index]!));
+        return members.length * time > best.batch * best.time ? { batch: members.length, time } : best;
+      },
+      { batch: 1, time: 1 },
+    );
+    const calibrationBatch = Math.min(training.batchSize ?? DEFAULT_BATCH_SIZE, pivot.counts.examples);
+    const calibrationTime = Math.max(2, Math.round(meanPadded / calibrationBatch));
+    const trainKinds = [
+      ...sources.map((model) => ({ id: `train/${model.name}`, k })),
+      ...(training.control ? [{ id: 'train/control', k: 0 }] : []),
+    ];
+    const trainingCalibrations = new Map<number, TrainingCalibration>();
+    for (const kind of new Set(trainKinds.map((item) => item.k))) {
+      logger.info(
+        `plan: calibrating training (${calibrationBatch} × ${calibrationTime} tokens, k = ${kind})`,
+      );
+      trainingCalibrations.set(
+        kind,
+        await calibrateTraining({
+          config: pivotLocal.config,
+          batch: calibrationBatch,
+          time: calibrationTime,
+          k: kind,
+          steps: options.trainingSteps,
+          workDir: join(workDir, 'train'),
+        }),
+      );
+    }
+    const sideBytes = await sideFileBytes(pivotLocal.modelDir);
+    const modelBytes = pivotLocal.parameters * FLOAT_BYTES + sideBytes;
+    const checkpoints =
+      training.saveSteps === undefined
+        ? 0
+        : Math.min(
+            training.saveTotalLimit ?? Number.POSITIVE_INFINITY,
+            Math.floor(steps / training.saveSteps),
+          );
+    // A checkpoint: the model (F32) and optimizer.safetensors (both Adam moments, F32).
+    const checkpointBytes = modelBytes + 2 * pivotLocal.parameters * FLOAT_BYTES;
+    for (const item of trainKinds) {
+      const calibration = trainingCalibrations.get(item.k)!;
+      const secondsPerPaddedToken = calibration.secondsPerStep / (calibration.batch * calibration.time);
+      const memory = trainingMemory(pivotLocal.config, {
+        baselineBytes,
+        parameters: pivotLocal.parameters,
+        batch: largestBatch,
+        k: item.k,
+      });
+      const stepSeconds = microBatches * meanPadded * secondsPerPaddedToken;
+      stages.push({
+        id: item.id,
+        kind: 'train',
+        seconds:
+          pivotCalibration.loadSeconds + stepSeconds + calibration.finishSeconds * (1 + 3 * checkpoints),
+        peakMemoryBytes: memory.total,
+        diskBytes: modelBytes + checkpoints * checkpointBytes + steps * METRICS_ROW_BYTES,
+        memory,
+        basis: `measured ${calibration.secondsPerStep.toFixed(2)} s/step at ${calibration.batch}×${calibration.time} → ${microBatches} batches × ${Math.round(meanPadded)} padded tokens; model ${formatBytes(modelBytes)}${checkpoints > 0 ? ` + ${checkpoints} checkpoint(s)` : ''}`,
+      });
+    }
+
+    // merge
+    const targets = sources.length;
+    let mergeCalibration: MergeCalibration | undefined;
+    if (input.merge !== undefined && targets > 0) {
+      logger.info(`plan: calibrating merge (${input.merge.method})`);
+      mergeCalibration = await calibrateMerge({
+        pivotDir: pivotLocal.modelDir,
+        models: targets,
+        method: input.merge.method,
+        dtype: input.merge.dtype,
+        workDir: join(workDir, 'merge'),
+      });
+      const pivotWeights = await safetensorsBytes(pivotLocal.modelDir);
+      const inputBytes = pivotWeights + targets * pivotLocal.parameters * FLOAT_BYTES;
+      const bytesPerSecond = mergeCalibration.inputBytes / mergeCalibration.seconds;
+      // The calibration merged with the same dtype settings (default: the pivot's dtype).
+      const outputBytesPerParameter = mergeCalibration.outputWeightBytes / pivotLocal.parameters;
+      const largestTensor = Math.max(
+        ...defaultArchitectureRegistry
+          .get(pivotLocal.config.modelType)
+          .weightSpecs(pivotLocal.config)
+          .map((spec) => spec.shape.reduce((a, b) => a * b, 1)),
+      );
+      const memory = mergeMemory({ baselineBytes, inputs: targets + 1, largestTensor });
+      stages.push({
+        id: 'merge',
+        kind: 'merge',
+        seconds: inputBytes / bytesPerSecond,
+        peakMemoryBytes: memory.total,
+        diskBytes:
+          mergeCalibration.outputBytes -
+          mergeCalibration.outputWeightBytes +
+          pivotLocal.parameters * outputBytesPerParameter,
+        memory,
+        basis: `measured ${formatBytes(bytesPerSecond)}/s merge read (${input.merge.method}) × ${formatBytes(inputBytes)} in; ${targets + 1} buffers of ${formatBytes(largestTensor * 4)}`,
+      });
+    }
+
+    // eval: every local model on every test split (the pivot family with the pivot's tokenizer).
+    const tests = input.data.test ?? [];
+    const family = [
+      ...models.filter((model) => model.local !== undefined),
+      ...trainKinds.map(() => pivot),
+      ...(stages.some((stage) => stage.id === 'merge') ? [pivot] : []),
+    ];
+    const evalBatch = input.eval?.batchSize ?? 8;
+    let evalSeconds = 0;
+    let evalTokens = 0;
+    let evalMemory = onlyBaseline(baselineBytes);
+    for (const test of tests) {
+      const countsByModel = new Map<string, DataTokenCounts>();
+      for (const model of family) {
+        let counts = countsByModel.get(model.name);
+        if (counts === undefined) {
+          counts = await countDataTokens(test.path, {
+            tokenizer: model.tokenizer,
+            chatTemplate: model.chatTemplate ?? undefined,
+            maxLength: input.eval?.maxLength ?? Math.min(model.local!.config.maxPositionEmbeddings, 2048),
+            truncation: 'keep-first',
+          });
+          countsByModel.set(model.name, counts);
+        }
+        const calibration = model.calibration!;
+        evalSeconds += counts.seconds + counts.tokens / calibration.tokensPerSecond;
+        evalTokens += counts.tokens;
+        const longest = Math.max(1, ...counts.lengths);
+        const memory = evaluationMemory(model.local!.config, {
+          baselineBytes,
+          parameters: model.local!.parameters,
+          batch: { batch: Math.min(evalBatch, counts.examples), time: longest },
+        });
+        if (memory.total > evalMemory.total) evalMemory = memory;
+      }
+    }
+    if (tests.length > 0)
+      evalSeconds += family.reduce((sum, model) => sum + model.calibration!.loadSeconds, 0);
+    stages.push({
+      id: 'eval',
+      kind: 'eval',
+      seconds: evalSeconds,
+      peakMemoryBytes: evalMemory.total,
+      diskBytes: EVALUATION_ROW_BYTES * family.length * Math.max(1, tests.length),
+      memory: evalMemory,
+      basis:
+        tests.length === 0
+          ? 'no test data'
+          : `measured forward tokens/s per model × ${evalTokens.toLocaleString('en-US')} test tokens (${family.length} models × ${tests.length} splits)`,
+    });
+
+    // report: sample generations and the HTML page.
+    const samples = input.report?.samples;
+    let generation: GenerationCalibration | undefined;
+    let reportSeconds = 0;
+    const generators = 1 + trainKinds.length + (stages.some((stage) => stage.id === 'merge') ? 1 : 0);
+    if (samples !== undefined && samples.prompts.length > 0) {
+      generation = await calibrateGeneration(pivotLocal.config);
+      reportSeconds =
+        samples.prompts.length * generators * samples.maxNewTokens * generation.secondsPerToken +
+        generators * pivotCalibration.loadSeconds;
+    }
+    const reportMemory = onlyBaseline(baselineBytes, { weights: pivotLocal.parameters * FLOAT_BYTES });
+    stages.push({
+      id: 'report',
+      kind: 'report',
+      seconds: reportSeconds,
+      peakMemoryBytes: reportMemory.total,
+      diskBytes: REPORT_BYTES,
+      memory: reportMemory,
+      basis:
+        generation === undefined
+          ? 'no samples; page ≈ 512 KiB (estimate)'
+          : `measured ${generation.secondsPerToken.toFixed(3)} s/token × ${samples!.prompts.length} prompts × ${generators} models × ${samples!.maxNewTokens} tokens; page ≈ 512 KiB (estimate)`,
+    });
+
+    const existingDiskBytes: Record<string, number> = {};
+    for (const stage of stages)
+      existingDiskBytes[stage.id] = await directoryBytes(join(input.runDir, stage.id));
+    const limits: PlanLimits = {
+      freeDiskBytes: resources.freeDiskBytes,
+      memoryBytes: resources.availableMemoryBytes + baselineBytes,
+      existingDiskBytes,
+    };
+    const shortfalls = planShortfalls(stages, limits);
+    const plan: PipelinePlan = {
+      createdAt: new Date().toISOString(),
+      stages,
+      totals: {
+        seconds: stages.reduce((sum, stage) => sum + stage.seconds, 0),
+        peakMemoryBytes: Math.max(...stages.map((stage) => stage.peakMemoryBytes)),
+        diskBytes: stages.reduce((sum, stage) => sum + stage.diskBytes, 0),
+      },
+      resources,
+      baselineBytes,
+      planningSeconds: (performance.now() - started) / 1000,
+      shortfalls,
+      fits: shortfalls.length === 0,
+    };
+    if (options.refuse ?? true) checkPlanFits(stages, limits);
+    return plan;
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The part of a plan that `plan.json` stores (and `PipelineResults.plan` carries). */
+export function planRecord(plan: PipelinePlan): PipelinePlanRecord {
+  return {
+    createdAt: plan.createdAt,
+    stages: plan.stages.map(({ id, kind, seconds, peakMemoryBytes, diskBytes, basis }) => ({
+      id,
+      kind,
+      seconds,
+      peakMemoryBytes,
+      diskBytes,
+      basis,
+    })),
+  };
+}
+
+/** A worker thread's isolate, its block buffers and its copy of the tokenizers (estimate). */
+const WORKER_BYTES = 48 * 1024 ** 2;
+/** One `metrics.jsonl` row. */
+const METRICS_ROW_BYTES = 160;
+/** One row of `evaluation.json`. */
+const EVALUATION_ROW_BYTES = 256;
+/** The HTML report with inline plots and alignment samples (estimate). */
+const REPORT_BYTES = 512 * 1024;
+
+function onlyBaseline(baselineBytes: number, extra: Partial<MemoryBreakdown> = {}): MemoryBreakdown {
+  const parts = {
+    baseline: baselineBytes,
+    weights: extra.weights ?? 0,
+    gradients: 0,
+    optimizer: 0,
+    activations: 0,
+    logits: 0,
+    buffers: extra.buffers ?? 0,
+  };
+  return { ...parts, total: Object.values(parts).reduce((a, b) => a + b, 0) };
+}
+
+function worstOf(items: readonly MemoryBreakdown[]): MemoryBreakdown {
+  return items.reduce((best, item) => (item.total > best.total ? item : best));
+}
+
+interface Setup {
+  readonly tokenizer: TokenizerLike;
+  readonly chatTemplate: string | null;
+  readonly maxLength: number | undefined;
+  readonly config?: ModelConfig;
+}
+
+async function modelSetup(
+  modelDir: string,
+  maxLength: number | undefined,
+  chatTemplateFile: string | undefined,
+): Promise<Setup> {
+  const { config } = await readModelConfig(modelDir);
+  const tokenizer = await loadTokenizer(modelDir);
+  return {
+    tokenizer,
+    chatTemplate:
+      chatTemplateFile === undefined
+        ? (tokenizer.chatTemplate ?? null)
+        : await loadChatTemplate(chatTemplateFile),
+    maxLength: maxLength ?? config.maxPositionEmbeddings,
+    config,
+  };
+}
+
+async function tokenizerSetup(
+  dir: string,
+  maxLength: number | undefined,
+  chatTemplateFile: string | undefined,
+): Promise<Setup> {
+  const tokenizer = await loadTokenizer(dir);
+  return {
+    tokenizer,
+    chatTemplate:
+      chatTemplateFile === undefined
+        ? (tokenizer.chatTemplate ?? null)
+        : await loadChatTemplate(chatTemplateFile),
+    maxLength,
+  };
+}
+
+/** Every `stride`-th example, so the sample has about `budget` tokens and spans the whole file. */
+export function chooseSample(lengths: readonly number[], budget: number): ReadonlySet<number> {
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const stride = Math.max(1, Math.floor(total / Math.max(1, budget)));
+  const chosen = new Set<number>();
+  for (let index = 0; index < lengths.length; index += stride) chosen.add(index);
+  return chosen;
+}
+
+async function selectExamples(
+  data: string,
+  indices: ReadonlySet<number>,
+  setup: Setup,
+  truncation: PlanInput['capture']['truncation'],
+): Promise<CaptureExample[]> {
+  const selected: CaptureExample[] = [];
+  let index = 0;
+  for await (const example of readDataFile(data)) {
+    if (indices.has(index++)) {
+      const result = tokenizeExample(example, {
+        tokenizer: setup.tokenizer,
+        chatTemplate: setup.chatTemplate ?? undefined,
+        maxLength: setup.maxLength,
+        truncation: truncation ?? 'keep-first',
+      });
+      selected.push({ id: result.id, inputIds: result.inputIds, labelMask: result.labelMask });
+    }
+  }
+  return selected;
+}
+
+/** Bytes of the files `saveModel` copies beside the weights (config, tokenizer, generation config). */
+async function sideFileBytes(modelDir: string): Promise<number> {
+  let bytes = 0;
+  for (const name of ['config.json', 'generation_config.json', ...TOKENIZER_FILES]) {
+    bytes += await stat(join(modelDir, name)).then(
+      (info) => info.size,
+      () => 0,
+    );
+  }
+  return bytes;
+}
