@@ -38,14 +38,20 @@ export function buildRecordBatch(
   const tokenOffsets = new Int32Array(rows.length + 1);
   for (let i = 0; i < rows.length; i++)
     tokenOffsets[i + 1] = tokenOffsets[i]! + rows[i]!.record.inputIds.length;
-  const children = columns.map((column) => buildColumn(column, rows, tokenOffsets));
+  const cache = new Map<string, EntryLayout>();
+  const children = columns.map((column) => buildColumn(column, rows, tokenOffsets, cache));
   return new RecordBatch(
     schema,
     makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children }),
   );
 }
 
-function buildColumn(column: ColumnSpec, rows: readonly ExportRow[], tokenOffsets: Int32Array): Data {
+function buildColumn(
+  column: ColumnSpec,
+  rows: readonly ExportRow[],
+  tokenOffsets: Int32Array,
+  cache: Map<string, EntryLayout>,
+): Data {
   const length = rows.length;
   const tokens = tokenOffsets[length]!;
   const name = column.name;
@@ -87,42 +93,36 @@ function buildColumn(column: ColumnSpec, rows: readonly ExportRow[], tokenOffset
     }
     case 'float32-sequence-sequence':
     case 'int64-sequence-sequence': {
-      // Only a row's stored entries (an aligned row may hold fewer than k, or none).
-      const rowOffsets = new Int32Array(tokens + 1);
-      let entries = 0;
-      let row = 0;
-      for (const record of records) {
-        const { ids, k, length: positions } = record.topK;
-        for (let t = 0; t < positions; t++, row++) {
-          for (let slot = 0; slot < k; slot++) if (ids[t * k + slot] !== EMPTY_SLOT) entries++;
-          rowOffsets[row + 1] = entries;
-        }
-      }
+      const layout = entryLayout(records, tokens, cache, name.startsWith('fused_') ? 'fused' : 'record');
       let child: Data<DataType>;
       if (column.kind === 'float32-sequence-sequence') {
-        const values = new Float32Array(entries);
+        const values = new Float32Array(layout.entries);
         let at = 0;
-        for (const record of records) {
+        records.forEach((record, r) => {
           const { ids, logits } = record.topK;
-          for (let i = 0; i < ids.length; i++) if (ids[i] !== EMPTY_SLOT) values[at++] = logits[i]!;
-        }
+          if (layout.full[r] === 1) {
+            values.set(logits, at);
+            at += logits.length;
+          } else {
+            for (let i = 0; i < ids.length; i++) if (ids[i] !== EMPTY_SLOT) values[at++] = logits[i]!;
+          }
+        });
         child = float32Data(values);
       } else {
-        const values = new BigInt64Array(entries);
+        const values = new BigInt64Array(layout.entries);
         const words = new Int32Array(values.buffer);
         let at = 0;
         for (const record of records) {
           const { ids } = record.topK;
+          // Ids are ≥ 0, so the high words stay 0.
           for (let i = 0; i < ids.length; i++) {
             const id = ids[i]!;
-            if (id === EMPTY_SLOT) continue;
-            words[2 * at] = id; // ids are ≥ 0: the high word stays 0
-            at++;
+            if (id !== EMPTY_SLOT) words[2 * at++] = id;
           }
         }
         child = int64Data(values);
       }
-      return listData(listData(child, rowOffsets), tokenOffsets);
+      return listData(listData(child, layout.rowOffsets), tokenOffsets);
     }
     case 'float64':
       return makeData({
@@ -132,6 +132,41 @@ function buildColumn(column: ColumnSpec, rows: readonly ExportRow[], tokenOffset
         data: Float64Array.from(records, (r) => r.ce),
       });
   }
+}
+
+/** Where each row's entries start in the flattened values, shared by a model's logits and indices columns. */
+interface EntryLayout {
+  readonly rowOffsets: Int32Array;
+  readonly entries: number;
+  /** 1 where every row of the record holds k entries (a plain copy of its values). */
+  readonly full: Uint8Array;
+}
+
+function entryLayout(
+  records: readonly CaptureRecord[],
+  tokens: number,
+  cache: Map<string, EntryLayout>,
+  key: string,
+): EntryLayout {
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  // Only a row's stored entries (an aligned row may hold fewer than k, or none).
+  const rowOffsets = new Int32Array(tokens + 1);
+  const full = new Uint8Array(records.length);
+  let entries = 0;
+  let row = 0;
+  records.forEach((record, r) => {
+    const { ids, k, length: positions } = record.topK;
+    const first = entries;
+    for (let t = 0; t < positions; t++, row++) {
+      for (let slot = 0; slot < k; slot++) if (ids[t * k + slot] !== EMPTY_SLOT) entries++;
+      rowOffsets[row + 1] = entries;
+    }
+    full[r] = entries - first === positions * k ? 1 : 0;
+  });
+  const layout = { rowOffsets, entries, full };
+  cache.set(key, layout);
+  return layout;
 }
 
 const int64Data = (values: BigInt64Array) =>
