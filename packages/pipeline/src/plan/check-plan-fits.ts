@@ -1,5 +1,5 @@
+import { formatBytes } from '@fusechat/core';
 import type { StagePrediction } from '../results/pipeline-results.js';
-import { formatBytes } from './format-plan.js';
 import { PipelinePlanError, type PlanShortfall } from './pipeline-plan-error.js';
 
 /** What {@link checkPlanFits} compares the predictions against. */
@@ -54,13 +54,21 @@ export function planShortfalls(stages: readonly StagePrediction[], limits: PlanL
  */
 export function checkPlanFits(stages: readonly StagePrediction[], limits: PlanLimits): void {
   const shortfalls = planShortfalls(stages, limits);
-  if (shortfalls.length === 0) return;
+  if (shortfalls.length > 0) throw planDoesNotFit(shortfalls);
+}
+
+/**
+ * The {@link PipelinePlanError} for `shortfalls`: one `  - stage: …` line per stage and resource,
+ * then what to do.
+ */
+export function planDoesNotFit(shortfalls: readonly PlanShortfall[]): PipelinePlanError {
   const lines = shortfalls.map(
     (item) =>
-      `${item.stage}: ${item.resource} ${formatBytes(item.neededBytes)} needed${item.resource === 'disk' ? ' (run total)' : ''}, ${formatBytes(item.availableBytes)} available — short by ${formatBytes(item.shortfallBytes)}`,
+      `  - ${item.stage}: ${item.resource} ${formatBytes(item.neededBytes)} needed${item.resource === 'disk' ? ' (run total so far)' : ''}, ${formatBytes(item.availableBytes)} available — short by ${formatBytes(item.shortfallBytes)}`,
   );
-  throw new PipelinePlanError(
-    `The pipeline does not fit this machine:\n  ${lines.join('\n  ')}\nFree disk space (or choose another run_dir), or lower capture.max_length / batch sizes / the data.`,
+  const stages = [...new Set(shortfalls.map((item) => item.stage))];
+  return new PipelinePlanError(
+    `The pipeline does not fit this machine (${stages.join(', ')}):\n${lines.join('\n')}\nFree disk space or choose another run_dir; for memory lower capture.max_length / batch_tokens or training.batch_size.`,
     shortfalls,
   );
 }

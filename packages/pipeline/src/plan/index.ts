@@ -10,9 +10,9 @@ export {
   type MergeCalibration,
   type TrainingCalibration,
 } from './calibrate.js';
-export { checkPlanFits, type PlanLimits, planShortfalls } from './check-plan-fits.js';
+export { checkPlanFits, type PlanLimits, planDoesNotFit, planShortfalls } from './check-plan-fits.js';
 export { type CountDataTokensOptions, countDataTokens, type DataTokenCounts } from './count-data-tokens.js';
-export { type FormattablePlan, formatBytes, formatPlan, formatSeconds } from './format-plan.js';
+export { type FormattablePlan, formatPlan } from './format-plan.js';
 export { type MachineResources, readMachineResources } from './machine-resources.js';
 export {
   type BatchShape,
@@ -26,7 +26,13 @@ export {
   trainingMemory,
 } from './memory-model.js';
 export { PipelinePlanError, type PlanShortfall } from './pipeline-plan-error.js';
-export type { PlanInput, PlanLocalModel, PlanRemoteModel, PlanSource } from './plan-input.js';
+export {
+  type PlanInput,
+  type PlanLocalModel,
+  type PlanRemoteModel,
+  type PlanSource,
+  planInputFromConfig,
+} from './plan-input.js';
 export {
   type PipelinePlan,
   type PlannedStage,

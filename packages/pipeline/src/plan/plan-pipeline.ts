@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChatTemplate, readDataFile, tokenizeExample } from '@fusechat/chat-data';
-import { type Logger, silentLogger, type TokenizerLike } from '@fusechat/core';
+import { formatBytes, type Logger, silentLogger, type TokenizerLike } from '@fusechat/core';
 import { type CaptureExample, planLengthBatches } from '@fusechat/distribution-capture';
 import {
   defaultArchitectureRegistry,
@@ -29,7 +29,7 @@ import {
 } from './calibrate.js';
 import { checkPlanFits, type PlanLimits, planShortfalls } from './check-plan-fits.js';
 import { countDataTokens, type DataTokenCounts } from './count-data-tokens.js';
-import { formatBytes, formatRate } from './format-plan.js';
+import { formatRate } from './format-plan.js';
 import { type MachineResources, readMachineResources } from './machine-resources.js';
 import {
   captureMemory,
