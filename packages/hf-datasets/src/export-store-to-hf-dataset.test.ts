@@ -190,17 +190,31 @@ describe('exportStoreToHfDataset: a pivot store', async () => {
     expect(changed.length).toBeGreaterThan(0);
   });
 
-  it('reads the same with apache-arrow', () => {
+  it('reads the same with apache-arrow, every row', () => {
     const table = tableFromIPC(readFileSync(join(out, 'train', 'data-00000-of-00001.arrow')));
     expect(table.numRows).toBe(PIVOT_RECORDS.length);
-    const row = table.get(7)!.toJSON() as Record<string, { toArray(): ArrayLike<unknown> } | number>;
-    const original = PIVOT_RECORDS[7]!;
-    const toList = (v: unknown) => Array.from((v as { toArray(): ArrayLike<unknown> }).toArray(), Number);
-    expect(toList(row.input_ids)).toEqual(Array.from(original.inputIds));
-    expect(toList(row.labels)).toEqual(expectedLabels(original));
-    const logits = table.getChild('per_step_logits')!.get(7)!;
-    expect(Array.from(logits.get(2)!.toArray())).toEqual(rowsOf(original, 'logits')[2]!.map(roundToFloat16));
-    expect(row.metric_ce).toBe(original.ce);
+    expect(table.schema.fields.map((f) => f.name)).toEqual(Object.keys(REPRESENTATION_FEATURES));
+    const list = (vector: { toArray(): ArrayLike<unknown> } | null) => Array.from(vector!.toArray(), Number);
+    PIVOT_RECORDS.forEach((original, i) => {
+      expect(list(table.getChild('input_ids')!.get(i))).toEqual(Array.from(original.inputIds));
+      expect(list(table.getChild('labels')!.get(i))).toEqual(expectedLabels(original));
+      const logits = table.getChild('per_step_logits')!.get(i)!;
+      const indices = table.getChild('per_step_indices')!.get(i)!;
+      expect(logits.length).toBe(original.inputIds.length);
+      rowsOf(original, 'logits').forEach((row, t) => {
+        expect(Array.from(logits.get(t)!.toArray())).toEqual(row.map(roundToFloat16));
+        expect(list(indices.get(t))).toEqual(rowsOf(original, 'ids')[t]);
+      });
+      const ce = table.getChild('metric_ce')!.get(i);
+      if (Number.isNaN(original.ce)) expect(ce).toBeNaN();
+      else expect(ce).toBe(original.ce);
+    });
+  });
+
+  it('leaves no lock file or temporary directory behind', () => {
+    expect(readdirSync(root).filter((name) => name.endsWith('.lock') || name.includes('.partial-'))).toEqual(
+      [],
+    );
   });
 });
 
