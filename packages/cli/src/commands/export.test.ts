@@ -1,11 +1,18 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initBackend } from '@fusechat/backend';
 import type { CaptureRecord } from '@fusechat/core';
-import { createStoreWriter, type StoreIdentity } from '@fusechat/distribution-store';
+import { createStoreWriter, openStore, type StoreIdentity } from '@fusechat/distribution-store';
+import { createModel, saveModel } from '@fusechat/model';
+import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+// The Arrow reader written from the spec, in the hf-datasets package's test support.
+import { readArrowStream } from '../../../hf-datasets/src/testing/arrow-stream-reader.js';
+import { demoTokenizerFiles } from '../demo/demo-assets.js';
 import { describeFailure } from '../run-cli.js';
+import { runCaptured, saveTinyLlama } from '../test-fixtures.js';
 import { registerExportCommand } from './export.js';
 
 const K = 3;
@@ -149,4 +156,129 @@ describe('fusechat export', () => {
     expect(exists.line).toMatch(/already exists.*\[OUTPUT_EXISTS\]$/);
     for (const name of ['x', 'y', 'z', 'w']) expect(existsSync(join(root, name))).toBe(false);
   });
+});
+
+describe('fusechat capture → align → export, end to end with tiny models', () => {
+  let root: string;
+  beforeAll(async () => {
+    await initBackend('cpu', { quiet: true });
+    root = mkdtempSync(join(tmpdir(), 'fusechat-cli-export-e2e-'));
+  }, 60_000);
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it("joins a real aligned store with its pivot store into FuseChat's columns", async () => {
+    const QWEN3 = join(demoTokenizerFiles('qwen3').tokenizerJson, '..');
+    const pivotModel = join(root, 'pivot-model');
+    const sourceModel = join(root, 'qwen-model');
+    await saveTinyLlama(pivotModel, 3);
+    const qwen = await loadTokenizer(QWEN3);
+    const source = createModel(
+      {
+        modelType: 'qwen2',
+        vocabSize: qwen.vocabSize,
+        hiddenSize: 16,
+        intermediateSize: 32,
+        numHiddenLayers: 1,
+        numAttentionHeads: 2,
+        numKeyValueHeads: 1,
+        tieWordEmbeddings: true,
+        eosTokenId: qwen.specialTokens.eos ?? null,
+        initializerRange: 0.2,
+      },
+      { seed: 5 },
+    );
+    await saveModel(source, sourceModel, { tokenizerDirectory: QWEN3 });
+    source.dispose();
+    const data = join(root, 'train.jsonl');
+    const texts = [
+      'Call me Ishmael. Some years ago I thought I would sail about a little.',
+      'It is a way I have of driving off the spleen and regulating the circulation.',
+      'Whenever I find myself growing grim about the mouth, I account it high time to get to sea.',
+    ];
+    writeFileSync(data, texts.map((text, i) => JSON.stringify({ id: `t${i}`, text })).join('\n'));
+    const capture = (model: string, out: string) =>
+      runCaptured([
+        'capture',
+        '--model',
+        model,
+        '--data',
+        data,
+        '--out',
+        out,
+        '--top-k',
+        '4',
+        '--backend',
+        'cpu',
+      ]);
+    const pivotStore = join(root, 'capture-pivot');
+    const sourceStore = join(root, 'capture-qwen');
+    const alignedStore = join(root, 'align-qwen');
+    expect((await capture(pivotModel, pivotStore)).code).toBe(0);
+    expect((await capture(sourceModel, sourceStore)).code).toBe(0);
+    const align = await runCaptured([
+      'align',
+      '--pivot',
+      pivotStore,
+      '--source',
+      sourceStore,
+      '--pivot-model',
+      pivotModel,
+      '--source-model',
+      sourceModel,
+      '--mapping',
+      'min-edit-distance',
+      '--workers',
+      '1',
+      '--out',
+      alignedStore,
+    ]);
+    expect(align.code).toBe(0);
+
+    const out = join(root, 'export');
+    const result = await runExport([alignedStore, '--pivot', pivotStore, '--out', out]);
+    expect(result.code).toBe(0);
+    const stream = readArrowStream(readFileSync(join(out, 'train', 'data-00000-of-00001.arrow')));
+    expect(stream.endOfStream).toBe(true);
+    const batch = stream.batches[0]!;
+    const column = (name: string) => batch.columns.get(name)!;
+    const rows = (record: CaptureRecord) =>
+      Array.from({ length: record.topK.length }, (_, t) => {
+        const ids: number[] = [];
+        const values: number[] = [];
+        for (let slot = 0; slot < record.topK.k; slot++) {
+          const id = record.topK.ids[t * record.topK.k + slot]!;
+          if (id === -1) continue;
+          ids.push(id);
+          values.push(record.topK.logits[t * record.topK.k + slot]!);
+        }
+        return { ids, values };
+      });
+    const pivot = await openStore(pivotStore);
+    const aligned = await openStore(alignedStore);
+    try {
+      expect(batch.length).toBe(aligned.size);
+      let index = 0;
+      let shortRows = 0;
+      for await (const sourceRecord of aligned) {
+        const pivotRecord = (await pivot.getById(sourceRecord.id))!;
+        expect(column('input_ids')[index]).toEqual(Array.from(pivotRecord.inputIds));
+        expect(column('labels')[index]).toEqual(
+          Array.from(pivotRecord.inputIds, (id, t) => (pivotRecord.labelMask[t] === 1 ? id : -100)),
+        );
+        expect(column('per_step_indices')[index]).toEqual(rows(pivotRecord).map((r) => r.ids));
+        expect(column('per_step_logits')[index]).toEqual(rows(pivotRecord).map((r) => r.values));
+        expect(column('fused_per_step_indices')[index]).toEqual(rows(sourceRecord).map((r) => r.ids));
+        expect(column('fused_per_step_logits')[index]).toEqual(rows(sourceRecord).map((r) => r.values));
+        expect(column('metric_ce')[index]).toBe(pivotRecord.ce);
+        expect(column('fused_metric_ce')[index]).toBe(sourceRecord.ce);
+        shortRows += rows(sourceRecord).filter((r) => r.ids.length < 4).length;
+        index++;
+      }
+      expect(index).toBe(3);
+      // One-hot and deduplicated rows hold fewer than k entries: the variable-width path ran.
+      expect(shortRows).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([pivot.close(), aligned.close()]);
+    }
+  }, 120_000);
 });
