@@ -138,18 +138,18 @@ describe.skipIf(!available && !required)('the HTML report in headless chromium',
       expect(await rows.count()).toBe(7);
       const control = page.locator('#results-table tr.control');
       expect(await control.getAttribute('data-model')).toBe('control');
-      expect(await control.locator('.badge.baseline').innerText()).toContain('honest baseline');
+      expect(await control.locator('.badge.baseline').textContent()).toContain('honest baseline');
       // Highlighted: the control's cells are not on a white background.
       const background = await styleOf(control.locator('td').nth(2), 'backgroundColor');
       expect(background).toBe('rgb(255, 248, 197)');
       expect(await page.locator('#verdict').getAttribute('data-status')).toBe('beat');
-      expect(await page.locator('#verdict').innerText()).toContain('Fusion beat the control.');
+      expect(await page.locator('#verdict').textContent()).toContain('Fusion beat the control.');
       const firstCell = page.locator('#results-table tbody tr').first().locator('td').nth(2);
       expect(await firstCell.locator('.ppl').isVisible()).toBe(true);
       expect(await firstCell.locator('.loss').isVisible()).toBe(false);
       await page.locator('input[name="results-measure"][value="loss"]').check();
       expect(await firstCell.locator('.loss').isVisible()).toBe(true);
-      expect(await firstCell.locator('.loss').innerText()).toBe('5.100');
+      expect(await firstCell.locator('.loss').textContent()).toBe('5.100');
       expect(await firstCell.locator('.ppl').isVisible()).toBe(false);
     } finally {
       await page.close();
@@ -200,10 +200,10 @@ describe.skipIf(!available && !required)('the HTML report in headless chromium',
       if (sampleIndex > 0) await block.locator('summary').click();
       await block.locator(`.pivot-tokens .token[data-i="${i}"]`).click();
       const panel = block.locator('.alignment-detail');
-      expect(await panel.innerText()).toContain(`pivot position ${i}`);
-      expect(await panel.innerText()).toContain('rule: many-to-one');
+      expect(await panel.textContent()).toContain(`pivot position ${i}`);
+      expect(await panel.textContent()).toContain('rule: many-to-one');
       expect(await panel.locator('table.top-entries tr').count()).toBe(position.top.length + 1);
-      expect(await panel.locator('table.top-entries td.mono').first().innerText()).toBe(
+      expect(await panel.locator('table.top-entries td.mono').first().textContent()).toBe(
         position.top[0]!.token,
       );
       const linked = await positionsOf(block.locator('.source-tokens .token.linked'), 'data-j');
@@ -222,8 +222,8 @@ describe.skipIf(!available && !required)('the HTML report in headless chromium',
       const next = (i + 1) % sample.positions.length;
       await block.locator(`.pivot-tokens .token[data-i="${next}"]`).focus();
       await page.keyboard.press('Enter');
-      expect(await panel.innerText()).toContain(`pivot position ${next}`);
-      expect(await panel.innerText()).toContain(`rule: ${RULE_PREFIX[sample.positions[next]!.rule]}`);
+      expect(await panel.textContent()).toContain(`pivot position ${next}`);
+      expect(await panel.textContent()).toContain(`rule: ${RULE_PREFIX[sample.positions[next]!.rule]}`);
 
       // Filters dim the tokens of a rule.
       const oneToOne = block.locator('.pivot-tokens .token.rule-one-to-one').first();
@@ -251,7 +251,7 @@ describe.skipIf(!available && !required)('the HTML report in headless chromium',
     );
     const { page, log } = await openReport(launched(), path);
     try {
-      expect(await page.locator('#samples pre.prompt').innerText()).toBe(hostile);
+      expect(await page.locator('#samples pre.prompt').textContent()).toBe(hostile);
       expect(await page.locator('img').count()).toBe(0);
       expect(log.dialogs).toEqual([]);
       expect(log.pageErrors).toEqual([]);
