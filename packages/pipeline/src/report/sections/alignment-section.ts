@@ -57,7 +57,8 @@ function alignmentSample(record: AlignmentRecord, sample: AlignmentSample, index
     positions: sample.positions.map((position) => [
       position.sourcePositions,
       ruleIndex(position.rule),
-      position.top.map((entry) => [visibleToken(entry.token), entry.probability]),
+      // Four decimals are more than the panel shows (0.1%) and keep the page small.
+      position.top.map((entry) => [visibleToken(entry.token), Math.round(entry.probability * 1e4) / 1e4]),
     ]),
   };
   const pivotTokens = sample.pivotTokens.map((token, i) => {
@@ -66,16 +67,13 @@ function alignmentSample(record: AlignmentRecord, sample: AlignmentSample, index
     const aligned = (position?.sourcePositions ?? [])
       .map((j) => visibleToken(sample.sourceTokens[j] ?? '?'))
       .join(' ');
-    const top = (position?.top ?? [])
-      .slice(0, 3)
-      .map((entry) => `${visibleToken(entry.token)} ${(entry.probability * 100).toFixed(1)}%`)
-      .join(', ');
-    const title = `#${i} ${RULE_LABELS[rule]} ← ${aligned || 'nothing'}${top ? ` | top: ${top}` : ''}`;
+    // The tooltip (the view without script) names the rule and the aligned tokens; the panel adds the entries.
+    const title = `#${i} ${RULE_LABELS[rule]} ← ${aligned || 'nothing'}`;
     return html`<span class="token rule-${rule}" data-i="${i}" tabindex="0" role="button" title="${title}">${visibleToken(token)}</span>`;
   });
   const sourceTokens = sample.sourceTokens.map(
     (token, j) =>
-      html`<span class="token" data-j="${j}" tabindex="0" role="button" title="${`source #${j}`}">${visibleToken(token)}</span>`,
+      html`<span class="token" data-j="${j}" tabindex="0" role="button">${visibleToken(token)}</span>`,
   );
   return html`<details class="alignment-sample" data-sample-id="${sample.id}" id="${`alignment-sample-${index}`}"${
     index === 0 ? html` open` : ''
