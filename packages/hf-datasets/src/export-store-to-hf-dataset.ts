@@ -236,6 +236,8 @@ async function writeDataset(
   };
 
   try {
+    // A first event, so a progress printer measures its rate from the start.
+    options.onProgress?.({ task: 'export', completed: 0, total: store.size, unit: 'examples' });
     for await (const record of store) {
       seen++;
       const row: ExportRow = paired
