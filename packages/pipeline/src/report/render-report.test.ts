@@ -139,7 +139,7 @@ describe('renderReport', () => {
       /<td class="number best" title="loss 4\.41 nats over 4096 tokens"><span class="ppl">82\.27<\/span>/,
     );
     expect(page).toContain('id="verdict" data-status="beat"');
-    expect(page).toContain('Fusion beat the control.');
+    expect(page).toContain('<strong>Fusion beat the CLM-only control:</strong> fused has');
   });
 
   it('plan vs reality: ratios per stage, marked against ±30%; reused stages are not counted', () => {

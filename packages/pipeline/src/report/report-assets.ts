@@ -20,7 +20,7 @@ pre { background: var(--soft); padding: 8px 10px; border-radius: 6px; white-spac
 table { border-collapse: collapse; margin: 8px 0; font-size: 14px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; }
-td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.control td { background: #fff8c5; }
 tr.control td:first-child { border-left: 4px solid #bf8700; }
 tr.fused td { background: #eef6ff; }
@@ -51,6 +51,10 @@ td.heat { text-align: right; font-variant-numeric: tabular-nums; }
 .rule-pivot-fallback { background: var(--pivot-fallback); }
 .tokens { display: flex; flex-wrap: wrap; gap: 3px; margin: 4px 0 10px; }
 .token { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; padding: 1px 4px; border-radius: 3px; border: 1px solid #bbb; cursor: pointer; white-space: pre; background: #fff; }
+.pivot-tokens .token.rule-one-to-one, .detail-heading .token.rule-one-to-one, .detail-pivots .token.rule-one-to-one { background: var(--one-to-one); }
+.pivot-tokens .token.rule-many-to-one, .detail-heading .token.rule-many-to-one, .detail-pivots .token.rule-many-to-one { background: var(--many-to-one); }
+.pivot-tokens .token.rule-one-hot, .detail-heading .token.rule-one-hot, .detail-pivots .token.rule-one-hot { background: var(--one-hot); }
+.pivot-tokens .token.rule-pivot-fallback, .detail-heading .token.rule-pivot-fallback, .detail-pivots .token.rule-pivot-fallback { background: var(--pivot-fallback); }
 .pivot-tokens .token.rule-one-to-one { border-style: solid; }
 .pivot-tokens .token.rule-many-to-one { border: 2px solid #4a7fc1; }
 .pivot-tokens .token.rule-one-hot { border-style: dashed; border-color: #c8761e; }

@@ -143,7 +143,9 @@ describe.skipIf(!available && !required)('the HTML report in headless chromium',
       const background = await styleOf(control.locator('td').nth(2), 'backgroundColor');
       expect(background).toBe('rgb(255, 248, 197)');
       expect(await page.locator('#verdict').getAttribute('data-status')).toBe('beat');
-      expect(await page.locator('#verdict').textContent()).toContain('Fusion beat the control.');
+      expect(await page.locator('#verdict').textContent()).toContain(
+        'Fusion beat the CLM-only control: fused has',
+      );
       const firstCell = page.locator('#results-table tbody tr').first().locator('td').nth(2);
       expect(await firstCell.locator('.ppl').isVisible()).toBe(true);
       expect(await firstCell.locator('.loss').isVisible()).toBe(false);

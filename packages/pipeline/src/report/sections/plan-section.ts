@@ -1,5 +1,5 @@
 import type { PipelineResults, StagePrediction, StageRecord } from '../../results/pipeline-results.js';
-import { formatBytes, formatNumber, formatSeconds } from '../format.js';
+import { formatBytes, formatSeconds } from '../format.js';
 import { html, type SafeHtml } from '../html.js';
 
 /** `fusechat plan`'s goal: a prediction within ±30% of what was measured. */
@@ -25,11 +25,11 @@ export function planSection(results: PipelineResults): SafeHtml {
     const ratio = measured / predicted;
     // A reused stage was not measured in this run: its ratio says nothing about the plan.
     if (stage?.reused)
-      return html`<td class="number" title="reused: not measured in this run">${formatNumber(ratio, 3)}×</td>`;
+      return html`<td class="number" title="reused: not measured in this run">${ratio.toFixed(2)}×</td>`;
     checked++;
     const ok = Math.abs(ratio - 1) <= PLAN_TOLERANCE;
     if (ok) within++;
-    return html`<td class="${ok ? 'number within' : 'number off'}">${formatNumber(ratio, 3)}×</td>`;
+    return html`<td class="${ok ? 'number within' : 'number off'}">${ratio.toFixed(2)}×</td>`;
   };
   const rows = ids.map((id) => {
     const predicted = predictions.get(id);

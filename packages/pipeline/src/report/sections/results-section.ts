@@ -87,13 +87,13 @@ function verdictBox(verdict: FusionVerdict): SafeHtml {
           (comparison, index) =>
             html`${index > 0 ? ', ' : ''}${comparison.model} (${comparison.role}) ${formatSigned(comparison.difference)}`,
         )}.</p>`;
-  return html`<div class="verdict ${kind}" id="verdict" data-status="${verdict.status}"><strong>${
-    kind === 'beat'
-      ? 'Fusion beat the control. '
-      : kind === 'did-not-beat'
-        ? 'Fusion did not beat the control. '
-        : ''
-  }</strong>${verdict.sentence}</div>${detail}${others}`;
+  // The sentence's first clause is the verdict itself: bold.
+  const [headline, ...rest] = verdict.sentence.split(/(?<=:) /);
+  return html`<div class="verdict ${kind}" id="verdict" data-status="${verdict.status}">${
+    kind !== 'none' && rest.length > 0
+      ? html`<strong>${headline}</strong> ${rest.join(' ')}`
+      : verdict.sentence
+  }</div>${detail}${others}`;
 }
 
 function fusionTable(results: PipelineResults): SafeHtml | string {
