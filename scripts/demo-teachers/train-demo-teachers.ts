@@ -3,7 +3,7 @@
 //
 //   node --conditions=source --import ./scripts/register-source-hooks.mjs --import tsx \
 //     scripts/demo-teachers/train-demo-teachers.ts [--only pivot,moby-dick] [--tiny] [--evaluate-only]
-//     [--out DIR] [--work DIR] [--threads N]
+//     [--phase2-only] [--skip-evaluation] [--out DIR] [--work DIR] [--threads N]
 //
 // --tiny: a sanity run (a few steps each, into a temp dir unless --out is given).
 // --evaluate-only: skip training, evaluate the committed checkpoints and print the README table.
@@ -29,7 +29,13 @@ import {
   materializeDemoTeacher,
 } from '../../packages/cli/src/demo/demo-teachers.js';
 import { formatDuration, type TokenizerLike } from '../../packages/core/src/index.js';
-import { createModel, evaluatePerplexity, loadModel, saveModel } from '../../packages/model/src/index.js';
+import {
+  type CausalLM,
+  createModel,
+  evaluatePerplexity,
+  loadModel,
+  saveModel,
+} from '../../packages/model/src/index.js';
 import { createChatDataset, train } from '../../packages/training/src/index.js';
 
 const { values: args } = parseArgs({
@@ -38,6 +44,7 @@ const { values: args } = parseArgs({
     tiny: { type: 'boolean', default: false },
     'evaluate-only': { type: 'boolean', default: false },
     'skip-evaluation': { type: 'boolean', default: false },
+    'phase2-only': { type: 'boolean', default: false },
     out: { type: 'string' },
     work: { type: 'string' },
     threads: { type: 'string' },
@@ -90,12 +97,17 @@ function lmLine(tokenizer: TokenizerLike, conversation: DemoConversation): strin
   return JSON.stringify({ id: conversation.id, input_ids: Array.from(inputIds) });
 }
 
-/** What a teacher learns from: its domain's specialist split, or a little of every domain's. */
-function trainingConversations(teacher: DemoTeacher): DemoConversation[] {
-  // A specialist sees at most one epoch: only the conversations its steps will reach are tokenised.
+/**
+ * What a teacher learns from: its domain's specialist split, or a little of every domain's. A
+ * specialist sees each conversation once: phase 1 the first `steps × batch` of the seeded order,
+ * phase 2 the next `continued.steps × batch`.
+ */
+function trainingConversations(teacher: DemoTeacher, phase: 1 | 2): DemoConversation[] {
   if (teacher.domain !== undefined) {
-    const limit = teacher.training.steps * teacher.training.batchSize;
-    return splitConversations(teacher.domain, 'specialist', { limit, seed: SEED });
+    const first = teacher.training.steps * teacher.training.batchSize;
+    const second = (teacher.training.continued?.steps ?? 0) * teacher.training.batchSize;
+    const all = splitConversations(teacher.domain, 'specialist', { limit: first + second, seed: SEED });
+    return phase === 1 ? all.slice(0, first) : all.slice(first);
   }
   const perDomain = teacher.training.conversationsPerDomain ?? 100;
   const mixed = DEMO_DOMAINS.map((domain) =>
@@ -105,13 +117,18 @@ function trainingConversations(teacher: DemoTeacher): DemoConversation[] {
   return mixed[0]!.flatMap((_, i) => mixed.map((list) => list[i]).filter((c) => c !== undefined));
 }
 
-async function trainTeacher(teacher: DemoTeacher, index: number): Promise<void> {
+async function trainTeacher(teacher: DemoTeacher, index: number, phase: 1 | 2): Promise<void> {
   const tokenizer = await tokenizerOf(teacher);
-  const steps = tiny ? 3 : teacher.training.steps;
-  const conversations = trainingConversations(teacher).slice(0, tiny ? 64 : undefined);
+  const schedule =
+    phase === 1
+      ? { steps: teacher.training.steps, learningRate: teacher.training.learningRate }
+      : teacher.training.continued!;
+  const steps = tiny ? 3 : schedule.steps;
+  const conversations = trainingConversations(teacher, phase).slice(0, tiny ? 64 : undefined);
+  const runName = phase === 1 ? teacher.name : `${teacher.name}-phase2`;
   const dataDir = join(work, 'data');
   await mkdir(dataDir, { recursive: true });
-  const dataFile = join(dataDir, `${teacher.name}.jsonl`);
+  const dataFile = join(dataDir, `${runName}.jsonl`);
   await writeFile(dataFile, `${conversations.map((c) => lmLine(tokenizer, c)).join('\n')}\n`);
   const dataset = await createChatDataset({ dataFile, tokenizer, batchSize: teacher.training.batchSize });
   const config = {
@@ -120,21 +137,29 @@ async function trainTeacher(teacher: DemoTeacher, index: number): Promise<void> 
     bosTokenId: tokenizer.specialTokens.bos ?? null,
     eosTokenId: tokenizer.specialTokens.eos ?? null,
   };
-  const model = createModel(config, { seed: SEED + index });
+  // Phase 2 starts from phase 1's saved weights (bf16, as committed).
+  let model: CausalLM;
+  if (phase === 1) model = createModel(config, { seed: SEED + index });
+  else {
+    const start = join(work, 'phase1', teacher.name);
+    await rm(start, { recursive: true, force: true });
+    await materializeDemoTeacher(teacher.name, start, out);
+    model = await loadModel(start);
+  }
   const parameters = [...model.weights.values()].reduce((total, weight) => total + weight.size, 0);
   log(
     `${teacher.name}: ${teacher.config.modelType}, ${(parameters / 1e6).toFixed(2)}M parameters ` +
       `(${((parameters * 2) / 1e6).toFixed(1)} MB bf16), vocab ${tokenizer.vocabSize}; ` +
-      `${conversations.length} conversations (${dataset.batchesPerEpoch} batches/epoch), ${steps} steps`,
+      `phase ${phase}: ${conversations.length} conversations (${dataset.batchesPerEpoch} batches/epoch), ${steps} steps`,
   );
   const teacherStarted = performance.now();
   try {
     const result = await train({
       model,
       dataset,
-      outputDir: join(work, 'train', teacher.name),
+      outputDir: join(work, 'train', runName),
       training: {
-        learningRate: teacher.training.learningRate,
+        learningRate: schedule.learningRate,
         maxSteps: steps,
         lrSchedulerType: 'cosine',
         warmupRatio: 0.05,
@@ -143,14 +168,14 @@ async function trainTeacher(teacher: DemoTeacher, index: number): Promise<void> 
         loggingSteps: 5,
         saveSteps: tiny ? steps : 40,
         saveTotalLimit: 1,
-        seed: SEED + index,
+        seed: SEED + index + (phase - 1) * 100,
       },
       resume: 'auto',
       callbacks: [
         {
           onStepEnd: (state) => {
             if (state.step % 10 === 0 || state.step === steps)
-              log(`  ${teacher.name} step ${state.step}/${steps} loss ${state.loss.toFixed(3)}`);
+              log(`  ${runName} step ${state.step}/${steps} loss ${state.loss.toFixed(3)}`);
           },
         },
       ],
@@ -169,11 +194,11 @@ async function trainTeacher(teacher: DemoTeacher, index: number): Promise<void> 
     );
     const seconds = (performance.now() - teacherStarted) / 1000;
     log(
-      `${teacher.name}: done, loss ${result.finalLoss?.toFixed(3)}, ${Math.round(result.tokensPerSecond)} tokens/s, ` +
+      `${runName}: done, loss ${result.finalLoss?.toFixed(3)}, ${Math.round(result.tokensPerSecond)} tokens/s, ` +
         `${formatDuration(seconds)} → ${target}`,
     );
     await writeFile(
-      join(work, `${teacher.name}.training.json`),
+      join(work, `${runName}.training.json`),
       `${JSON.stringify({ name: teacher.name, steps, parameters, finalLoss: result.finalLoss, tokensPerSecond: result.tokensPerSecond, seconds, conversations: conversations.length }, null, 2)}\n`,
     );
   } finally {
@@ -239,7 +264,11 @@ async function evaluateTeacher(teacher: DemoTeacher) {
 }
 
 if (!(args['evaluate-only'] ?? false)) {
-  for (const teacher of teachers) await trainTeacher(teacher, DEMO_TEACHERS.indexOf(teacher));
+  for (const teacher of teachers) {
+    const index = DEMO_TEACHERS.indexOf(teacher);
+    if (!(args['phase2-only'] ?? false)) await trainTeacher(teacher, index, 1);
+    if (teacher.training.continued !== undefined) await trainTeacher(teacher, index, 2);
+  }
 }
 if (!(args['skip-evaluation'] ?? false)) {
   const evaluations = [];

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatDuration } from '@fusechat/core';
+import { createProgressPrinter, formatDuration } from '@fusechat/core';
 import type { Command } from 'commander';
 import { DEMO_DEFAULTS } from '../demo/demo-pipeline.js';
 import { runDemo } from '../demo/run-demo.js';
@@ -46,6 +46,7 @@ export function registerDemoCommand(program: Command): void {
     )
     .option('--seed <n>', 'seed of every random choice', String(DEMO_DEFAULTS.seed))
     .option('--json', 'also write the results as JSON to stdout at the end')
+    .option('--no-plan', 'skip the prediction of every stage before the run (fusechat plan)')
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(
@@ -56,6 +57,7 @@ export function registerDemoCommand(program: Command): void {
         evalExamples: string;
         seed: string;
         json?: boolean;
+        plan: boolean;
         backend: string;
         threads?: string;
       }) => {
@@ -66,15 +68,21 @@ export function registerDemoCommand(program: Command): void {
         const backend = await initCommandBackend(options);
         const out = options.out ?? join(tmpdir(), `fusechat-demo-${process.pid}`);
         console.log(`fusechat demo — backend ${backend.name}, output in ${out}`);
+        const progress = createProgressPrinter();
         const run = await runDemo({
           out,
           targetSteps,
           fusionExamples,
           evalExamples,
           seed,
+          plan: options.plan,
           backendName: backend.name,
-          log: (line) => console.log(line),
-        });
+          log: (line) => {
+            progress.finish();
+            console.log(line);
+          },
+          onProgress: progress,
+        }).finally(() => progress.finish());
         for (const line of run.summary) console.log(line);
         await writeFile(join(out, 'demo-summary.txt'), `${run.summary.join('\n')}\n`);
         console.log(

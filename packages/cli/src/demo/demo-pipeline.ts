@@ -28,10 +28,14 @@ export interface DemoPipelineOptions {
   readonly mergeMethod?: string;
   readonly mergeParameters?: Readonly<Record<string, unknown>>;
   readonly seed?: number;
+  /** Seed choosing the conversations (default `seed`): fixed while `seed` varies, the data stay the same. */
+  readonly dataSeed?: number;
   /** Where the committed teachers are (default `packages/cli/demo-teachers`). */
   readonly teachersDirectory?: string;
   /** Name of the run directory inside `out` (default `run`). */
   readonly runName?: string;
+  /** File name of the config inside `out` (default `pipeline.yml`); several configs can share the teachers and data. */
+  readonly configName?: string;
 }
 
 /** Where {@link writeDemoPipeline} put things. */
@@ -90,6 +94,7 @@ export async function writeDemoPipeline(
 ): Promise<DemoPipelineFiles> {
   const settings = { ...DEMO_DEFAULTS, ...options };
   const runName = options.runName ?? 'run';
+  const dataSeed = options.dataSeed ?? settings.seed;
   await mkdir(join(out, 'data'), { recursive: true });
   for (const teacher of DEMO_TEACHERS)
     await materializeDemoTeacher(
@@ -101,7 +106,7 @@ export async function writeDemoPipeline(
   const counts: Record<string, number> = {};
   const fusion = interleave(
     DEMO_DOMAINS.map((domain) =>
-      splitConversations(domain, 'fusion', { limit: settings.fusionExamples, seed: settings.seed }),
+      splitConversations(domain, 'fusion', { limit: settings.fusionExamples, seed: dataSeed }),
     ),
   );
   await writeJsonl(join(out, 'data', 'fusion-train.jsonl'), fusion);
@@ -111,7 +116,7 @@ export async function writeDemoPipeline(
     for (const domain of DEMO_DOMAINS) {
       const conversations = splitConversations(domain, split, {
         limit: settings.evalExamples,
-        seed: settings.seed,
+        seed: dataSeed,
       });
       const path = `data/${split}-${domain}.jsonl`;
       await writeJsonl(join(out, path), conversations);
@@ -124,7 +129,7 @@ export async function writeDemoPipeline(
   const validation = options.validation === true ? await heldOut('validation') : undefined;
   // One prompt per domain, from test documents: what nobody trained on.
   const samplePrompts = DEMO_DOMAINS.map(
-    (domain) => splitConversations(domain, 'test', { limit: 1, seed: settings.seed + 1 })[0]!.prompt,
+    (domain) => splitConversations(domain, 'test', { limit: 1, seed: dataSeed + 1 })[0]!.prompt,
   );
 
   const config = {
@@ -166,7 +171,7 @@ export async function writeDemoPipeline(
     eval: { batch_size: 4, max_length: MAX_LENGTH },
     report: { samples: { prompts: samplePrompts, max_new_tokens: 32 } },
   };
-  const configPath = join(out, 'pipeline.yml');
+  const configPath = join(out, options.configName ?? 'pipeline.yml');
   await writeFile(
     configPath,
     `# fusechat demo's built-in pipeline (written by \`fusechat demo\`); rerun with: fusechat run ${configPath}\n${stringifyYaml(config)}`,

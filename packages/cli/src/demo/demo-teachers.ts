@@ -24,6 +24,11 @@ export interface DemoTeacher {
     readonly learningRate: number;
     /** Pivot only: conversations per domain it sees (the specialists see all of their split). */
     readonly conversationsPerDomain?: number;
+    /**
+     * A second phase from the first one's saved (bf16) weights on the next, unseen conversations
+     * of the domain: a warm restart with its own cosine schedule.
+     */
+    readonly continued?: { readonly steps: number; readonly learningRate: number };
   };
 }
 
@@ -67,7 +72,7 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       slidingWindow: 256,
       maxPositionEmbeddings: 512,
     },
-    training: { steps: 120, batchSize: 8, learningRate: 4e-3 },
+    training: { steps: 120, batchSize: 8, learningRate: 4e-3, continued: { steps: 300, learningRate: 3e-3 } },
   },
   {
     name: 'email',
@@ -84,7 +89,7 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       tieWordEmbeddings: true,
       maxPositionEmbeddings: 512,
     },
-    training: { steps: 120, batchSize: 8, learningRate: 4e-3 },
+    training: { steps: 120, batchSize: 8, learningRate: 4e-3, continued: { steps: 300, learningRate: 3e-3 } },
   },
   {
     name: 'sotu',
@@ -102,7 +107,7 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       maxPositionEmbeddings: 512,
     },
     // Batches of 4: [8, 192, 151669] float32 logits (932 MB) overflow the wasm heap.
-    training: { steps: 140, batchSize: 4, learningRate: 5e-3 },
+    training: { steps: 140, batchSize: 4, learningRate: 5e-3, continued: { steps: 250, learningRate: 3e-3 } },
   },
 ];
 

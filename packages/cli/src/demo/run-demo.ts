@@ -1,4 +1,4 @@
-import { formatDuration, type Logger } from '@fusechat/core';
+import { formatDuration, type Logger, type ProgressCallback } from '@fusechat/core';
 import {
   loadPipelineConfig,
   type PipelineResults,
@@ -23,6 +23,8 @@ export interface DemoOptions extends DemoPipelineOptions {
   readonly plan?: boolean;
   /** Receives every progress line (default: nothing). */
   readonly log?: (line: string) => void;
+  /** Progress within the running stage (steps, examples, models). */
+  readonly onProgress?: ProgressCallback;
 }
 
 /** What {@link runDemo} produced. */
@@ -73,6 +75,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
   const config = await loadPipelineConfig(files.config, { logger });
   const results = await runPipeline(config, {
     log: logger,
+    onProgress: options.onProgress,
     backendName: options.backendName,
     report: (pipelineResults, runDir) => writeReport(pipelineResults, runDir).then(() => undefined),
     ...(options.plan === false
