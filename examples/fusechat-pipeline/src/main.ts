@@ -19,6 +19,7 @@ import {
   type PipelineResults,
   type ResolvedPipelineConfig,
   runPipeline,
+  writeReport,
 } from '@fusechat/pipeline';
 import { type Acceleration, describeAcceleration } from './describe-acceleration.js';
 import { writeTinyPipeline } from './write-tiny-pipeline.js';
@@ -49,6 +50,13 @@ export interface RecipeResult extends PreparedRecipe {
 function lineLogger(log: (line: string) => void): Logger {
   const write = (message: string) => log(message);
   return { debug() {}, info: write, warn: write, error: write };
+}
+
+/** `tensorflow-gpu (CPU: no GPU device)` when libtensorflow fell back, so results.json says what computed. */
+function describeBackendForResults({ backend, acceleration }: PreparedRecipe): string {
+  return backend.name === 'tensorflow-gpu' && !acceleration.gpu
+    ? 'tensorflow-gpu (CPU: no GPU device)'
+    : backend.name;
 }
 
 const stderrLine = (line: string) => process.stderr.write(`${line}\n`);
@@ -106,8 +114,12 @@ export async function runRecipe(configPath: string, options: RunRecipeOptions = 
   const log = options.log ?? stderrLine;
   const prepared = await prepareRecipe(configPath, options);
   const results = await runPipeline(prepared.config, {
-    logger: lineLogger(log),
-    backendName: prepared.backend.name,
+    log: lineLogger(log),
+    backendName: describeBackendForResults(prepared),
+    // The report stage renders with @fusechat/pipeline's own renderer (what `fusechat run` does).
+    report: async (results, runDir) => {
+      await writeReport(results, runDir);
+    },
   });
   log(formatResults(results, prepared.config.runDir));
   return { ...prepared, runDir: prepared.config.runDir, results };
