@@ -5,6 +5,11 @@ export {
   alignDistributions,
   ONE_HOT_LOGIT,
 } from './distribution-alignment/align-distributions.js';
+export {
+  ALIGNED_POSITION_RULES,
+  type AlignedPositionRule,
+  alignedPositionRules,
+} from './distribution-alignment/aligned-position-rules.js';
 export { editDistance } from './edit-distance/edit-distance.js';
 export { alignTokens, type TokenAlignmentMethod } from './sequence-alignment/align-tokens.js';
 export { alignByCharacterOffsets } from './sequence-alignment/character-offsets/align-by-character-offsets.js';

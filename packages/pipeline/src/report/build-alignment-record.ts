@@ -11,7 +11,9 @@ import {
 import { vocabularyMapHash } from '@fusechat/distribution-capture';
 import { type DistributionStore, openStore } from '@fusechat/distribution-store';
 import {
+  ALIGNED_POSITION_RULES,
   alignDistributions,
+  alignedPositionRules,
   checkVocabularyMap,
   createDtwAligner,
   parseVocabularyMap,
@@ -19,7 +21,6 @@ import {
   vocabularyTokens,
 } from '@fusechat/tokenizer-alignment';
 import type { AlignmentRecord, AlignmentRule, AlignmentSample } from '../results/pipeline-results.js';
-import { ALIGNED_POSITION_RULES, alignedPositionRules } from './aligned-position-rules.js';
 
 /** Options of {@link buildAlignmentRecord}. */
 export interface BuildAlignmentRecordOptions {

@@ -1,10 +1,10 @@
+import { ALIGNED_POSITION_RULES } from '@fusechat/tokenizer-alignment';
 import type {
   AlignmentRecord,
   AlignmentRule,
   AlignmentSample,
   PipelineResults,
 } from '../../results/pipeline-results.js';
-import { ALIGNED_POSITION_RULES } from '../aligned-position-rules.js';
 import { formatNumber, formatPercent } from '../format.js';
 import { html, jsonForScript, type SafeHtml, visibleToken } from '../html.js';
 
