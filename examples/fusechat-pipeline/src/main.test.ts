@@ -154,6 +154,11 @@ describe('example: the whole pipeline on the CPU at tiny size', () => {
       expect(row.tokens).toBeGreaterThan(0);
     }
     expect(lines.some((line) => line.includes('held-out perplexity'))).toBe(true);
+    // Planned first: the prediction covers every stage and is kept for the report.
+    expect(first.results.plan?.stages.map((stage) => stage.id)).toEqual(
+      expect.arrayContaining(['capture/pivot', 'merge']),
+    );
+    expect(existsSync(join(first.runDir, 'plan.json'))).toBe(true);
   }, 900_000);
 
   it('a rerun of the same config reuses every stage', async () => {

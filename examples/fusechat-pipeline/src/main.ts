@@ -6,7 +6,7 @@
 //      line; then whether libtensorflow really found a GPU (it silently computes on the CPU without
 //      CUDA 11.2 / cuDNN 8.1, see describe-acceleration.ts);
 //   2. loadPipelineConfig: every problem of the config listed at once, before anything runs;
-//   3. runPipeline: capture → align → train (one target per source, and the CLM-only control) →
+//   3. runPipeline, after planning (as `fusechat plan` does: refused if it cannot fit): capture → align → train (one target per source, and the CLM-only control) →
 //      merge → eval → report, each stage skipped when its manifest says its inputs are unchanged.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,9 @@ import type { Logger } from '@fusechat/core';
 import {
   loadPipelineConfig,
   type PipelineResults,
+  planInputFromConfig,
+  planPipeline,
+  planRecord,
   type ResolvedPipelineConfig,
   runPipeline,
   writeReport,
@@ -32,6 +35,11 @@ export interface RunRecipeOptions {
   readonly wasmThreads?: number;
   /** Where every line goes (default stderr). */
   readonly log?: (line: string) => void;
+  /**
+   * Predict disk, memory and time first (`fusechat plan`), refuse a run that cannot fit, and
+   * record the prediction for the report (default true).
+   */
+  readonly plan?: boolean;
 }
 
 /** The backend the recipe computes on and the validated config: what runs before any stage. */
@@ -120,6 +128,12 @@ export async function runRecipe(configPath: string, options: RunRecipeOptions = 
     report: async (results, runDir) => {
       await writeReport(results, runDir);
     },
+    ...(options.plan === false
+      ? {}
+      : {
+          plan: async (config: ResolvedPipelineConfig) =>
+            planRecord(await planPipeline(planInputFromConfig(config), { logger: lineLogger(log) })),
+        }),
   });
   log(formatResults(results, prepared.config.runDir));
   return { ...prepared, runDir: prepared.config.runDir, results };
