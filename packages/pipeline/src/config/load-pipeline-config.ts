@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Logger } from '@fusechat/core';
 import { readInputText } from '@fusechat/core/node';
@@ -92,7 +92,14 @@ export async function loadPipelineConfig(
       return undefined;
     }
   };
-  const checkModel = async (where: readonly PropertyKey[], reference: unknown, tokenizerOnly: boolean) => {
+  const data = (written.data ?? {}) as Record<string, unknown>;
+  const chatData = typeof data.train === 'string' && (await isChatData(at(data.train)));
+  const checkModel = async (
+    where: readonly PropertyKey[],
+    reference: unknown,
+    tokenizerOnly: boolean,
+    chatTemplate: unknown,
+  ) => {
     const dir = await directoryOf(where, reference, tokenizerOnly ? 'tokenizer' : 'model-and-tokenizer');
     if (dir === undefined) return;
     if (!tokenizerOnly) {
@@ -103,7 +110,13 @@ export async function loadPipelineConfig(
       }
     }
     try {
-      await loadTokenizer(dir);
+      const tokenizer = await loadTokenizer(dir);
+      if (chatData && chatTemplate === undefined && !tokenizer.chatTemplate) {
+        add(
+          where,
+          `${dir} has no chat template (tokenizer_config.json has no "chat_template") and data.train is chat data; give this model a chat_template (a .jinja file or a tokenizer_config.json)`,
+        );
+      }
     } catch (error) {
       add(where, `its tokenizer cannot be loaded from ${dir}: ${(error as Error).message}`);
     }
@@ -116,21 +129,21 @@ export async function loadPipelineConfig(
   };
 
   const pivot = (written.pivot ?? {}) as Record<string, unknown>;
-  await checkModel(['pivot', 'model'], pivot.model, false);
+  await checkModel(['pivot', 'model'], pivot.model, false, pivot.chat_template);
   await checkFile(['pivot', 'chat_template'], pivot.chat_template);
   const sources = Array.isArray(written.sources) ? (written.sources as Record<string, unknown>[]) : [];
   for (const [index, source] of sources.entries()) {
     if (source === null || typeof source !== 'object') continue;
-    if (source.endpoint === undefined) await checkModel(['sources', index, 'model'], source.model, false);
+    if (source.endpoint === undefined)
+      await checkModel(['sources', index, 'model'], source.model, false, source.chat_template);
     else {
-      await checkModel(['sources', index, 'tokenizer'], source.tokenizer, true);
+      await checkModel(['sources', index, 'tokenizer'], source.tokenizer, true, source.chat_template);
       if (typeof source.api_key_env === 'string' && !env[source.api_key_env]) {
         add(['sources', index, 'api_key_env'], `the environment variable ${source.api_key_env} is not set`);
       }
     }
     await checkFile(['sources', index, 'chat_template'], source.chat_template);
   }
-  const data = (written.data ?? {}) as Record<string, unknown>;
   await checkFile(['data', 'train'], data.train);
   for (const split of ['validation', 'test'] as const) {
     const entries = Array.isArray(data[split]) ? (data[split] as Record<string, unknown>[]) : [];
@@ -170,4 +183,26 @@ export async function loadPipelineConfig(
             },
     ),
   };
+}
+
+/** The first example of a JSONL file is a conversation (`messages` / ShareGPT `conversations`). */
+async function isChatData(path: string): Promise<boolean> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (handle === undefined) return false;
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    const line = buffer
+      .subarray(0, bytesRead)
+      .toString('utf8')
+      .split('\n')
+      .find((entry) => entry.trim() !== '');
+    if (line === undefined) return false;
+    const value = JSON.parse(line) as Record<string, unknown>;
+    return Array.isArray(value.messages) || Array.isArray(value.conversations);
+  } catch {
+    return false;
+  } finally {
+    await handle.close();
+  }
 }

@@ -96,6 +96,8 @@ export interface EvaluationRow {
   readonly model: string;
   /** The evaluation split's name (a domain in the demo). */
   readonly split: string;
+  /** Which data list the split came from: `data.validation` or `data.test` (absent: test). */
+  readonly set?: 'validation' | 'test';
   readonly loss: number;
   readonly perplexity: number;
   readonly tokens: number;

@@ -112,11 +112,11 @@ export interface PipelineFixture {
 /**
  * Builds the models and data of a two-tokenizer pipeline under a fresh temp directory:
  * `models/pivot` and `models/moby` (tiny Llamas, Mistral vocabulary), `models/qwen` (tiny Qwen2,
- * Qwen3 vocabulary), `data/train.jsonl`, `data/test.jsonl`, `template.jinja`.
+ * Qwen3 vocabulary), `models/pirate` (another tiny Llama) when asked, `data/train.jsonl`, `data/test.jsonl`, `template.jinja`.
  */
 export async function setUpPipelineFixture(
   name: string,
-  models: readonly ('moby' | 'qwen' | 'pivot')[] = ['pivot', 'moby', 'qwen'],
+  models: readonly ('moby' | 'qwen' | 'pivot' | 'pirate')[] = ['pivot', 'moby', 'qwen'],
 ): Promise<PipelineFixture> {
   await initBackend('cpu', { quiet: true });
   const root = mkdtempSync(join(tmpdir(), `fusechat-pipeline-${name}-`));
@@ -124,6 +124,7 @@ export async function setUpPipelineFixture(
   if (models.includes('pivot')) await saveTinyLlama(join(root, 'models', 'pivot'), 3);
   if (models.includes('moby')) await saveTinyLlama(join(root, 'models', 'moby'), 11);
   if (models.includes('qwen')) await saveTinyQwen(join(root, 'models', 'qwen'), 5);
+  if (models.includes('pirate')) await saveTinyLlama(join(root, 'models', 'pirate'), 13);
   writeChatJsonl(join(root, 'data', 'train.jsonl'), CONVERSATIONS.slice(0, 4));
   writeChatJsonl(join(root, 'data', 'test.jsonl'), CONVERSATIONS.slice(4));
   const template = join(root, 'template.jinja');

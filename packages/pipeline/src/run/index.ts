@@ -1,0 +1,1 @@
+export { type RunPipelineOptions, runPipeline, targetName } from './run-pipeline.js';

@@ -1,0 +1,126 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '@fusechat/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPipelineConfig } from '../config/load-pipeline-config.js';
+import type { PipelineResults } from '../results/pipeline-results.js';
+import { readStageManifest } from '../run-directory/stage-manifest.js';
+import { runPipeline } from './run-pipeline.js';
+import { type PipelineFixture, setUpPipelineFixture } from './test-fixtures.js';
+
+function collectingLogger(lines: string[]): Logger {
+  const push = (message: string) => lines.push(message);
+  return { debug: () => {}, info: push, warn: push, error: push };
+}
+
+function pipelineYaml(sources: readonly string[], extra: readonly string[] = []): string {
+  const entries: Record<string, string> = {
+    moby: '  - { name: moby, model: models/moby, mapping: exact, chat_template: template.jinja }',
+    qwen: '  - { name: qwen, model: models/qwen, mapping: exact }',
+  };
+  return [
+    'name: tiny',
+    'seed: 7',
+    'pivot: { name: pivot, model: models/pivot, chat_template: template.jinja }',
+    'sources:',
+    ...sources.map((name) => entries[name]!),
+    'data: { train: data/train.jsonl, test: [{ name: moby, path: data/test.jsonl }] }',
+    'capture: { top_k: 4, max_length: 64 }',
+    'training: { max_steps: 2, batch_size: 2, learning_rate: 0.01, save_steps: 1 }',
+    'report: { samples: { prompts: ["Who is the captain?"], max_new_tokens: 3 } }',
+    ...extra,
+  ].join('\n');
+}
+
+describe('runPipeline', () => {
+  let fixture: PipelineFixture;
+  let first: PipelineResults;
+  const configPath = () => join(fixture.root, 'pipeline.yml');
+  const runDir = () => join(fixture.root, 'tiny.run');
+  const run = async (yaml: string, lines: string[] = []) => {
+    writeFileSync(configPath(), yaml);
+    const config = await loadPipelineConfig(configPath());
+    return runPipeline(config, {
+      log: collectingLogger(lines),
+      report: async (results, dir) => {
+        writeFileSync(join(dir, 'report', 'index.html'), `<p>${results.name}</p>`);
+      },
+    });
+  };
+  const ran = (results: PipelineResults) =>
+    results.stages.filter((stage) => !stage.reused).map((stage) => stage.id);
+
+  beforeAll(async () => {
+    fixture = await setUpPipelineFixture('run');
+  });
+  afterAll(() => fixture?.cleanup());
+
+  it('runs every stage on two tokenizers and writes results.json', async () => {
+    const lines: string[] = [];
+    first = await run(pipelineYaml(['moby', 'qwen']), lines);
+    expect(ran(first)).toEqual([
+      'capture/pivot',
+      'capture/moby',
+      'capture/qwen',
+      'align/moby',
+      'align/qwen',
+      'train/moby',
+      'train/qwen',
+      'train/control',
+      'merge',
+      'eval',
+      'report',
+    ]);
+    expect(first.stages.every((stage) => stage.status === 'complete')).toBe(true);
+    expect(JSON.parse(readFileSync(join(runDir(), 'results.json'), 'utf8'))).toEqual(first);
+    expect(first.models.map((model) => [model.name, model.role, model.spaceMarker])).toEqual([
+      ['pivot', 'pivot', '▁'],
+      ['moby', 'source', '▁'],
+      ['qwen', 'source', 'Ġ'],
+      ['target-moby', 'target', '▁'],
+      ['target-qwen', 'target', '▁'],
+      ['control', 'control', '▁'],
+      ['merged', 'merged', '▁'],
+    ]);
+    const models = new Set(first.evaluation.map((row) => row.model));
+    expect([...models]).toEqual(['pivot', 'moby', 'qwen', 'target-moby', 'target-qwen', 'control', 'merged']);
+    for (const row of first.evaluation) {
+      expect(row.split).toBe('moby');
+      expect(row.tokens).toBeGreaterThan(0);
+      expect(row.perplexity).toBeCloseTo(Math.exp(row.loss), 6);
+    }
+    expect(first.training.map((curve) => [curve.model, curve.rows.map((row) => row.step)])).toEqual([
+      ['target-moby', [1, 2]],
+      ['target-qwen', [1, 2]],
+      ['control', [1, 2]],
+    ]);
+    expect(first.training[0]!.rows[0]!.fusion).toBeTypeOf('number');
+    expect(first.training[2]!.rows[0]!.fusion).toBeUndefined();
+    expect(first.merge?.method).toBe('variation_ratio');
+    expect(first.merge?.models).toEqual(['moby', 'qwen']);
+    for (const { weights } of first.merge!.tensorWeights) {
+      expect(weights).toHaveLength(2);
+      expect(weights[0]! + weights[1]!).toBeCloseTo(1, 6);
+    }
+    expect(first.samples).toHaveLength(1);
+    expect(first.samples[0]!.completions.map((entry) => entry.model)).toEqual([...models]);
+    expect(first.fusion.map((entry) => entry.examples)).toEqual([4, 4]);
+    expect(first.alignment.map((entry) => entry.source)).toEqual(['moby', 'qwen']);
+    for (const dir of [
+      'capture/pivot/store',
+      'align/qwen/store',
+      'align/qwen/vocabulary-map.json',
+      'train/moby/model',
+      'merge/model',
+      'merge/merge-report.json',
+      'eval/evaluation.json',
+      'report/index.html',
+    ]) {
+      expect(existsSync(join(runDir(), dir)), dir).toBe(true);
+    }
+    const manifest = await readStageManifest(join(runDir(), 'align', 'qwen', 'stage.json'));
+    expect(manifest).toMatchObject({ id: 'align/qwen', kind: 'align', status: 'complete' });
+    expect(Object.keys(manifest!.inputs)).toEqual(['pivotCapture', 'sourceCapture']);
+    expect(lines.some((line) => line.startsWith('[capture/pivot] '))).toBe(true);
+  });
+});

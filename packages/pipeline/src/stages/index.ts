@@ -1,0 +1,10 @@
+export { type AlignStageSummary, alignStage } from './align-stage.js';
+export { type CaptureStageSummary, captureStage } from './capture-stage.js';
+export { type EvalStageSummary, type EvaluatedModel, evalStage } from './eval-stage.js';
+export { type MergeStageSummary, mergeStage } from './merge-stage.js';
+export { modelInputs, tokenizerDirOf } from './model-inputs.js';
+export { PipelineStageError } from './pipeline-stage-error.js';
+export { type ReportHook, reportStage } from './report-stage.js';
+export { diskBytes, runStage, type StageDefinition, type StageOutcome } from './run-stage.js';
+export { type PipelineContext, stageLogger, stageProgress } from './stage-context.js';
+export { type TrainStageSummary, trainStage } from './train-stage.js';
