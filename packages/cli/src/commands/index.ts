@@ -7,6 +7,7 @@ import { registerExportCommand } from './export.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerMergeCommand } from './merge.js';
 import { registerPlanCommand } from './plan.js';
+import { registerRunCommand } from './run.js';
 import { registerServeCommand } from './serve.js';
 import { registerStoreCommand } from './store.js';
 import { registerTrainCommand } from './train.js';
@@ -14,6 +15,7 @@ import { registerTrainCommand } from './train.js';
 /** Adds every command to the program. One file per command in this folder. */
 export function registerCommands(program: Command): void {
   registerDemoCommand(program);
+  registerRunCommand(program);
   registerPlanCommand(program);
   registerCaptureCommand(program);
   registerAlignCommand(program);
