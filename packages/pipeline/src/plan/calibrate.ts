@@ -12,7 +12,14 @@ import {
 } from '@fusechat/distribution-capture';
 import { openStore } from '@fusechat/distribution-store';
 import { mergeModels } from '@fusechat/merge';
-import { type CausalLM, createModel, generate, loadModel, type ModelConfig } from '@fusechat/model';
+import {
+  type CausalLM,
+  createModel,
+  evaluatePerplexity,
+  generate,
+  loadModel,
+  type ModelConfig,
+} from '@fusechat/model';
 import { buildVocabularyMap, type CoTokenizedText } from '@fusechat/tokenizer-alignment';
 import { train } from '@fusechat/training';
 import { calibrateStore, type StoreCalibration } from './store-size.js';
@@ -305,6 +312,28 @@ export async function calibrateGeneration(config: ModelConfig, tokens = 8): Prom
     const started = performance.now();
     const result = await generate(model, prompt, { maxNewTokens: tokens, minNewTokens: tokens, seed: 1 });
     return { secondsPerToken: (performance.now() - started) / 1000 / Math.max(1, result.tokens.length) };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Times `evaluatePerplexity` (the eval stage's call) on a random model of `config` at one batch
+ * shape, after a warm-up pass: real tokens per second.
+ */
+export async function calibrateEvaluation(
+  config: ModelConfig,
+  shape: { readonly batch: number; readonly time: number },
+): Promise<{ readonly tokensPerSecond: number }> {
+  const model = createModel(config, { seed: 3 });
+  try {
+    const inputIds = Array.from({ length: shape.batch }, (_, row) =>
+      Array.from({ length: shape.time }, (_, t) => (row * 7919 + t * 131 + 5) % config.vocabSize),
+    );
+    await evaluatePerplexity(model, [{ inputIds: inputIds.slice(0, 1).map((row) => row.slice(0, 8)) }]);
+    const started = performance.now();
+    await evaluatePerplexity(model, [{ inputIds }]);
+    return { tokensPerSecond: (shape.batch * shape.time) / ((performance.now() - started) / 1000) };
   } finally {
     model.dispose();
   }

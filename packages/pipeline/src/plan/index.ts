@@ -3,6 +3,7 @@ export {
   type CaptureCalibration,
   calibrateAlign,
   calibrateCapture,
+  calibrateEvaluation,
   calibrateGeneration,
   calibrateMerge,
   calibrateTraining,

@@ -111,27 +111,34 @@ export interface CaptureMemoryOptions {
   readonly batch: BatchShape;
   /** The local provider's logits budget (default 256 MiB). */
   readonly logitsBudgetBytes?: number | undefined;
+  /** The loaded tokenizer (measured when it was loaded). */
+  readonly tokenizerBytes?: number | undefined;
 }
 
 /**
  * Peak memory of a local capture: float32 weights, the output projection's transposed copy
- * (`prepareProjection`, vocab × hidden), every layer's activations for the largest batch, the
- * gathered hidden rows, and one chunk of logits with its softmax and temporaries — the local
- * provider sizes chunks as `⌊budget / (vocab × 4 × 3)⌋` rows.
+ * (`prepareProjection`, vocab × hidden), then the larger of two phases — the forward's tidy
+ * (every layer's activations for the largest batch; freed when the hidden states are returned)
+ * or the logits phase: the gathered hidden rows and one chunk of logits with its softmax (2
+ * copies; the local provider sizes chunks as `⌊budget / (vocab × 4 × 3)⌋` rows).
  */
 export function captureMemory(shape: ModelShape, options: CaptureMemoryOptions): MemoryBreakdown {
   const tokens = options.batch.batch * options.batch.time;
   const budget = options.logitsBudgetBytes ?? 256 * 1024 ** 2;
   const rowsPerChunk = Math.max(1, Math.floor(budget / (shape.vocabSize * FLOAT_BYTES * 3)));
   const rows = Math.min(tokens, rowsPerChunk);
+  const hiddenRows = 2 * tokens * shape.hiddenSize * FLOAT_BYTES;
+  const forward = forwardActivationBytes(shape, options.batch);
+  const logits = rows * shape.vocabSize * FLOAT_BYTES * 2;
+  const forwardPhase = forward >= hiddenRows + logits;
   return breakdown({
     baseline: options.baselineBytes,
     weights: options.parameters * FLOAT_BYTES,
     gradients: 0,
     optimizer: 0,
-    activations: forwardActivationBytes(shape, options.batch) + 2 * tokens * shape.hiddenSize * FLOAT_BYTES,
-    logits: rows * shape.vocabSize * FLOAT_BYTES * 3,
-    buffers: shape.vocabSize * shape.hiddenSize * FLOAT_BYTES,
+    activations: forwardPhase ? forward : hiddenRows,
+    logits: forwardPhase ? 0 : logits,
+    buffers: shape.vocabSize * shape.hiddenSize * FLOAT_BYTES + (options.tokenizerBytes ?? 0),
   });
 }
 

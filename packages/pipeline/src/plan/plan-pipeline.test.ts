@@ -167,21 +167,28 @@ describe('the planner', () => {
       buffers: 6 * 3 * 2 * 4, // fused targets: ids + values
       total: 100 + 16000 + 7872 + 960 + 144,
     });
-    // Capture: one logits chunk (all 6 rows fit the budget) × 3, the transposed head 10 × 4.
+    // Capture: the forward's 3936 B beat the logits phase (hidden rows 2·6·4·4 = 192 + one chunk
+    // of all 6 rows × 10 × 4 × 2 copies = 480); the transposed head 10 × 4 × 4.
     const capture = captureMemory(shape, { baselineBytes: 100, parameters, batch: { batch: 2, time: 3 } });
-    expect(capture.logits).toBe(6 * 10 * 4 * 3);
-    expect(capture.buffers).toBe(10 * 4 * 4);
-    expect(capture.activations).toBe(984 * 4 + 2 * 6 * 4 * 4);
-    expect(capture.total).toBe(100 + 4000 + 3936 + 192 + 720 + 160);
-    // A logits budget of 2 rows' worth: chunks of ⌊(2·10·12)/(10·12)⌋ = 2 rows.
+    expect(capture).toMatchObject({
+      activations: 3936,
+      logits: 0,
+      buffers: 160,
+      total: 100 + 4000 + 3936 + 160,
+    });
+    // A vocabulary of 1000: the logits phase wins (chunk rows ⌊256 MiB / 12000⌋ ≥ 6).
+    const wide = captureMemory(
+      { ...shape, vocabSize: 1000 },
+      { baselineBytes: 0, parameters, batch: { batch: 2, time: 3 } },
+    );
+    expect(wide).toMatchObject({ activations: 192, logits: 6 * 1000 * 4 * 2, buffers: 1000 * 4 * 4 });
+    // A logits budget of 2 rows' worth: chunks of ⌊(2·1000·12)/(1000·12)⌋ = 2 rows.
     expect(
-      captureMemory(shape, {
-        baselineBytes: 0,
-        parameters,
-        batch: { batch: 2, time: 3 },
-        logitsBudgetBytes: 240,
-      }).logits,
-    ).toBe(2 * 10 * 12);
+      captureMemory(
+        { ...shape, vocabSize: 1000 },
+        { baselineBytes: 0, parameters, batch: { batch: 2, time: 3 }, logitsBudgetBytes: 24_000 },
+      ).logits,
+    ).toBe(2 * 1000 * 8);
     expect(
       evaluationMemory(shape, { baselineBytes: 0, parameters, batch: { batch: 2, time: 3 } }).logits,
     ).toBe(3 * 6 * 10 * 4);

@@ -18,6 +18,7 @@ import {
   type CaptureCalibration,
   calibrateAlign,
   calibrateCapture,
+  calibrateEvaluation,
   calibrateGeneration,
   calibrateMerge,
   calibrateTraining,
@@ -85,6 +86,7 @@ interface PlannedModel {
   readonly tokenizer: TokenizerLike;
   readonly chatTemplate: string | null;
   readonly maxLength: number | undefined;
+  readonly tokenizerBytes: number;
   readonly counts: DataTokenCounts;
   readonly sample: readonly CaptureExample[];
   readonly local?: { readonly modelDir: string; readonly config: ModelConfig; readonly parameters: number };
@@ -165,6 +167,7 @@ export async function planPipeline(
         tokenizer: setup.tokenizer,
         chatTemplate: setup.chatTemplate,
         maxLength: setup.maxLength,
+        tokenizerBytes: setup.tokenizerBytes,
         counts,
         sample: await selectExamples(input.data.train, sampleIndices, setup, truncation),
         ...(remote
@@ -226,6 +229,7 @@ export async function planPipeline(
             baselineBytes,
             parameters: model.local!.parameters,
             batch: { batch: batch.indices.length, time: batch.time },
+            tokenizerBytes: model.tokenizerBytes,
           }),
         ),
       );
@@ -273,8 +277,11 @@ export async function planPipeline(
       const store = predictStoreBytes(calibration.store, pivot.counts);
       const mapScale =
         mapping === 'statistics' ? pivot.counts.tokens / Math.max(1, pivotCalibration.sampleTokens) : 1;
+      // The stage and every worker thread hold both tokenizers.
       const memory = onlyBaseline(baselineBytes, {
-        buffers: calibration.workers * WORKER_BYTES + model.tokenizer.vocabSize * 8,
+        buffers:
+          (calibration.workers + 1) * (pivot.tokenizerBytes + model.tokenizerBytes) +
+          calibration.workers * WORKER_BYTES,
       });
       stages.push({
         id: `align/${model.name}`,
@@ -358,7 +365,10 @@ export async function planPipeline(
         id: item.id,
         kind: 'train',
         seconds:
-          pivotCalibration.loadSeconds + stepSeconds + calibration.finishSeconds * (1 + 3 * checkpoints),
+          // The calibration's finish saved the final model and one checkpoint.
+          pivotCalibration.loadSeconds +
+          stepSeconds +
+          calibration.finishSeconds * Math.max(1, Math.ceil(steps / (training.saveSteps ?? 500))),
         peakMemoryBytes: memory.total,
         diskBytes: modelBytes + checkpoints * checkpointBytes + steps * METRICS_ROW_BYTES,
         memory,
@@ -393,14 +403,16 @@ export async function planPipeline(
       stages.push({
         id: 'merge',
         kind: 'merge',
-        seconds: inputBytes / bytesPerSecond,
+        // Same tensors, same number of models: the calibration's time (reads of f32 targets vs the
+        // pivot's dtype aside).
+        seconds: mergeCalibration.seconds,
         peakMemoryBytes: memory.total,
         diskBytes:
           mergeCalibration.outputBytes -
           mergeCalibration.outputWeightBytes +
           pivotLocal.parameters * outputBytesPerParameter,
         memory,
-        basis: `measured ${formatBytes(bytesPerSecond)}/s merge read (${input.merge.method}) × ${formatBytes(inputBytes)} in; ${targets + 1} buffers of ${formatBytes(largestTensor * 4)}`,
+        basis: `measured merge of the pivot's shape with ${targets} links (${input.merge.method}, ${formatBytes(bytesPerSecond)}/s; ${formatBytes(inputBytes)} in); ${targets + 1} buffers of ${formatBytes(largestTensor * 4)}`,
       });
     }
 
@@ -412,6 +424,7 @@ export async function planPipeline(
       ...(stages.some((stage) => stage.id === 'merge') ? [pivot] : []),
     ];
     const evalBatch = input.eval?.batchSize ?? 8;
+    const evaluationRates = new Map<string, number>();
     let evalSeconds = 0;
     let evalTokens = 0;
     let evalMemory = onlyBaseline(baselineBytes);
@@ -428,8 +441,19 @@ export async function planPipeline(
           });
           countsByModel.set(model.name, counts);
         }
-        const calibration = model.calibration!;
-        evalSeconds += counts.seconds + counts.tokens / calibration.tokensPerSecond;
+        const meanLength = Math.max(2, Math.round(counts.tokens / Math.max(1, counts.examples)));
+        const key = `${model.name}:${meanLength}`;
+        let rate = evaluationRates.get(key);
+        if (rate === undefined) {
+          rate = (
+            await calibrateEvaluation(model.local!.config, {
+              batch: Math.min(evalBatch, Math.max(1, counts.examples)),
+              time: meanLength,
+            })
+          ).tokensPerSecond;
+          evaluationRates.set(key, rate);
+        }
+        evalSeconds += counts.seconds + counts.tokens / rate;
         evalTokens += counts.tokens;
         const longest = Math.max(1, ...counts.lengths);
         const memory = evaluationMemory(model.local!.config, {
@@ -452,7 +476,7 @@ export async function planPipeline(
       basis:
         tests.length === 0
           ? 'no test data'
-          : `measured forward tokens/s per model × ${evalTokens.toLocaleString('en-US')} test tokens (${family.length} models × ${tests.length} splits)`,
+          : `measured evaluatePerplexity tokens/s per model shape × ${evalTokens.toLocaleString('en-US')} test tokens (${family.length} models × ${tests.length} splits)`,
     });
 
     // report: sample generations and the HTML page.
@@ -525,8 +549,8 @@ export function planRecord(plan: PipelinePlan): PipelinePlanRecord {
   };
 }
 
-/** A worker thread's isolate, its block buffers and its copy of the tokenizers (estimate). */
-const WORKER_BYTES = 48 * 1024 ** 2;
+/** A worker thread's isolate and its block buffers (estimate). */
+const WORKER_BYTES = 16 * 1024 ** 2;
 /** One `metrics.jsonl` row. */
 const METRICS_ROW_BYTES = 160;
 /** One row of `evaluation.json`. */
@@ -555,6 +579,8 @@ interface Setup {
   readonly tokenizer: TokenizerLike;
   readonly chatTemplate: string | null;
   readonly maxLength: number | undefined;
+  /** RSS growth when the tokenizer was loaded (every process that loads it pays it). */
+  readonly tokenizerBytes: number;
   readonly config?: ModelConfig;
 }
 
@@ -564,9 +590,11 @@ async function modelSetup(
   chatTemplateFile: string | undefined,
 ): Promise<Setup> {
   const { config } = await readModelConfig(modelDir);
+  const before = process.memoryUsage.rss();
   const tokenizer = await loadTokenizer(modelDir);
   return {
     tokenizer,
+    tokenizerBytes: Math.max(0, process.memoryUsage.rss() - before),
     chatTemplate:
       chatTemplateFile === undefined
         ? (tokenizer.chatTemplate ?? null)
@@ -581,9 +609,11 @@ async function tokenizerSetup(
   maxLength: number | undefined,
   chatTemplateFile: string | undefined,
 ): Promise<Setup> {
+  const before = process.memoryUsage.rss();
   const tokenizer = await loadTokenizer(dir);
   return {
     tokenizer,
+    tokenizerBytes: Math.max(0, process.memoryUsage.rss() - before),
     chatTemplate:
       chatTemplateFile === undefined
         ? (tokenizer.chatTemplate ?? null)
