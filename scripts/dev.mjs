@@ -170,13 +170,27 @@ switch (task) {
   case 'demo':
     exitWith(runCli(['demo', ...args]));
     break;
+  case 'reproduce':
+    // `npm run reproduce -- [--seeds 1,2,3] [--quick]`: docs/results.md (scripts/reproduce.ts).
+    exitWith(
+      run(process.execPath, [
+        '--conditions=source',
+        '--import',
+        join(root, 'scripts', 'register-source-hooks.mjs'),
+        '--import',
+        'tsx',
+        join(root, 'scripts', 'reproduce.ts'),
+        ...args,
+      ]),
+    );
+    break;
   case 'fusechat':
     // `npm run fusechat -- <args>`: rebuild what is stale, then run the CLI in the caller's directory.
     exitWith(runCli(args));
     break;
   default:
     console.error(
-      `[fusechat] unknown task "${task}". Known: setup, test, build, typecheck, lint, bench, demo, fusechat`,
+      `[fusechat] unknown task "${task}". Known: setup, test, build, typecheck, lint, bench, demo, reproduce, fusechat`,
     );
     exitWith(1);
 }
