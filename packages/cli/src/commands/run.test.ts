@@ -96,12 +96,19 @@ describe('fusechat run', () => {
     );
     const first = await runCommand(['run', path, '--backend', 'cpu']);
     expect(first.error).toBeUndefined();
-    expect(first.stdout).toMatch(/^cli: 5 stage\(s\) ran in .* 0 up to date/);
+    // capture ×2, align, train, eval and — from the default hooks — the report; planned first.
+    expect(first.stdout).toMatch(/^cli: 6 stage\(s\) ran in .* 0 up to date/);
     expect(first.stdout).toMatch(/target-moby +\d+\.\d\d/);
     expect(existsSync(join(root, 'cli.run', 'results.json'))).toBe(true);
+    expect(readFileSync(join(root, 'cli.run', 'report', 'index.html'), 'utf8')).toContain('<svg');
+    const plan = JSON.parse(readFileSync(join(root, 'cli.run', 'plan.json'), 'utf8')) as {
+      stages: { id: string; seconds: number }[];
+    };
+    expect(plan.stages.map((stage) => stage.id)).toContain('capture/moby');
+    expect(plan.stages.every((stage) => Number.isFinite(stage.seconds) && stage.seconds >= 0)).toBe(true);
     const second = await runCommand(['run', path, '--backend', 'cpu', '--json']);
     const results = JSON.parse(second.stdout) as { stages: { reused: boolean }[] };
-    expect(results.stages.map((stage) => stage.reused)).toEqual([true, true, true, true, true]);
+    expect(results.stages.map((stage) => stage.reused)).toEqual([true, true, true, true, true, true]);
     expect(JSON.parse(readFileSync(join(root, 'cli.run', 'results.json'), 'utf8'))).toEqual(results);
   });
 });

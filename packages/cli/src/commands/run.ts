@@ -1,6 +1,7 @@
 import type { BackendRequest, BackendSelection } from '@fusechat/backend';
 import { createConsoleLogger, createProgressPrinter, formatDuration } from '@fusechat/core';
 import {
+  defaultRunHooks,
   loadPipelineConfig,
   type PipelinePlanRecord,
   type PipelineResults,
@@ -10,7 +11,10 @@ import {
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 
-/** Hooks the CLI wires in (the report renderer, the planner); tests pass their own. */
+/**
+ * The planner and the report renderer. By default `defaultRunHooks` (plan first, refusing what
+ * cannot fit; `report/index.html` last); tests pass their own.
+ */
 export interface RunCommandHooks {
   readonly plan?: ((config: ResolvedPipelineConfig) => Promise<PipelinePlanRecord>) | undefined;
   readonly report?: ((results: PipelineResults, runDir: string) => Promise<void>) | undefined;
@@ -30,7 +34,7 @@ export interface RunCommandHooks {
  * await program.parseAsync(['run', 'pipeline.yml', '--backend', 'wasm'], { from: 'user' });
  * ```
  */
-export function registerRunCommand(program: Command, hooks: RunCommandHooks = {}): void {
+export function registerRunCommand(program: Command, hooks?: RunCommandHooks): void {
   program
     .command('run')
     .description(
@@ -38,6 +42,7 @@ export function registerRunCommand(program: Command, hooks: RunCommandHooks = {}
     )
     .argument('<pipeline>', 'pipeline config (YAML; see pipeline-config.schema.json)')
     .option('--json', 'print results.json on stdout instead of the results table', false)
+    .option('--no-plan', 'do not predict the stages first (no plan.json: the report has no plan vs reality)')
     .addOption(backendOption())
     .addOption(threadsOption())
     .addHelpText(
@@ -57,42 +62,46 @@ export function registerRunCommand(program: Command, hooks: RunCommandHooks = {}
         'Ctrl-C stops after the current step; rerun the same command to resume.',
       ].join('\n'),
     )
-    .action(async (path: string, options: { json: boolean; backend: BackendRequest; threads?: string }) => {
-      const logger = createConsoleLogger({ prefix: 'fusechat: ' });
-      // Every problem of the config is listed before anything loads or runs.
-      const config = await loadPipelineConfig(path, { logger });
-      const selection = await initCommandBackend(options, { logger });
-      const controller = new AbortController();
-      const onSignal = () => {
-        logger.warn('interrupted: stopping the running stage; rerun the same command to resume.');
-        controller.abort();
-      };
-      process.once('SIGINT', onSignal);
-      const progress = createProgressPrinter();
-      try {
-        const results = await runPipeline(config, {
-          log: {
-            ...logger,
-            info: (message, fields) => {
-              progress.finish();
-              logger.info(message, fields);
+    .action(
+      async (
+        path: string,
+        options: { json: boolean; plan: boolean; backend: BackendRequest; threads?: string },
+      ) => {
+        const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        // Every problem of the config is listed before anything loads or runs.
+        const config = await loadPipelineConfig(path, { logger });
+        const selection = await initCommandBackend(options, { logger });
+        const controller = new AbortController();
+        const onSignal = () => {
+          logger.warn('interrupted: stopping the running stage; rerun the same command to resume.');
+          controller.abort();
+        };
+        process.once('SIGINT', onSignal);
+        const progress = createProgressPrinter();
+        try {
+          const results = await runPipeline(config, {
+            log: {
+              ...logger,
+              info: (message, fields) => {
+                progress.finish();
+                logger.info(message, fields);
+              },
             },
-          },
-          onProgress: progress,
-          signal: controller.signal,
-          backendName: backendLabel(selection),
-          plan: hooks.plan,
-          report: hooks.report,
-        });
-        progress.finish();
-        process.stdout.write(
-          options.json ? `${JSON.stringify(results)}\n` : resultsTable(results, config.runDir),
-        );
-      } finally {
-        progress.finish();
-        process.off('SIGINT', onSignal);
-      }
-    });
+            onProgress: progress,
+            signal: controller.signal,
+            backendName: backendLabel(selection),
+            ...(hooks ?? defaultRunHooks({ logger, plan: options.plan })),
+          });
+          progress.finish();
+          process.stdout.write(
+            options.json ? `${JSON.stringify(results)}\n` : resultsTable(results, config.runDir),
+          );
+        } finally {
+          progress.finish();
+          process.off('SIGINT', onSignal);
+        }
+      },
+    );
 }
 
 /** e.g. `wasm [2 threads]`. */

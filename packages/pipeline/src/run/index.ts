@@ -1,1 +1,2 @@
+export { defaultRunHooks } from './default-run-hooks.js';
 export { type RunPipelineOptions, runPipeline, targetName } from './run-pipeline.js';
