@@ -28,7 +28,7 @@ describe('runCli', () => {
     try {
       expect(await runCli(['merge', '--help'])).toBe(0);
       expect(await runCli(['demo', '--help'])).toBe(0);
-      expect(write.mock.calls.map((call) => String(call[0])).join('')).toContain('--source-steps');
+      expect(write.mock.calls.map((call) => String(call[0])).join('')).toContain('--target-steps');
     } finally {
       write.mockRestore();
     }
@@ -48,10 +48,10 @@ describe('runCli', () => {
   it('returns 2 with one line for invalid option values', async () => {
     const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      expect(await runCli(['demo', '--source-steps', 'many'])).toBe(2);
+      expect(await runCli(['demo', '--target-steps', 'many'])).toBe(2);
       const output = write.mock.calls.map((call) => String(call[0])).join('');
       expect(output).toBe(
-        'fusechat: --source-steps: "many" is not a positive integer. [CLI_INVALID_NUMBER]\n',
+        'fusechat: --target-steps: "many" is not a positive integer. [CLI_INVALID_NUMBER]\n',
       );
     } finally {
       write.mockRestore();
