@@ -182,7 +182,8 @@ async function trainTeacher(teacher: DemoTeacher, index: number, phase: 1 | 2): 
     });
     const target = join(out, teacher.name);
     await rm(target, { recursive: true, force: true });
-    await saveModel(model, target, { dtype: 'BF16' });
+    // tokenizerDirectory = target: no tokenizer.json copied in (phase 2 loads from a full checkpoint).
+    await saveModel(model, target, { dtype: 'BF16', tokenizerDirectory: target });
     const tokenizerConfig = JSON.parse(
       await readFile(demoTokenizerFiles(teacher.tokenizer).tokenizerConfig, 'utf8'),
     ) as Record<string, unknown>;
