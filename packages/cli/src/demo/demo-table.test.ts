@@ -29,6 +29,20 @@ const models = [
 ];
 
 describe('the demo verdict', () => {
+  it('gives no credit for a difference under 0.01 nats (one seed cannot resolve it)', () => {
+    const evaluation = [
+      ...rows('control', { 'moby-dick': 7.196, sotu: 6.904 }),
+      ...rows('fused', { 'moby-dick': 7.195, sotu: 6.899 }),
+    ];
+    const { comparisons, lines } = demoVerdict({ models, evaluation });
+    const fused = comparisons.find((comparison) => comparison.model === 'fused')!;
+    expect(fused.lossDifference).toBeCloseTo(-0.003, 12);
+    expect(fused.better).toBe(false);
+    expect(lines[0]).toMatch(
+      /^fused \(fused\) vs CLM-only control: no measurable difference — mean loss −0\.003 nats/,
+    );
+  });
+
   it('credits fusion only against the CLM-only control, not against the pivot', () => {
     const evaluation = [
       ...rows('pivot', { 'moby-dick': 6, sotu: 6 }),

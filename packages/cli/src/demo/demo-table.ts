@@ -1,4 +1,5 @@
 import type { EvaluationRow, ModelRecord, PipelineResults } from '@fusechat/pipeline';
+import { NEGLIGIBLE_LOSS_DIFFERENCE } from '@fusechat/pipeline';
 
 /** The models of a run in table order: pivot, sources, control, targets, merged. */
 const ROLE_ORDER: readonly ModelRecord['role'][] = ['pivot', 'source', 'control', 'target', 'merged'];
@@ -110,7 +111,9 @@ export function demoVerdict(
     const common = on.filter((split) => mine.has(split) && theirs.has(split));
     if (common.length === 0) return undefined;
     const lossDifference = meanOf(common.map((split) => mine.get(split)!.loss - theirs.get(split)!.loss));
-    const comparison = { model, baseline, splits: common, lossDifference, better: lossDifference < 0 };
+    // One seed: differences under NEGLIGIBLE_LOSS_DIFFERENCE (≈ 1% perplexity) earn no credit.
+    const better = lossDifference <= -NEGLIGIBLE_LOSS_DIFFERENCE;
+    const comparison = { model, baseline, splits: common, lossDifference, better };
     comparisons.push(comparison);
     return comparison;
   };
@@ -119,7 +122,7 @@ export function demoVerdict(
     if (comparison === undefined) return;
     const ratio = Math.exp(comparison.lossDifference);
     lines.push(
-      `${what}: ${comparison.better ? 'better' : 'NOT better'} — mean loss ${comparison.lossDifference >= 0 ? '+' : '−'}${Math.abs(comparison.lossDifference).toFixed(3)} nats ` +
+      `${what}: ${comparison.better ? 'better' : Math.abs(comparison.lossDifference) < NEGLIGIBLE_LOSS_DIFFERENCE ? 'no measurable difference' : 'NOT better'} — mean loss ${comparison.lossDifference >= 0 ? '+' : '−'}${Math.abs(comparison.lossDifference).toFixed(3)} nats ` +
         `(perplexity ×${ratio.toFixed(3)}) over ${comparison.splits.join(', ')}`,
     );
   };

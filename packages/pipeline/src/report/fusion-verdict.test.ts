@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EvaluationRow, ModelRecord } from '../results/pipeline-results.js';
-import { fusionVerdict } from './fusion-verdict.js';
+import { fusionVerdict, NEGLIGIBLE_LOSS_DIFFERENCE } from './fusion-verdict.js';
 import { realisticResults } from './testing/results-fixture.js';
 
 const model = (name: string, role: ModelRecord['role']): ModelRecord => ({
@@ -42,11 +42,39 @@ describe('fusionVerdict', () => {
     expect(pivot.difference).toBeCloseTo((4.48 - 5.1 + 4.6 - 5.3 + 5.07 - 5.6) / 3, 12);
   });
 
-  it('a tie or a higher loss did not beat the control, whatever the per-split wins', () => {
+  it('a tie, or a difference under NEGLIGIBLE_LOSS_DIFFERENCE, is no measurable difference — not a win', () => {
     const models = [model('p', 'pivot'), model('c', 'control'), model('m', 'merged')];
     const tie = fusionVerdict({ models, evaluation: [row('c', 'a', 2), row('m', 'a', 2)] });
-    expect(tie.status).toBe('did-not-beat');
-    expect(tie.sentence).toMatch(/^Fusion did not beat the CLM-only control/);
+    expect(tie.status).toBe('no-measurable-difference');
+    expect(tie.sentence).toMatch(
+      /^No measurable difference between fusion and the CLM-only control \(\|Δ\| < 0\.01 nats\)/,
+    );
+    // The demo's own case: −0.0003 nats over three splits (one of three won) earns no credit.
+    const tiny = fusionVerdict({
+      models,
+      evaluation: [
+        row('c', 'a', 7.196),
+        row('m', 'a', 7.201),
+        row('c', 'b', 6.904),
+        row('m', 'b', 6.89),
+        row('c', 'c', 7.494),
+        row('m', 'c', 7.502),
+      ],
+    });
+    expect(tiny.meanDifference).toBeCloseTo((0.005 - 0.014 + 0.008) / 3, 12);
+    expect(tiny.status).toBe('no-measurable-difference');
+    // Either side of the threshold.
+    const edge = (loss: number) =>
+      fusionVerdict({ models, evaluation: [row('c', 'a', 2), row('m', 'a', loss)] }).status;
+    expect(NEGLIGIBLE_LOSS_DIFFERENCE).toBe(0.01);
+    expect(edge(2 - 0.011)).toBe('beat');
+    expect(edge(2 - 0.009)).toBe('no-measurable-difference');
+    expect(edge(2 + 0.009)).toBe('no-measurable-difference');
+    expect(edge(2 + 0.011)).toBe('did-not-beat');
+  });
+
+  it('a higher loss did not beat the control, whatever the per-split wins', () => {
+    const models = [model('p', 'pivot'), model('c', 'control'), model('m', 'merged')];
     // Wins one split of two but loses more on the other: the mean decides.
     const mixed = fusionVerdict({
       models,

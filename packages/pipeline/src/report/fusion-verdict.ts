@@ -22,7 +22,13 @@ export interface VerdictComparison {
 
 /** Whether fusion beat the CLM-only control (the honest baseline), computed from the evaluation rows. */
 export interface FusionVerdict {
-  readonly status: 'beat' | 'did-not-beat' | 'no-control' | 'no-fused-model' | 'no-common-split';
+  readonly status:
+    | 'beat'
+    | 'did-not-beat'
+    | 'no-measurable-difference'
+    | 'no-control'
+    | 'no-fused-model'
+    | 'no-common-split';
   /** The model standing for fusion: the merged model, else the only target, else the best target. */
   readonly fused?: string | undefined;
   readonly control?: string | undefined;
@@ -57,10 +63,18 @@ function compare(fused: Map<string, number>, other: Map<string, number>) {
 }
 
 /**
+ * Mean loss differences smaller than this (in nats, ≈ 1% perplexity) are reported as no
+ * measurable difference: one run has one seed, and seed-to-seed changes of that size are common,
+ * so a −0.0003 nats "win" must not be headlined as fusion beating the control.
+ */
+export const NEGLIGIBLE_LOSS_DIFFERENCE = 0.01;
+
+/**
  * Did fusion beat the CLM-only control? The fused model (the merge of the targets; with one
  * source and no merge, its target) against the control (the pivot fine-tuned with CLM only on the
  * same data and steps), by held-out response loss on every split both were evaluated on: `beat`
- * when the mean loss over those splits is strictly lower. One run has one seed, so the sentence
+ * when the mean loss over those splits is lower by at least {@link NEGLIGIBLE_LOSS_DIFFERENCE},
+ * `did-not-beat` when it is higher by as much, `no-measurable-difference` in between. One run has one seed, so the sentence
  * says the difference is not tested against the seed spread.
  *
  * @example
@@ -143,14 +157,25 @@ export function fusionVerdict(results: Pick<PipelineResults, 'models' | 'evaluat
   const fusedMean = meanOf(splits.map((entry) => entry.fusedLoss));
   const controlMean = meanOf(splits.map((entry) => entry.controlLoss));
   const splitsWon = splits.filter((entry) => entry.difference < 0).length;
-  const beat = meanDifference < 0;
+  const status: FusionVerdict['status'] =
+    meanDifference <= -NEGLIGIBLE_LOSS_DIFFERENCE
+      ? 'beat'
+      : meanDifference >= NEGLIGIBLE_LOSS_DIFFERENCE
+        ? 'did-not-beat'
+        : 'no-measurable-difference';
+  const headline =
+    status === 'beat'
+      ? 'Fusion beat the CLM-only control'
+      : status === 'did-not-beat'
+        ? 'Fusion did not beat the CLM-only control'
+        : `No measurable difference between fusion and the CLM-only control (|Δ| < ${NEGLIGIBLE_LOSS_DIFFERENCE} nats)`;
   const sentence =
-    `Fusion ${beat ? 'beat' : 'did not beat'} the CLM-only control: ${fused}${fusedNote} has a mean held-out loss of ` +
+    `${headline}: ${fused}${fusedNote} has a mean held-out loss of ` +
     `${formatLoss(fusedMean)} against ${formatLoss(controlMean)} for ${control} (${formatSigned(meanDifference)} nats, ` +
     `perplexity ${formatNumber(Math.exp(fusedMean))} vs ${formatNumber(Math.exp(controlMean))}), lower on ${splitsWon} of ${splits.length} ` +
     `split${splits.length === 1 ? '' : 's'}. One run, one seed: the difference is not tested against the seed spread (the reproduction runs several seeds).`;
   return {
-    status: beat ? 'beat' : 'did-not-beat',
+    status,
     fused,
     control,
     splits,

@@ -2,6 +2,7 @@ export { type BuildAlignmentRecordOptions, buildAlignmentRecord } from './build-
 export {
   type FusionVerdict,
   fusionVerdict,
+  NEGLIGIBLE_LOSS_DIFFERENCE,
   type VerdictComparison,
   type VerdictSplit,
 } from './fusion-verdict.js';

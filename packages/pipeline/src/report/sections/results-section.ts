@@ -72,7 +72,7 @@ ${splits.map((split) => {
 }
 
 function verdictBox(verdict: FusionVerdict): SafeHtml {
-  const kind = verdict.status === 'beat' || verdict.status === 'did-not-beat' ? verdict.status : 'none';
+  const kind = verdict.status === 'beat' || verdict.status === 'did-not-beat' ? verdict.status : 'none'; // no-measurable-difference: neutral
   const detail =
     verdict.splits.length === 0
       ? ''
