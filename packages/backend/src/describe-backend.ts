@@ -40,3 +40,25 @@ export function describeBackend(): BackendDescription {
     numBytes: memory.numBytes,
   };
 }
+
+/**
+ * Bytes of the WebAssembly memory of the running `wasm` backend (`undefined` on any other
+ * backend). A wasm heap only grows — `WebAssembly.Memory` cannot shrink — so this is the high-water
+ * mark of every tensor the process has held at once, and it stays resident until the process
+ * ends; the pipeline's plan counts it as memory later stages cannot get back.
+ *
+ * @example
+ * ```ts
+ * await initBackend('wasm');
+ * wasmHeapBytes(); // e.g. 16_777_216, then more after a large forward pass
+ * ```
+ */
+export function wasmHeapBytes(): number | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const module = (
+    tf.backend() as unknown as {
+      wasm?: { wasmMemory?: { buffer: ArrayBufferLike }; HEAPU8?: Uint8Array };
+    }
+  ).wasm;
+  return (module?.wasmMemory?.buffer ?? module?.HEAPU8?.buffer)?.byteLength;
+}

@@ -6,7 +6,7 @@ export {
   isBackendRequest,
   listBackends,
 } from './backend-names.js';
-export { type BackendDescription, describeBackend } from './describe-backend.js';
+export { type BackendDescription, describeBackend, wasmHeapBytes } from './describe-backend.js';
 export {
   type BackendAttempt,
   type BackendSelection,

@@ -57,7 +57,11 @@ export {
 export { evaluateDataset } from './trainer/evaluate-dataset.js';
 export type { MetricsRow } from './trainer/metrics-log.js';
 export { modelIdentity } from './trainer/model-identity.js';
-export { resolveTrainingPlan, type TrainingPlan } from './trainer/resolve-training-plan.js';
+export {
+  DEFAULT_SAVE_STEPS,
+  resolveTrainingPlan,
+  type TrainingPlan,
+} from './trainer/resolve-training-plan.js';
 export { type TrainOptions, type TrainResult, train } from './trainer/train.js';
 export type { TrainingBatch } from './training-batch.js';
 export type { TrainingDataset } from './training-dataset.js';

@@ -54,9 +54,11 @@ export function registerPlanCommand(program: Command): void {
         'Token counts are exact (the data rendered with each chat template and tokenised as capture does).',
         'Throughput is measured: a capture of a sample of the data with each local model into a scratch store',
         '(which also gives the store bytes per token), a re-indexing of those stores, a few training steps on a',
-        "randomly initialised model of the pivot's shape, a merge of the pivot's shape and a short generation.",
+        "randomly initialised model of the pivot's shape, a merge of the pivot's shape, the eval stage's scoring",
+        "of each split's first conversations and a short generation per model shape.",
         "Memory adds up weights, gradients, AdamW moments, activations and logits for the run's exact batch shapes",
-        'over this process baseline. Disk is checked cumulatively against the free space of run_dir; memory per',
+        'over this process baseline, plus on wasm the heap earlier work grew (WebAssembly never returns it).',
+        'Disk is checked cumulatively against the free space of run_dir; memory per',
         'stage against the available memory (cgroup limit included). Remote sources: time not predicted.',
       ].join('\n'),
     )

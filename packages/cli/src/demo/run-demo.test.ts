@@ -60,7 +60,9 @@ describe('runDemo (slow)', () => {
   it('prints the table, credits fusion against the control only, and shows samples of the pivot, a target and the fused model', async () => {
     const text = run.summary.join('\n');
     expect(text).toMatch(/pivot \(pivot\)/);
-    expect(text).toMatch(/vs CLM-only control: (better|NOT better|no measurable difference) — mean loss [+−]\d/);
+    expect(text).toMatch(
+      /vs CLM-only control: (better|NOT better|no measurable difference) — mean loss [+−]\d/,
+    );
     expect(text).toMatch(/\* scored per token of its own vocabulary/);
     expect(run.results.samples).toHaveLength(3);
     for (const sample of run.results.samples) {

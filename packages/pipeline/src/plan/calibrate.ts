@@ -1,5 +1,7 @@
-import { mkdir, readdir, stat, symlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { TruncationPolicy } from '@fusechat/chat-data';
 import type { TokenizerLike } from '@fusechat/core';
 import {
@@ -12,16 +14,10 @@ import {
 } from '@fusechat/distribution-capture';
 import { openStore } from '@fusechat/distribution-store';
 import { mergeModels } from '@fusechat/merge';
-import {
-  type CausalLM,
-  createModel,
-  evaluatePerplexity,
-  generate,
-  loadModel,
-  type ModelConfig,
-} from '@fusechat/model';
+import { type CausalLM, createModel, generate, loadModel, type ModelConfig } from '@fusechat/model';
 import { buildVocabularyMap, type CoTokenizedText } from '@fusechat/tokenizer-alignment';
-import { train } from '@fusechat/training';
+import { createChatDataset, evaluateDataset, train } from '@fusechat/training';
+import { buildAlignmentRecord } from '../report/build-alignment-record.js';
 import { calibrateStore, type StoreCalibration } from './store-size.js';
 
 /** What a short real capture over a sample of the data measured. */
@@ -114,6 +110,8 @@ export interface AlignCalibration {
   readonly mapSeconds: number;
   /** Bytes of `vocabulary-map.json`. */
   readonly mapBytes: number;
+  /** Bytes of the alignment viewer's record (`alignment.json`; 0 if it could not be built). */
+  readonly recordBytes: number;
   /** Pivot tokens re-indexed per second (after the map). */
   readonly tokensPerSecond: number;
   readonly store: StoreCalibration;
@@ -168,9 +166,22 @@ export async function calibrateAlign(options: CalibrateAlignOptions): Promise<Al
     });
     const seconds = (performance.now() - started) / 1000;
     const mapBytes = (await stat(join(out, VOCABULARY_MAP_FILE))).size;
+    // The alignment viewer's record (`align/<source>/alignment.json`): a fixed number of sample
+    // conversations, so the calibration stores' record is the size the stage's will be.
+    const record = await buildAlignmentRecord({
+      source: 'calibration',
+      pivotStorePath: options.pivotStoreDir,
+      sourceStorePath: options.sourceStoreDir,
+      alignedStorePath: out,
+      vocabularyMapPath: join(out, VOCABULARY_MAP_FILE),
+      pivotTokenizer: options.pivotTokenizer,
+      sourceTokenizer: options.sourceTokenizer,
+      mapping: options.mapping,
+    }).catch(() => undefined);
     return {
       mapSeconds,
       mapBytes,
+      recordBytes: record === undefined ? 0 : Buffer.byteLength(`${JSON.stringify(record, null, 2)}\n`),
       tokensPerSecond: summary.pivotTokens / seconds,
       store: await calibrateStore(out, [VOCABULARY_MAP_FILE]),
       workers: summary.workers,
@@ -300,41 +311,103 @@ export async function calibrateMerge(options: {
 
 /** What generating a few tokens measured. */
 export interface GenerationCalibration {
+  /** One decoding step with the KV cache (the prefill excluded). */
   readonly secondsPerToken: number;
+  /** The prefill pass over a prompt of `promptTokens` and the first token. */
+  readonly prefillSeconds: number;
+  readonly promptTokens: number;
 }
 
-/** Times `generate` of a few tokens on a random model of `config`, after a warm-up generation. */
-export async function calibrateGeneration(config: ModelConfig, tokens = 8): Promise<GenerationCalibration> {
+/**
+ * Times `generate` on a random model of `config`, after a warm-up generation: one token after a
+ * prompt of `promptTokens` (the prefill), then `1 + tokens` tokens; the difference over `tokens`
+ * is the cost of one cached decoding step. A generation of `n` tokens then costs
+ * `prefillSeconds + (n − 1) · secondsPerToken`.
+ */
+export async function calibrateGeneration(
+  config: ModelConfig,
+  tokens = 8,
+  promptTokens = 16,
+): Promise<GenerationCalibration> {
   const model = createModel(config, { seed: 2 });
   try {
-    const prompt = Array.from({ length: 16 }, (_, t) => (t * 131 + 7) % config.vocabSize);
-    await generate(model, prompt, { maxNewTokens: 2, minNewTokens: 2, seed: 1 });
-    const started = performance.now();
-    const result = await generate(model, prompt, { maxNewTokens: tokens, minNewTokens: tokens, seed: 1 });
-    return { secondsPerToken: (performance.now() - started) / 1000 / Math.max(1, result.tokens.length) };
+    const prompt = Array.from(
+      { length: Math.max(1, promptTokens) },
+      (_, t) => (t * 131 + 7) % config.vocabSize,
+    );
+    const timed = async (count: number) => {
+      const started = performance.now();
+      const result = await generate(model, prompt, { maxNewTokens: count, minNewTokens: count, seed: 1 });
+      return { seconds: (performance.now() - started) / 1000, tokens: result.tokens.length };
+    };
+    await timed(2);
+    const first = await timed(1);
+    const more = await timed(1 + tokens);
+    return {
+      prefillSeconds: first.seconds,
+      secondsPerToken: Math.max(0, more.seconds - first.seconds) / Math.max(1, more.tokens - first.tokens),
+      promptTokens: prompt.length,
+    };
   } finally {
     model.dispose();
   }
 }
 
+/** Options of {@link calibrateEvaluation}: how the eval stage reads one split. */
+export interface CalibrateEvaluationOptions {
+  /** The split's data file; its first `examples` examples are scored. */
+  readonly dataFile: string;
+  readonly tokenizer: TokenizerLike;
+  readonly chatTemplate?: string | undefined;
+  readonly batchSize: number;
+  readonly maxLength?: number | undefined;
+  /** Examples scored (default two batches). */
+  readonly examples?: number | undefined;
+  /** Scratch directory for the sample file. */
+  readonly workDir: string;
+}
+
 /**
- * Times `evaluatePerplexity` (the eval stage's call) on a random model of `config` at one batch
- * shape, after a warm-up pass: real tokens per second.
+ * Times the eval stage's own calls — `createChatDataset` then `evaluateDataset` (λ = 1) — on a
+ * random model of `config` over the first examples of a split, after a warm-up pass over the
+ * same batches: tokens (prompt and response, as the forward sees them) per second of scoring.
  */
 export async function calibrateEvaluation(
   config: ModelConfig,
-  shape: { readonly batch: number; readonly time: number },
-): Promise<{ readonly tokensPerSecond: number }> {
-  const model = createModel(config, { seed: 3 });
+  options: CalibrateEvaluationOptions,
+): Promise<{ readonly tokensPerSecond: number; readonly tokens: number }> {
+  const wanted = options.examples ?? 2 * options.batchSize;
+  const lines: string[] = [];
+  const reader = createInterface({ input: createReadStream(options.dataFile), crlfDelay: Infinity });
   try {
-    const inputIds = Array.from({ length: shape.batch }, (_, row) =>
-      Array.from({ length: shape.time }, (_, t) => (row * 7919 + t * 131 + 5) % config.vocabSize),
-    );
-    await evaluatePerplexity(model, [{ inputIds: inputIds.slice(0, 1).map((row) => row.slice(0, 8)) }]);
-    const started = performance.now();
-    await evaluatePerplexity(model, [{ inputIds }]);
-    return { tokensPerSecond: (shape.batch * shape.time) / ((performance.now() - started) / 1000) };
+    for await (const line of reader) {
+      if (line.trim() !== '') lines.push(line);
+      if (lines.length >= wanted) break;
+    }
   } finally {
+    reader.close();
+  }
+  await mkdir(options.workDir, { recursive: true });
+  const sampleFile = join(options.workDir, 'eval-sample.jsonl');
+  await writeFile(sampleFile, `${lines.join('\n')}\n`);
+  const model = createModel(config, { seed: 3 });
+  const dataset = await createChatDataset({
+    dataFile: sampleFile,
+    tokenizer: options.tokenizer,
+    chatTemplate: options.chatTemplate,
+    batchSize: options.batchSize,
+    maxLength: options.maxLength,
+  });
+  try {
+    const settings = { lmLossWeight: 1, distillLossType: 'ce' } as const;
+    await evaluateDataset(model, dataset, settings, 1);
+    const started = performance.now();
+    await evaluateDataset(model, dataset, settings, 1);
+    const seconds = (performance.now() - started) / 1000;
+    const tokens = dataset.padding.tokens;
+    return { tokensPerSecond: tokens / Math.max(seconds, 1e-6), tokens };
+  } finally {
+    await dataset.close?.();
     model.dispose();
   }
 }

@@ -80,6 +80,7 @@ export function forwardActivationBytes(shape: ModelShape, batch: BatchShape): nu
 
 /** What one stage's peak memory is made of (bytes); `total` is their sum. */
 export interface MemoryBreakdown {
+  /** The process before the stage: Node, tfjs, loaded tokenizers, the backend's initial heap. */
   readonly baseline: number;
   readonly weights: number;
   readonly gradients: number;
@@ -87,10 +88,24 @@ export interface MemoryBreakdown {
   readonly activations: number;
   readonly logits: number;
   readonly buffers: number;
+  /**
+   * WebAssembly heap that earlier work (the plan's calibrations, earlier stages) grew beyond
+   * what this stage's tensors need: a wasm heap never shrinks, so it stays resident
+   * ({@link withRetainedHeap}); 0 on other backends.
+   */
+  readonly retained: number;
   readonly total: number;
 }
 
-function breakdown(parts: Omit<MemoryBreakdown, 'total'>): MemoryBreakdown {
+/** Tensor memory of a stage: what lives on the backend's heap (weights to logits). */
+export function tensorBytes(memory: MemoryBreakdown): number {
+  return memory.weights + memory.gradients + memory.optimizer + memory.activations + memory.logits;
+}
+
+export function breakdown(
+  parts: Omit<MemoryBreakdown, 'total' | 'retained'> & { readonly retained?: number },
+): MemoryBreakdown {
+  const retained = parts.retained ?? 0;
   const total =
     parts.baseline +
     parts.weights +
@@ -98,8 +113,36 @@ function breakdown(parts: Omit<MemoryBreakdown, 'total'>): MemoryBreakdown {
     parts.optimizer +
     parts.activations +
     parts.logits +
-    parts.buffers;
-  return { ...parts, total };
+    parts.buffers +
+    retained;
+  return { ...parts, retained, total };
+}
+
+/** The wasm heap when planning started and after its calibrations ({@link withRetainedHeap}). */
+export interface HeapHistory {
+  /** Heap bytes included in each stage's `baseline` (when planning started). */
+  readonly atStart: number;
+  /** Heap bytes after the plan's own calibrations: where the run, in the same process, starts. */
+  readonly afterPlanning: number;
+}
+
+/**
+ * Stages as one process runs them on a heap that only grows (the wasm backend): during stage i
+ * the heap is `max(heap before it, initial heap + stage i's tensors)`, and what it holds beyond
+ * the stage's own tensors is `retained`. The heap starts where the plan's calibrations left it,
+ * because `fusechat run` plans in the process it runs in.
+ */
+export function withRetainedHeap<
+  T extends { readonly memory: MemoryBreakdown; readonly peakMemoryBytes: number },
+>(stages: readonly T[], heap: HeapHistory): T[] {
+  let high = heap.afterPlanning;
+  return stages.map((stage) => {
+    const need = tensorBytes(stage.memory);
+    const during = Math.max(high, heap.atStart + need);
+    high = during;
+    const memory = breakdown({ ...stage.memory, retained: during - heap.atStart - need });
+    return { ...stage, memory, peakMemoryBytes: memory.total };
+  });
 }
 
 /** Options of {@link captureMemory}: the local provider's settings. */

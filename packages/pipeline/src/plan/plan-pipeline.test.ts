@@ -9,7 +9,13 @@ import { readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StagePrediction } from '../results/pipeline-results.js';
-import { calibrateCapture, calibrateGeneration, calibrateMerge, calibrateTraining } from './calibrate.js';
+import {
+  calibrateCapture,
+  calibrateEvaluation,
+  calibrateGeneration,
+  calibrateMerge,
+  calibrateTraining,
+} from './calibrate.js';
 import { checkPlanFits, planShortfalls } from './check-plan-fits.js';
 import { countDataTokens } from './count-data-tokens.js';
 import { formatPlan } from './format-plan.js';
@@ -22,6 +28,7 @@ import {
   mergeMemory,
   modelParameters,
   trainingMemory,
+  withRetainedHeap,
 } from './memory-model.js';
 import { PipelinePlanError } from './pipeline-plan-error.js';
 import { MISTRAL_TEMPLATE, writeTinyPipeline } from './plan-fixtures.js';
@@ -165,6 +172,7 @@ describe('the planner', () => {
       activations: 2 * 984 * 4,
       logits: 4 * 6 * 10 * 4, // logits, log-softmax, its gradient, the logits' gradient
       buffers: 6 * 3 * 2 * 4, // fused targets: ids + values
+      retained: 0,
       total: 100 + 16000 + 7872 + 960 + 144,
     });
     // Capture: the forward's 3936 B beat the logits phase (hidden rows 2·6·4·4 = 192 + one chunk
@@ -193,6 +201,28 @@ describe('the planner', () => {
       evaluationMemory(shape, { baselineBytes: 0, parameters, batch: { batch: 2, time: 3 } }).logits,
     ).toBe(3 * 6 * 10 * 4);
     expect(mergeMemory({ baselineBytes: 7, inputs: 3, largestTensor: 100 }).total).toBe(7 + 5 * 100 * 4);
+  });
+
+  it('carries a heap that never shrinks from the calibrations through the stages, by hand', () => {
+    const MB = 1024 ** 2;
+    const stage = (id: string, weights: number, logits: number, buffers: number) => {
+      const memory = mergeMemory({ baselineBytes: 100 * MB, inputs: 1, largestTensor: 0 });
+      const parts = { ...memory, weights, logits, buffers, total: 100 * MB + weights + logits + buffers };
+      return { id, memory: parts, peakMemoryBytes: parts.total };
+    };
+    // The heap held 10 MB when planning began (inside the 100 MB baseline) and 300 MB after it.
+    const carried = withRetainedHeap(
+      [
+        stage('small', 20 * MB, 30 * MB, 5 * MB), // needs 50 MB of heap: the 300 MB heap stays, 240 retained
+        stage('large', 100 * MB, 400 * MB, 0), // needs 500 MB: the heap grows to 510, nothing retained
+        stage('after', 10 * MB, 0, 7 * MB), // needs 10 MB: the heap stays 510, 510 − 10 − 10 = 490 retained
+      ],
+      { atStart: 10 * MB, afterPlanning: 300 * MB },
+    );
+    expect(carried.map((item) => item.memory.retained / MB)).toEqual([240, 0, 490]);
+    // total = (baseline − heap at start) + heap during the stage + JS-side buffers
+    expect(carried.map((item) => item.peakMemoryBytes / MB)).toEqual([90 + 300 + 5, 90 + 510, 90 + 510 + 7]);
+    for (const item of carried) expect(item.memory.total).toBe(item.peakMemoryBytes);
   });
 
   it('counts parameters from the architecture (tied embeddings counted once)', async () => {
@@ -271,8 +301,25 @@ describe('the planner', () => {
       workDir: path('calibrate', 'train'),
     });
     expect(Number.isFinite(training.secondsPerStep) && training.secondsPerStep > 0).toBe(true);
-    const generation = await calibrateGeneration(config, 3);
+    const generation = await calibrateGeneration(config, 3, 12);
     expect(Number.isFinite(generation.secondsPerToken) && generation.secondsPerToken > 0).toBe(true);
+    expect(generation.prefillSeconds).toBeGreaterThan(0);
+    expect(generation.promptTokens).toBe(12);
+    const tokenizer = await loadTokenizer(input.pivot.modelDir);
+    const evaluation = await calibrateEvaluation(config, {
+      dataFile: input.data.test![0]!.path,
+      tokenizer,
+      chatTemplate: MISTRAL_TEMPLATE,
+      batchSize: 2,
+      workDir: path('calibrate', 'eval'),
+    });
+    // Two batches of two: the tokens of the first four test conversations as capture counts them.
+    const counts = await countDataTokens(input.data.test![0]!.path, {
+      tokenizer,
+      chatTemplate: MISTRAL_TEMPLATE,
+    });
+    expect(evaluation.tokens).toBe(counts.lengths.slice(0, 4).reduce((a, b) => a + b, 0));
+    expect(Number.isFinite(evaluation.tokensPerSecond) && evaluation.tokensPerSecond > 0).toBe(true);
     const merge = await calibrateMerge({
       pivotDir: input.pivot.modelDir,
       models: 2,
@@ -306,6 +353,12 @@ describe('the planner', () => {
     }
     expect(plan.fits).toBe(true);
     expect(formatPlan(plan)).toContain('capture/qwen');
+    // `train` saves a checkpoint at its last step even below save_steps (default 500).
+    expect(plan.stages.find((stage) => stage.id === 'train/qwen')!.basis).toContain('+ 1 checkpoint(s)');
+    // The sample prompts are completed in the eval stage, by every model.
+    expect(plan.stages.find((stage) => stage.id === 'eval')!.basis).toMatch(
+      /1 sample prompts × 4 tokens × \d+ models/,
+    );
     expect(planRecord(plan).stages[0]).not.toHaveProperty('memory');
     // No scratch files left behind: the run directory was never created.
     expect(readdirSync(path('pipeline'))).not.toContain('run');

@@ -1,8 +1,9 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadChatTemplate, readDataFile, tokenizeExample } from '@fusechat/chat-data';
-import { formatBytes, type Logger, silentLogger, type TokenizerLike } from '@fusechat/core';
+import { wasmHeapBytes } from '@fusechat/backend';
+import { loadChatTemplate, readDataFile, renderChat, tokenizeExample } from '@fusechat/chat-data';
+import { formatBytes, formatDuration, type Logger, silentLogger, type TokenizerLike } from '@fusechat/core';
 import { type CaptureExample, planLengthBatches } from '@fusechat/distribution-capture';
 import {
   defaultArchitectureRegistry,
@@ -11,7 +12,7 @@ import {
   TOKENIZER_FILES,
 } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
-import { DEFAULT_BATCH_SIZE, planBatches } from '@fusechat/training';
+import { DEFAULT_BATCH_SIZE, DEFAULT_SAVE_STEPS, planBatches } from '@fusechat/training';
 import type { PipelinePlanRecord, StagePrediction } from '../results/pipeline-results.js';
 import {
   type AlignCalibration,
@@ -32,13 +33,16 @@ import { checkPlanFits, type PlanLimits, planShortfalls } from './check-plan-fit
 import { countDataTokens, type DataTokenCounts } from './count-data-tokens.js';
 import { formatRate } from './format-plan.js';
 import { type MachineResources, readMachineResources } from './machine-resources.js';
+import type { HeapHistory } from './memory-model.js';
 import {
+  breakdown,
   captureMemory,
   evaluationMemory,
   type MemoryBreakdown,
   mergeMemory,
   modelParameters,
   trainingMemory,
+  withRetainedHeap,
 } from './memory-model.js';
 import type { PlanShortfall } from './pipeline-plan-error.js';
 import { isRemoteSource, type PlanInput, type PlanLocalModel, type PlanSource } from './plan-input.js';
@@ -56,6 +60,11 @@ export interface PlanPipelineOptions {
   readonly resources?: MachineResources | undefined;
   /** Resident memory of the process before any stage (default: this process's RSS now). */
   readonly baselineBytes?: number | undefined;
+  /**
+   * The backend heap when planning started and after the calibrations (default on wasm: measured
+   * with `wasmHeapBytes()`; elsewhere none, as other backends return freed memory).
+   */
+  readonly heap?: HeapHistory | undefined;
   /** Worker threads of the align stage (default: alignStore's, one per core). */
   readonly alignWorkers?: number | undefined;
   readonly logger?: Logger | undefined;
@@ -122,6 +131,7 @@ export async function planPipeline(
   const started = performance.now();
   const logger = options.logger ?? silentLogger;
   const baselineBytes = options.baselineBytes ?? process.memoryUsage().rss;
+  const heapAtStart = options.heap === undefined ? wasmHeapBytes() : options.heap.atStart;
   const resources = options.resources ?? (await readMachineResources(input.runDir));
   const sampleTokens = options.sampleTokens ?? 4096;
   const k = input.capture.topK;
@@ -288,9 +298,9 @@ export async function planPipeline(
         kind: 'align',
         seconds: calibration.mapSeconds * mapScale + pivot.counts.tokens / calibration.tokensPerSecond,
         peakMemoryBytes: memory.total,
-        diskBytes: store.bytes + calibration.mapBytes,
+        diskBytes: store.bytes + calibration.mapBytes + calibration.recordBytes,
         memory,
-        basis: `measured map ${calibration.mapSeconds.toFixed(1)} s${mapScale === 1 ? '' : ` × ${mapScale.toFixed(1)}`} + ${formatRate(calibration.tokensPerSecond)} pivot tokens/s × ${pivot.counts.tokens.toLocaleString('en-US')}; ${store.blockBytesPerToken.toFixed(1)} B/token`,
+        basis: `measured map ${calibration.mapSeconds.toFixed(1)} s${mapScale === 1 ? '' : ` × ${mapScale.toFixed(1)}`} + ${formatRate(calibration.tokensPerSecond)} pivot tokens/s × ${pivot.counts.tokens.toLocaleString('en-US')}; ${store.blockBytesPerToken.toFixed(1)} B/token; viewer record ${formatBytes(calibration.recordBytes)}`,
       });
     }
 
@@ -342,13 +352,13 @@ export async function planPipeline(
     }
     const sideBytes = await sideFileBytes(pivotLocal.modelDir);
     const modelBytes = pivotLocal.parameters * FLOAT_BYTES + sideBytes;
-    const checkpoints =
-      training.saveSteps === undefined
-        ? 0
-        : Math.min(
-            training.saveTotalLimit ?? Number.POSITIVE_INFINITY,
-            Math.floor(steps / training.saveSteps),
-          );
+    // `train` saves every `saveSteps` steps and once more at the last step (keeping at most
+    // `saveTotalLimit`): ⌈steps / saveSteps⌉ checkpoints.
+    const saveSteps = training.saveSteps ?? DEFAULT_SAVE_STEPS;
+    const checkpoints = Math.min(
+      training.saveTotalLimit ?? Number.POSITIVE_INFINITY,
+      Math.ceil(steps / saveSteps),
+    );
     // A checkpoint: the model (F32) and optimizer.safetensors (both Adam moments, F32).
     const checkpointBytes = modelBytes + 2 * pivotLocal.parameters * FLOAT_BYTES;
     for (const item of trainKinds) {
@@ -368,7 +378,7 @@ export async function planPipeline(
           // The calibration's finish saved the final model and one checkpoint.
           pivotCalibration.loadSeconds +
           stepSeconds +
-          calibration.finishSeconds * Math.max(1, Math.ceil(steps / (training.saveSteps ?? 500))),
+          calibration.finishSeconds * Math.max(1, Math.ceil(steps / saveSteps)),
         peakMemoryBytes: memory.total,
         diskBytes: modelBytes + checkpoints * checkpointBytes + steps * METRICS_ROW_BYTES,
         memory,
@@ -416,8 +426,9 @@ export async function planPipeline(
       });
     }
 
-    // eval: every local model on every test split (the pivot family with the pivot's tokenizer).
-    const tests = input.data.test ?? [];
+    // eval: every local model on every validation and test split (the pivot family with the
+    // pivot's tokenizer), then the report's sample prompts completed greedily by each of them.
+    const evalSplits = [...(input.data.validation ?? []), ...(input.data.test ?? [])];
     const family = [
       ...models.filter((model) => model.local !== undefined),
       ...trainKinds.map(() => pivot),
@@ -425,15 +436,15 @@ export async function planPipeline(
     ];
     const evalBatch = input.eval?.batchSize ?? 8;
     const evaluationRates = new Map<string, number>();
-    let evalSeconds = 0;
+    let scoringSeconds = 0;
     let evalTokens = 0;
     let evalMemory = onlyBaseline(baselineBytes);
-    for (const test of tests) {
+    for (const split of evalSplits) {
       const countsByModel = new Map<string, DataTokenCounts>();
       for (const model of family) {
         let counts = countsByModel.get(model.name);
         if (counts === undefined) {
-          counts = await countDataTokens(test.path, {
+          counts = await countDataTokens(split.path, {
             tokenizer: model.tokenizer,
             chatTemplate: model.chatTemplate ?? undefined,
             maxLength: input.eval?.maxLength ?? Math.min(model.local!.config.maxPositionEmbeddings, 2048),
@@ -441,19 +452,23 @@ export async function planPipeline(
           });
           countsByModel.set(model.name, counts);
         }
-        const meanLength = Math.max(2, Math.round(counts.tokens / Math.max(1, counts.examples)));
-        const key = `${model.name}:${meanLength}`;
+        // One calibration per model (on the first split it scores): tokens/s hardly depend on the text.
+        const key = model.name;
         let rate = evaluationRates.get(key);
         if (rate === undefined) {
           rate = (
             await calibrateEvaluation(model.local!.config, {
-              batch: Math.min(evalBatch, Math.max(1, counts.examples)),
-              time: meanLength,
+              dataFile: split.path,
+              tokenizer: model.tokenizer,
+              chatTemplate: model.chatTemplate ?? undefined,
+              batchSize: evalBatch,
+              maxLength: input.eval?.maxLength ?? Math.min(model.local!.config.maxPositionEmbeddings, 2048),
+              workDir: join(workDir, 'eval', model.name),
             })
           ).tokensPerSecond;
           evaluationRates.set(key, rate);
         }
-        evalSeconds += counts.seconds + counts.tokens / rate;
+        scoringSeconds += counts.seconds + counts.tokens / rate;
         evalTokens += counts.tokens;
         const longest = Math.max(1, ...counts.lengths);
         const memory = evaluationMemory(model.local!.config, {
@@ -464,46 +479,68 @@ export async function planPipeline(
         if (memory.total > evalMemory.total) evalMemory = memory;
       }
     }
-    if (tests.length > 0)
-      evalSeconds += family.reduce((sum, model) => sum + model.calibration!.loadSeconds, 0);
+    const samples = input.report?.samples;
+    const prompts = samples?.prompts ?? [];
+    let generationSeconds = 0;
+    const generations = new Map<string, GenerationCalibration>();
+    if (samples !== undefined && prompts.length > 0) {
+      for (const model of family) {
+        let calibration = generations.get(model.name);
+        if (calibration === undefined) {
+          const promptTokens = Math.round(
+            prompts.reduce((sum, prompt) => sum + promptLength(model, prompt), 0) / prompts.length,
+          );
+          logger.info(`plan: calibrating generation of ${model.name} (${promptTokens}-token prompts)`);
+          calibration = await calibrateGeneration(model.local!.config, 8, promptTokens);
+          generations.set(model.name, calibration);
+        }
+        generationSeconds +=
+          prompts.length *
+          (calibration.prefillSeconds + Math.max(0, samples.maxNewTokens - 1) * calibration.secondsPerToken);
+      }
+    }
+    const loadSeconds =
+      evalSplits.length > 0 || generationSeconds > 0
+        ? family.reduce((sum, model) => sum + model.calibration!.loadSeconds, 0)
+        : 0;
     stages.push({
       id: 'eval',
       kind: 'eval',
-      seconds: evalSeconds,
+      seconds: scoringSeconds + generationSeconds + loadSeconds,
       peakMemoryBytes: evalMemory.total,
-      diskBytes: EVALUATION_ROW_BYTES * family.length * Math.max(1, tests.length),
+      diskBytes: EVALUATION_ROW_BYTES * family.length * Math.max(1, evalSplits.length),
       memory: evalMemory,
-      basis:
-        tests.length === 0
-          ? 'no test data'
-          : `measured evaluatePerplexity tokens/s per model shape × ${evalTokens.toLocaleString('en-US')} test tokens (${family.length} models × ${tests.length} splits)`,
+      basis: [
+        evalSplits.length === 0
+          ? 'no validation or test data'
+          : `measured evaluateDataset tokens/s per model and split × ${evalTokens.toLocaleString('en-US')} tokens (${family.length} models × ${evalSplits.length} splits)`,
+        ...(generationSeconds > 0
+          ? [
+              `${prompts.length} sample prompts × ${samples!.maxNewTokens} tokens × ${family.length} models at measured prefill + s/token (${formatDuration(generationSeconds)})`,
+            ]
+          : []),
+      ].join('; '),
     });
 
-    // report: sample generations and the HTML page.
-    const samples = input.report?.samples;
-    let generation: GenerationCalibration | undefined;
-    let reportSeconds = 0;
-    const generators = 1 + trainKinds.length + (stages.some((stage) => stage.id === 'merge') ? 1 : 0);
-    if (samples !== undefined && samples.prompts.length > 0) {
-      generation = await calibrateGeneration(pivotLocal.config);
-      reportSeconds =
-        samples.prompts.length * generators * samples.maxNewTokens * generation.secondsPerToken +
-        generators * pivotCalibration.loadSeconds;
-    }
-    const reportMemory = onlyBaseline(baselineBytes, { weights: pivotLocal.parameters * FLOAT_BYTES });
+    // report: the HTML page (plots, tables, the alignment viewer) from what the stages wrote.
+    const reportMemory = onlyBaseline(baselineBytes);
     stages.push({
       id: 'report',
       kind: 'report',
-      seconds: reportSeconds,
+      seconds: REPORT_SECONDS,
       peakMemoryBytes: reportMemory.total,
       diskBytes: REPORT_BYTES,
       memory: reportMemory,
-      basis:
-        generation === undefined
-          ? 'no samples; page ≈ 512 KiB (estimate)'
-          : `measured ${generation.secondsPerToken.toFixed(3)} s/token × ${samples!.prompts.length} prompts × ${generators} models × ${samples!.maxNewTokens} tokens; page ≈ 512 KiB (estimate)`,
+      basis: `page ≈ ${formatBytes(REPORT_BYTES)}, ≈ ${REPORT_SECONDS} s (estimates)`,
     });
 
+    // On a heap that never shrinks (wasm) every stage also holds what the calibrations and the
+    // stages before it grew.
+    const heapAfterPlanning = options.heap === undefined ? wasmHeapBytes() : options.heap.afterPlanning;
+    if (heapAtStart !== undefined && heapAfterPlanning !== undefined) {
+      const carried = withRetainedHeap(stages, { atStart: heapAtStart, afterPlanning: heapAfterPlanning });
+      stages.splice(0, stages.length, ...carried);
+    }
     const existingDiskBytes: Record<string, number> = {};
     for (const stage of stages)
       existingDiskBytes[stage.id] = await directoryBytes(join(input.runDir, stage.id));
@@ -557,9 +594,22 @@ const METRICS_ROW_BYTES = 160;
 const EVALUATION_ROW_BYTES = 256;
 /** The HTML report with inline plots and alignment samples (estimate). */
 const REPORT_BYTES = 512 * 1024;
+/** Rendering the report: its plots and the alignment viewer's tokenisations (estimate). */
+const REPORT_SECONDS = 1;
+
+/** Tokens of `prompt` rendered as one user turn with the model's chat template and a generation prompt. */
+function promptLength(model: PlannedModel, prompt: string): number {
+  const { text } = renderChat([{ role: 'user', content: prompt }], {
+    tokenizer: model.tokenizer,
+    chatTemplate: model.chatTemplate ?? undefined,
+    addGenerationPrompt: true,
+    where: 'report.samples',
+  });
+  return model.tokenizer.encode(text, { addSpecialTokens: false }).length;
+}
 
 function onlyBaseline(baselineBytes: number, extra: Partial<MemoryBreakdown> = {}): MemoryBreakdown {
-  const parts = {
+  return breakdown({
     baseline: baselineBytes,
     weights: extra.weights ?? 0,
     gradients: 0,
@@ -567,8 +617,7 @@ function onlyBaseline(baselineBytes: number, extra: Partial<MemoryBreakdown> = {
     activations: 0,
     logits: 0,
     buffers: extra.buffers ?? 0,
-  };
-  return { ...parts, total: Object.values(parts).reduce((a, b) => a + b, 0) };
+  });
 }
 
 function worstOf(items: readonly MemoryBreakdown[]): MemoryBreakdown {

@@ -142,7 +142,7 @@ describe('renderReport', () => {
     expect(page).toContain('<strong>Fusion beat the CLM-only control:</strong> fused has');
   });
 
-  it('plan vs reality: ratios per stage, marked against ±30%; reused stages are not counted', () => {
+  it('plan vs reality: ratios per stage, marked against ±30%; reused and tiny stages are not counted', () => {
     // capture/pivot 21.4 s for 19 s planned: 1.126× (within); capture/moby 30.2 / 20 = 1.51× (off).
     expect(page).toMatch(/data-stage="capture\/pivot">[\s\S]*?<td class="number within">1\.13×<\/td>/);
     expect(page).toMatch(/data-stage="capture\/moby">[\s\S]*?<td class="number off">1\.51×<\/td>/);
@@ -150,7 +150,9 @@ describe('renderReport', () => {
       /<tr class="reused" data-stage="capture\/sotu"><td class="mono">capture\/sotu<\/td><td>reused<\/td>/,
     );
     expect(page).toMatch(/data-stage="report"><td class="mono">report<\/td><td>not run<\/td>/);
-    expect(page).toMatch(/\d+ of 27 predictions of stages run now are within it/);
+    // eval's 0.1 MiB results file is under the 1 MiB that is judged: shown, not counted.
+    expect(page).toMatch(/data-stage="eval">[\s\S]*?<td class="number unjudged" title="too small to judge">/);
+    expect(page).toMatch(/\d+ of 26 predictions of stages run now are within it/);
   });
 
   it('the alignment viewer: rule counts of the whole store and every sample position as a token', () => {

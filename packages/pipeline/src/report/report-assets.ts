@@ -34,6 +34,7 @@ td.best { font-weight: 700; }
 table.results.show-loss .ppl, table.results:not(.show-loss) .loss { display: none; }
 .off { color: #b35900; font-weight: 700; }
 .within { color: #1a7f37; }
+.unjudged { color: #6e7781; }
 .reused td { color: var(--muted); }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0; }

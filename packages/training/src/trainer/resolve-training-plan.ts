@@ -7,6 +7,9 @@ import {
 import type { TrainingOptions } from '../training-options.js';
 
 /** {@link TrainingOptions} with every default applied and the step counts derived. */
+/** Steps between checkpoints when `saveSteps` is not given (transformers' `save_steps`); the last step always saves. */
+export const DEFAULT_SAVE_STEPS = 500;
+
 export interface TrainingPlan {
   readonly learningRate: number;
   readonly schedule: LearningRateSchedule;
@@ -140,7 +143,7 @@ export function resolveTrainingPlan(
     maxGradNorm: maxGradNorm === 0 ? null : maxGradNorm,
     loggingSteps: training.loggingSteps ?? 1,
     evalSteps: training.evalSteps,
-    saveSteps: training.saveSteps ?? 500,
+    saveSteps: training.saveSteps ?? DEFAULT_SAVE_STEPS,
     saveTotalLimit: training.saveTotalLimit,
     seed: training.seed ?? 42,
     lmLossWeight,
