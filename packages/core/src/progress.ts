@@ -74,15 +74,19 @@ export function createProgressPrinter(
   const interactive = Boolean(stream.isTTY);
   const interval = options.intervalMs ?? (interactive ? 100 : 5_000);
   const now = options.now ?? (() => performance.now());
-  const started = new Map<string, number>();
+  /** When each task's first event came, and how much was done by then (a resumed task starts above 0). */
+  const started = new Map<string, { readonly at: number; readonly completed: number }>();
   let lastPrint = Number.NEGATIVE_INFINITY;
   let lastTask: string | undefined;
   let pending: string | undefined;
 
   const render = (event: ProgressEvent): string => {
-    const start = started.get(event.task) ?? now();
-    const seconds = Math.max((now() - start) / 1000, 1e-9);
-    const rate = event.completed / seconds;
+    const start = started.get(event.task) ?? { at: now(), completed: 0 };
+    const seconds = Math.max((now() - start.at) / 1000, 1e-9);
+    // Only what was done since the clock started counts: work done before the first event (a
+    // resumed capture, a first batch reported at once) has no known duration.
+    const progressed = event.completed - start.completed;
+    const rate = progressed > 0 ? progressed / seconds : Number.NaN;
     const unit = event.unit ? ` ${event.unit}` : '';
     const total = event.total !== undefined ? `/${event.total}` : '';
     const percent =
@@ -90,11 +94,12 @@ export function createProgressPrinter(
         ? ` ${((100 * event.completed) / event.total).toFixed(1)}%`
         : '';
     const eta =
-      event.total !== undefined && rate > 0 && event.completed < event.total
+      event.total !== undefined && Number.isFinite(rate) && rate > 0 && event.completed < event.total
         ? ` eta ${formatDuration((event.total - event.completed) / rate)}`
         : '';
     const detail = event.detail ? ` ${event.detail}` : '';
-    return `${event.task}: ${event.completed}${total}${unit}${percent} (${formatRate(rate)}${unit}/s)${eta}${detail}`;
+    const speed = Number.isFinite(rate) ? ` (${formatRate(rate)}${unit}/s)` : '';
+    return `${event.task}: ${event.completed}${total}${unit}${percent}${speed}${eta}${detail}`;
   };
 
   const print = (line: string) => {
@@ -105,7 +110,7 @@ export function createProgressPrinter(
 
   const callback = (event: ProgressEvent) => {
     if (!started.has(event.task)) {
-      started.set(event.task, now());
+      started.set(event.task, { at: now(), completed: event.completed });
       // A first event with nothing done only starts the clock (rates and ETAs count from it).
       if (event.completed === 0) return;
     }
