@@ -23,11 +23,21 @@ function notFound(specifier: string): Error {
 }
 
 /** Pretends `present` packages load and register a "tensorflow" backend (a CPU backend underneath). */
-function fakeImporter(present: Record<string, 'registers' | 'silent' | 'broken-binding'>): ModuleImporter {
+function fakeImporter(
+  present: Record<string, 'registers' | 'registers-without-gpu' | 'silent' | 'broken-binding'>,
+): ModuleImporter {
   return async (specifier) => {
     const behaviour = present[specifier];
     if (behaviour === 'registers') {
       if (!tf.findBackendFactory('tensorflow')) tf.registerBackend('tensorflow', () => new MathBackendCPU());
+      return { version: 'fake' };
+    }
+    if (behaviour === 'registers-without-gpu') {
+      // tfjs-node-gpu's NodeJSKernelBackend where libtensorflow found no usable GPU.
+      if (!tf.findBackendFactory('tensorflow'))
+        tf.registerBackend('tensorflow', () =>
+          Object.assign(new MathBackendCPU(), { isGPUPackage: true, isUsingGpuDevice: false }),
+        );
       return { version: 'fake' };
     }
     if (behaviour === 'silent') return {};
@@ -87,6 +97,19 @@ describe('initBackend', () => {
     });
     expect(selection).toEqual({ name: 'tensorflow-gpu', attempts: [{ name: 'tensorflow-gpu', ok: true }] });
     expect(tf.getBackend()).toBe('tensorflow');
+  });
+
+  it('says so when tfjs-node-gpu loads but TensorFlow runs on the CPU (no GPU, another CUDA)', async () => {
+    const logger = recordingLogger();
+    const selection = await initBackend('auto', {
+      logger,
+      importer: fakeImporter({ '@tensorflow/tfjs-node-gpu': 'registers-without-gpu' }),
+    });
+    expect(selection.name).toBe('tensorflow-gpu');
+    expect(selection.attempts[0]!.reason).toBe(
+      'running on the CPU: TensorFlow found no usable GPU (tfjs-node-gpu needs CUDA 11.2 and cuDNN 8.1; see docs/guides/backends.md)',
+    );
+    expect(logger.lines).toEqual([`backend: tensorflow-gpu [${selection.attempts[0]!.reason}]`]);
   });
 
   it('takes tensorflow when only the GPU package is missing', async () => {

@@ -246,7 +246,24 @@ async function tryBackend(
     };
   const failure = await setBackendCapturingWarnings(info.tfjsName);
   if (failure !== undefined) return { name, ok: false, reason: failure };
+  if (name === 'tensorflow-gpu') note = gpuDeviceNote();
   return note === undefined ? { name, ok: true } : { name, ok: true, reason: note };
+}
+
+/** Where libtensorflow of tfjs-node-gpu 4.22 finds a GPU (docs/guides/backends.md). */
+const TFJS_NODE_GPU_NEEDS = 'CUDA 11.2 and cuDNN 8.1';
+
+/**
+ * tfjs-node-gpu loads on any machine, and when libtensorflow finds no GPU it can use (no device,
+ * another CUDA or cuDNN version) it runs every op on the CPU without a word; its backend says so
+ * in `isUsingGpuDevice`. `undefined` when the device is used or the backend does not tell.
+ */
+function gpuDeviceNote(): string | undefined {
+  const device = (tf.backend() as unknown as { isUsingGpuDevice?: unknown }).isUsingGpuDevice;
+  if (device === true) return 'GPU';
+  if (device === false)
+    return `running on the CPU: TensorFlow found no usable GPU (tfjs-node-gpu needs ${TFJS_NODE_GPU_NEEDS}; see docs/guides/backends.md)`;
+  return undefined;
 }
 
 /** Points the wasm backend at its binaries on disk and picks threads; returns a note for the attempt. */
