@@ -34,6 +34,11 @@ export {
 } from './evaluation/evaluate-perplexity.js';
 export { type GenerateOptions, type GenerateResult, generate } from './generation/generate.js';
 export { generateBatch } from './generation/generate-batch.js';
+export {
+  applyRepetitionControls,
+  bannedNgramTokens,
+  type RepetitionOptions,
+} from './generation/logits-processors.js';
 export { type SamplingOptions, sampleToken } from './generation/sample-token.js';
 export { readGenerationConfigEos } from './io/generation-config.js';
 export { type LoadModelOptions, loadModel, readModelConfig } from './io/load-model.js';

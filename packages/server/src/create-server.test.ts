@@ -178,6 +178,15 @@ describe('fusechat serve: generation', () => {
     );
   });
 
+  it('repetition_penalty (vLLM / transformers) decodes as the library does with it, and changes the output', async () => {
+    const request = { prompt: PROMPT, max_tokens: 8, temperature: 0, ignore_eos: true, return_token_ids: true };
+    const plain = (await postJson(`${base}/v1/completions`, request)).json.choices[0].token_ids;
+    const { json } = await postJson(`${base}/v1/completions`, { ...request, repetition_penalty: 3 });
+    const expected = await model.generate([...PROMPT], { maxNewTokens: 8, repetitionPenalty: 3, stopTokens: [] });
+    expect(json.choices[0].token_ids).toEqual(expected.tokens);
+    expect(json.choices[0].token_ids).not.toEqual(plain);
+  });
+
   it('one greedy token with logprobs (taken from the scoring pass) equals the generate-then-score path', async () => {
     const request = {
       prompt: PROMPT,
@@ -426,6 +435,11 @@ describe('fusechat serve: refusals', () => {
       /`logprobs` must be a positive value or -1/,
     );
     expectError(await postJson(url, { prompt: 'hi', top_p: 0 }), 400, /top_p must be in \(0, 1\]/);
+    expectError(
+      await postJson(url, { prompt: 'hi', repetition_penalty: 0 }),
+      400,
+      /repetition_penalty must be greater than zero/,
+    );
     expectError(await postJson(url, { prompt: 'hi', max_tokens: 0 }), 400, /max_tokens must be at least 1/);
     expectError(
       await postJson(url, { prompt: 'hi', stream: true, prompt_logprobs: 1 }),

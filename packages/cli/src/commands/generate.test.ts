@@ -75,6 +75,34 @@ describe('fusechat generate', () => {
     expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
+  it('--repetition-penalty and --no-repeat-ngram-size decode as the library does with those options, and change the output', async () => {
+    const prompt = tokenizer.encode(PROMPT);
+    const options = { maxNewTokens: 12, repetitionPenalty: 1.5, noRepeatNgramSize: 2, stopTokens: [] };
+    const expected = (await model.generate(prompt, options)).tokens;
+    const plain = (await model.generate(prompt, { ...options, repetitionPenalty: 1, noRepeatNgramSize: 0 }))
+      .tokens;
+    expect(expected).not.toEqual(plain);
+    const stopAt = expected.indexOf(2);
+    const shown = stopAt < 0 ? expected : expected.slice(0, stopAt);
+    const { code, stdout } = await runCaptured([
+      'generate',
+      '--model',
+      modelDir,
+      '--prompt',
+      PROMPT,
+      '--max-new-tokens',
+      '12',
+      '--repetition-penalty',
+      '1.5',
+      '--no-repeat-ngram-size',
+      '2',
+      '--backend',
+      'cpu',
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${continuation(tokenizer, prompt, shown)}\n`);
+  });
+
   it('stops at the end-of-sequence token and does not print it', async () => {
     const prompt = tokenizer.encode(PROMPT);
     const greedy = await greedyReference(model, prompt, 6);
@@ -150,6 +178,8 @@ describe('fusechat generate', () => {
       [['--top-k', '-1'], /--top-k: "-1" is not a non-negative integer/],
       [['--top-k', '2.5'], /--top-k: "2.5" is not a non-negative integer/],
       [['--min-new-tokens', 'few'], /--min-new-tokens: "few" is not a non-negative integer/],
+      [['--repetition-penalty', '0'], /--repetition-penalty: "0" is not a number > 0/],
+      [['--no-repeat-ngram-size', '1.5'], /--no-repeat-ngram-size: "1.5" is not a non-negative integer/],
       [['--chat'], /: .*model has no chat template .*--chat-template FILE/],
       [['--system', 'Be brief.'], /: .*model has no chat template/],
       [['--chat-template', join(root, 'missing.jinja')], /missing\.jinja/],

@@ -28,6 +28,9 @@ interface GenerateCommandOptions {
   temperature: string;
   topP: string;
   topK: string;
+  repetitionPenalty: string;
+  /** `--no-repeat-ngram-size` (commander names a `--no-` option by what follows the `no-`). */
+  repeatNgramSize: string;
   seed: string;
   backend: BackendRequest;
   threads?: string;
@@ -73,6 +76,16 @@ export function registerGenerateCommand(program: Command): void {
     .option('--temperature <t>', '0 = greedy (argmax); otherwise sample from softmax(logits / t)', '0')
     .option('--top-k <k>', 'sample only from the k most likely tokens (0 = no limit)', '0')
     .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens whose probabilities reach p', '1')
+    .option(
+      '--repetition-penalty <r>',
+      "transformers' repetition_penalty: logits of ids already in the prompt or output are divided by r (multiplied when negative); 1 = off",
+      '1',
+    )
+    .option(
+      '--no-repeat-ngram-size <n>',
+      "transformers' no_repeat_ngram_size: never complete an n-gram that already occurs; 0 = off",
+      '0',
+    )
     .option('--seed <s>', 'seed of the sampler (integer)', '0')
     .addOption(backendOption())
     .addOption(threadsOption())
@@ -85,7 +98,9 @@ export function registerGenerateCommand(program: Command): void {
         'assistant turn in the chat template (e.g. <|im_end|>, <|eot_id|>, </s>). A model whose first',
         'choice is a stop token prints nothing (a note on stderr says so): --min-new-tokens N keeps the',
         'stop tokens out of the first N tokens, as transformers does. Sampling applies top-k, then top-p',
-        '(transformers order); --top-k 1 is greedy.',
+        '(transformers order); --top-k 1 is greedy. --repetition-penalty and --no-repeat-ngram-size',
+        'apply first, over the prompt and the output, in greedy decoding too (small models loop',
+        'without them: try --repetition-penalty 1.3 --no-repeat-ngram-size 3).',
       ].join('\n'),
     )
     .action(async (options: GenerateCommandOptions) => {
@@ -109,6 +124,16 @@ export function registerGenerateCommand(program: Command): void {
         rule: 'in (0, 1]',
       });
       const topK = parseNumberOption(options.topK, 'top-k', NON_NEGATIVE_INTEGER);
+      const repetitionPenalty = parseNumberOption(options.repetitionPenalty, 'repetition-penalty', {
+        min: 0,
+        minExclusive: true,
+        rule: 'a number > 0',
+      });
+      const noRepeatNgramSize = parseNumberOption(
+        options.repeatNgramSize,
+        'no-repeat-ngram-size',
+        NON_NEGATIVE_INTEGER,
+      );
       const seed = parseNumberOption(options.seed, 'seed', { integer: true, rule: 'an integer' });
       const chat =
         options.chat === true || options.system !== undefined || options.chatTemplate !== undefined;
@@ -200,6 +225,8 @@ export function registerGenerateCommand(program: Command): void {
           temperature,
           topP,
           ...(topK > 0 ? { topK } : {}),
+          repetitionPenalty,
+          noRepeatNgramSize,
           seed,
           stopTokens: [...stopTokens],
           onToken: (token) => printer.add(token),

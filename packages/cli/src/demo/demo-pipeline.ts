@@ -169,7 +169,16 @@ export async function writeDemoPipeline(
       ...(options.mergeParameters === undefined ? {} : { parameters: options.mergeParameters }),
     },
     eval: { batch_size: 4, max_length: MAX_LENGTH },
-    report: { samples: { prompts: samplePrompts, max_new_tokens: 32 } },
+    // Greedy with transformers' repetition controls: the same decoding for every model, and small
+    // models loop without them ("the whale, and the whale, …").
+    report: {
+      samples: {
+        prompts: samplePrompts,
+        max_new_tokens: 32,
+        repetition_penalty: 1.3,
+        no_repeat_ngram_size: 3,
+      },
+    },
   };
   const configPath = join(out, options.configName ?? 'pipeline.yml');
   await writeFile(

@@ -97,7 +97,8 @@ export function demoSummary(results: PipelineResults): string[] {
   if (fusion.length > 0)
     lines.push(`MinCE chose the source over the pivot on: ${fusion.join(', ')} of the fusion data`);
   for (const sample of results.samples) {
-    lines.push('', `prompt: ${JSON.stringify(sample.prompt)}`);
+    const decoding = sample.decoding === undefined ? '' : ` (${sample.decoding})`;
+    lines.push('', `prompt${decoding}: ${JSON.stringify(sample.prompt)}`);
     for (const completion of sample.completions)
       lines.push(`  ${completion.model}: ${JSON.stringify(completion.text)}`);
   }

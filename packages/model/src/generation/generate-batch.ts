@@ -4,6 +4,7 @@ import type { KvCache } from '../architectures/architecture.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import { assertFinite } from '../numerics/assert-finite.js';
 import type { GenerateOptions, GenerateResult } from './generate.js';
+import { applyRepetitionControls, checkRepetitionOptions } from './logits-processors.js';
 import { sampleToken } from './sample-token.js';
 
 /**
@@ -36,6 +37,7 @@ export async function generateBatch(
       field: 'prompts',
     });
   }
+  checkRepetitionOptions(options);
   const eos = model.config.eosTokenId;
   const stop = new Set(options.stopTokens ?? (eos === null ? [] : typeof eos === 'number' ? [eos] : eos));
   const padId = model.config.padTokenId ?? 0;
@@ -74,7 +76,8 @@ export async function generateBatch(
             step,
           },
         );
-        const token = sampleToken(rowLogits, options, randoms[row]!);
+        const adjusted = applyRepetitionControls(rowLogits, [...prompts[row]!, ...result.tokens], options);
+        const token = sampleToken(adjusted, options, randoms[row]!);
         result.tokens.push(token);
         if (stop.has(token)) {
           result.done = true;

@@ -203,3 +203,80 @@ describe('non-finite weights are refused, not decoded', () => {
     }
   });
 });
+
+describe.each(TEST_BACKENDS)('generate with repetition controls (%s)', (backend) => {
+  /** transformers' processors written out independently: gather/scatter penalty, prefix dictionary ban, argmax. */
+  async function greedyReference(
+    model: ReturnType<typeof createModel>,
+    prompt: number[],
+    count: number,
+    penalty: number,
+    size: number,
+  ): Promise<number[]> {
+    const sequence = [...prompt];
+    for (let step = 0; step < count; step++) {
+      const rows = await model.logits([sequence], undefined, { output: 'array' });
+      const scores = Float32Array.from(rows[0]![sequence.length - 1]!);
+      const gathered = sequence.map((id) => scores[id]!);
+      const p = Math.fround(penalty);
+      sequence.forEach((id, i) => {
+        scores[id] = gathered[i]! < 0 ? gathered[i]! * p : gathered[i]! / p;
+      });
+      const followers = new Map<string, number[]>();
+      for (let i = 0; i + size <= sequence.length; i++) {
+        const key = sequence.slice(i, i + size - 1).join(',');
+        followers.set(key, [...(followers.get(key) ?? []), sequence[i + size - 1]!]);
+      }
+      for (const id of followers.get(sequence.slice(sequence.length + 1 - size).join(',')) ?? []) {
+        scores[id] = Number.NEGATIVE_INFINITY;
+      }
+      let best = 0;
+      for (let id = 1; id < scores.length; id++) if (scores[id]! > scores[best]!) best = id;
+      sequence.push(best);
+    }
+    return sequence.slice(prompt.length);
+  }
+
+  function repeatedNgrams(tokens: readonly number[], size: number): number {
+    const seen = new Set<string>();
+    let repeats = 0;
+    for (let i = 0; i + size <= tokens.length; i++) {
+      const key = tokens.slice(i, i + size).join(',');
+      if (seen.has(key)) repeats++;
+      seen.add(key);
+    }
+    return repeats;
+  }
+
+  it('greedy decoding with repetitionPenalty and noRepeatNgramSize equals the reference, and never repeats an n-gram', async () => {
+    await useBackend(backend);
+    // A small vocabulary and a large init: plain greedy decoding loops here.
+    const model = createModel({ ...config, vocabSize: 12, eosTokenId: 11 }, { seed: 21 });
+    try {
+      const prompt = [1, 4, 2];
+      const plain = await generate(model, prompt, { maxNewTokens: 24, stopTokens: [] });
+      expect(repeatedNgrams([...prompt, ...plain.tokens], 2)).toBeGreaterThan(0);
+      const options = { maxNewTokens: 24, stopTokens: [], repetitionPenalty: 1.7, noRepeatNgramSize: 2 };
+      const controlled = await generate(model, prompt, options);
+      expect(controlled.tokens).toEqual(await greedyReference(model, prompt, 24, 1.7, 2));
+      expect(repeatedNgrams([...prompt, ...controlled.tokens], 2)).toBe(0);
+      const [batched] = await generateBatch(model, [prompt], options);
+      expect(batched!.tokens).toEqual(controlled.tokens);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('refuses a bad penalty before running the model', async () => {
+    await useBackend(backend);
+    const model = createModel(config, { seed: 1 });
+    try {
+      await expect(generate(model, [1], { repetitionPenalty: 0 })).rejects.toThrow(/repetitionPenalty/);
+      await expect(generateBatch(model, [[1]], { noRepeatNgramSize: -2 })).rejects.toThrow(
+        /noRepeatNgramSize/,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+});

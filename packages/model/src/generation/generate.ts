@@ -3,10 +3,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KvCache } from '../architectures/architecture.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import { assertFinite } from '../numerics/assert-finite.js';
+import {
+  applyRepetitionControls,
+  checkRepetitionOptions,
+  type RepetitionOptions,
+} from './logits-processors.js';
 import { type SamplingOptions, sampleToken } from './sample-token.js';
 
 /** Options of {@link generate}. */
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, RepetitionOptions {
   /** Tokens to produce at most (default 32). */
   readonly maxNewTokens?: number;
   /** Generation ends after any of these (included in the output). Default: the config's `eos_token_id`(s). */
@@ -38,7 +43,8 @@ function stopTokensOf(model: CausalLM, options: GenerateOptions): Set<number> {
 /**
  * Autoregressive generation with a KV cache: one prefill pass over the prompt, then one token
  * per pass. Greedy when `temperature` is 0 (default), else temperature / top-k / top-p sampling
- * seeded by `seed`. Frees every intermediate tensor.
+ * seeded by `seed`; `repetitionPenalty` and `noRepeatNgramSize` (transformers' logits
+ * processors, over prompt + generated ids) apply first, in both modes. Frees every intermediate tensor.
  *
  * @example
  * ```ts
@@ -71,6 +77,7 @@ export async function generate(
       field: 'prompt',
     });
   }
+  checkRepetitionOptions(options);
   const stop = stopTokensOf(model, options);
   const minNewTokens = options.minNewTokens ?? 0;
   if (!Number.isInteger(minNewTokens) || minNewTokens < 0) {
@@ -94,6 +101,7 @@ export async function generate(
       assertFinite(logits, 'MODEL_NON_FINITE_LOGITS', `The logits of generation step ${tokens.length + 1}`, {
         step: tokens.length + 1,
       });
+      logits = applyRepetitionControls(logits, [...prompt, ...tokens], options);
       if (tokens.length < minNewTokens) {
         logits = Float32Array.from(logits);
         for (const id of stop) if (id < logits.length) logits[id] = Number.NEGATIVE_INFINITY;

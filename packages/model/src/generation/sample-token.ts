@@ -29,6 +29,12 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   const temperature = options.temperature ?? 0;
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  if (logits[best] === Number.NEGATIVE_INFINITY) {
+    throw new InvalidInputError(
+      'every token is excluded (all logits are −∞): the stop tokens, the n-gram ban or top-k left nothing to draw.',
+      { code: 'MODEL_INVALID_SAMPLING', field: 'logits' },
+    );
+  }
   if (temperature === 0) return best;
   if (!(temperature > 0) || !Number.isFinite(temperature)) {
     throw new InvalidInputError(

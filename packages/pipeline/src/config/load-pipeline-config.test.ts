@@ -78,6 +78,56 @@ describe('loadPipelineConfig', () => {
       seed: 42,
     });
     expect(config.merge.method).toBe('variation_ratio');
+    expect(config.report.samples.decoding).toEqual({
+      temperature: 0,
+      topP: 1,
+      repetitionPenalty: 1,
+      noRepeatNgramSize: 0,
+      seed: 42,
+    });
+  });
+
+  it("reads the samples' decoding in transformers' names and refuses values transformers refuses", () => {
+    const base = {
+      name: 'x',
+      pivot: { model: 'p' },
+      sources: [{ name: 'a', model: 'a' }],
+      data: { train: 't' },
+    };
+    const samples = {
+      prompts: ['Hi'],
+      temperature: 0.7,
+      top_k: 40,
+      top_p: 0.9,
+      repetition_penalty: 1.3,
+      no_repeat_ngram_size: 3,
+      seed: 5,
+    };
+    const config = parsePipelineConfig({ ...base, report: { samples } }, { baseDir: '/tmp' });
+    expect(config.report.samples.decoding).toEqual({
+      temperature: 0.7,
+      topK: 40,
+      topP: 0.9,
+      repetitionPenalty: 1.3,
+      noRepeatNgramSize: 3,
+      seed: 5,
+    });
+    const bad = {
+      prompts: ['Hi'],
+      repetition_penalty: 0,
+      no_repeat_ngram_size: 1.5,
+      top_p: 0,
+      temperature: -1,
+    };
+    let message = '';
+    try {
+      parsePipelineConfig({ ...base, report: { samples: bad } }, { baseDir: '/tmp' });
+    } catch (error) {
+      message = (error as PipelineConfigError).problems.join('\n');
+    }
+    for (const key of ['repetition_penalty', 'no_repeat_ngram_size', 'top_p', 'temperature']) {
+      expect(message).toContain(`report.samples.${key}`);
+    }
   });
 
   it('lists every problem at once, with lines', async () => {

@@ -306,6 +306,14 @@ export function analysePipelineConfig(
       samples: {
         prompts: data.report?.samples?.prompts ?? [],
         maxNewTokens: data.report?.samples?.max_new_tokens ?? DEFAULT_MAX_NEW_TOKENS,
+        decoding: {
+          temperature: data.report?.samples?.temperature ?? 0,
+          ...(data.report?.samples?.top_k === undefined ? {} : { topK: data.report.samples.top_k }),
+          topP: data.report?.samples?.top_p ?? 1,
+          repetitionPenalty: data.report?.samples?.repetition_penalty ?? 1,
+          noRepeatNgramSize: data.report?.samples?.no_repeat_ngram_size ?? 0,
+          seed: data.report?.samples?.seed ?? data.seed ?? DEFAULT_SEED,
+        },
       },
     },
     input: data,

@@ -195,6 +195,35 @@ export const reportConfigSchema = z
           .array(z.string().min(1))
           .describe('User prompts completed by the pivot, targets, control and merged model.'),
         max_new_tokens: positiveInteger.optional().describe('Tokens generated per prompt (default 24).'),
+        temperature: z
+          .number()
+          .min(0)
+          .optional()
+          .describe('0 (default) = greedy; otherwise sample from softmax(logits / temperature).'),
+        top_k: positiveInteger
+          .optional()
+          .describe('Sample only from the k most likely tokens (default: no limit).'),
+        top_p: z
+          .number()
+          .gt(0)
+          .max(1)
+          .optional()
+          .describe('Nucleus sampling: the most likely tokens whose probabilities reach top_p (default 1).'),
+        repetition_penalty: z
+          .number()
+          .gt(0)
+          .optional()
+          .describe(
+            "transformers' repetition_penalty: logits of ids already in the prompt or completion are divided by it (multiplied when negative); default 1 = off.",
+          ),
+        no_repeat_ngram_size: z
+          .int()
+          .min(0)
+          .optional()
+          .describe(
+            "transformers' no_repeat_ngram_size: never complete an n-gram that already occurs; default 0 = off.",
+          ),
+        seed: z.int().optional().describe("Seed of the sampler (default: the run's seed)."),
       })
       .optional(),
   })

@@ -91,8 +91,23 @@ export interface ResolvedPipelineConfig {
   };
   readonly eval: { readonly batchSize: number; readonly maxLength: number | undefined };
   readonly report: {
-    readonly samples: { readonly prompts: readonly string[]; readonly maxNewTokens: number };
+    readonly samples: {
+      readonly prompts: readonly string[];
+      readonly maxNewTokens: number;
+      /** How the samples are decoded: the same for every model (greedy by default). */
+      readonly decoding: SampleDecoding;
+    };
   };
   /** The config as written (after validation). */
   readonly input: PipelineConfigInput;
+}
+
+/** The decoding of the report's samples (transformers' names in the config, camelCase here). */
+export interface SampleDecoding {
+  readonly temperature: number;
+  readonly topK?: number;
+  readonly topP: number;
+  readonly repetitionPenalty: number;
+  readonly noRepeatNgramSize: number;
+  readonly seed: number;
 }

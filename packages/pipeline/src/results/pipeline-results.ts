@@ -160,5 +160,7 @@ export interface MergeRecord {
 
 export interface SampleRecord {
   readonly prompt: string;
+  /** How every completion was decoded, e.g. `greedy, repetition_penalty 1.3, no_repeat_ngram_size 3`. */
+  readonly decoding?: string;
   readonly completions: readonly { readonly model: string; readonly text: string }[];
 }

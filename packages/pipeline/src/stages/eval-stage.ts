@@ -3,6 +3,7 @@ import type { Logger, TokenizerLike } from '@fusechat/core';
 import { type CausalLM, loadModel, readGenerationConfigEos, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { createChatDataset, evaluateDataset } from '@fusechat/training';
+import type { SampleDecoding } from '../config/resolved-pipeline-config.js';
 import type { EvaluationRow, ModelRole, SampleRecord } from '../results/pipeline-results.js';
 import { writeJsonAtomic } from '../run-directory/write-json-atomic.js';
 import { runStage, type StageOutcome } from './run-stage.js';
@@ -109,6 +110,7 @@ export async function evalStage(
             for (const prompt of config.report.samples.prompts) {
               const text = await complete(model, tokenizer, chatTemplate, entry.modelDir, prompt, {
                 maxNewTokens: config.report.samples.maxNewTokens,
+                decoding: config.report.samples.decoding,
                 maxPositions: modelConfig.maxPositionEmbeddings,
                 eos: [modelConfig.eosTokenId ?? []].flat(),
                 log,
@@ -129,8 +131,10 @@ export async function evalStage(
           detail: entry.name,
         });
       }
+      const decoding = describeDecoding(config.report.samples.decoding);
       const samples: SampleRecord[] = config.report.samples.prompts.map((prompt) => ({
         prompt,
+        decoding,
         completions: completions.get(prompt) ?? [],
       }));
       const summary = { rows, samples };
@@ -140,14 +144,39 @@ export async function evalStage(
   });
 }
 
-/** The greedy completion of one user prompt, rendered with the model's chat template. */
+/** `report.samples`' decoding in transformers' words: `greedy` or `temperature 0.7, top_p 0.9, seed 7`, then the repetition controls. */
+export function describeDecoding(decoding: SampleDecoding): string {
+  const parts =
+    decoding.temperature === 0
+      ? ['greedy']
+      : [
+          `temperature ${decoding.temperature}`,
+          ...(decoding.topK === undefined ? [] : [`top_k ${decoding.topK}`]),
+          ...(decoding.topP === 1 ? [] : [`top_p ${decoding.topP}`]),
+          `seed ${decoding.seed}`,
+        ];
+  if (decoding.repetitionPenalty !== 1) parts.push(`repetition_penalty ${decoding.repetitionPenalty}`);
+  if (decoding.noRepeatNgramSize > 0) parts.push(`no_repeat_ngram_size ${decoding.noRepeatNgramSize}`);
+  return parts.join(', ');
+}
+
+/**
+ * The completion of one user prompt, rendered with the model's chat template, decoded as
+ * `report.samples` says (greedy by default).
+ */
 async function complete(
   model: CausalLM,
   tokenizer: TokenizerLike,
   chatTemplate: string | undefined,
   modelDir: string,
   prompt: string,
-  options: { maxNewTokens: number; maxPositions: number; eos: readonly number[]; log: Logger },
+  options: {
+    maxNewTokens: number;
+    decoding: SampleDecoding;
+    maxPositions: number;
+    eos: readonly number[];
+    log: Logger;
+  },
 ): Promise<string> {
   const messages = [{ role: 'user' as const, content: prompt }];
   const { text } = renderChat(messages, {
@@ -174,6 +203,7 @@ async function complete(
     return '';
   }
   const { tokens, finishReason } = await model.generate(promptIds, {
+    ...options.decoding,
     maxNewTokens: Math.min(options.maxNewTokens, room),
     stopTokens: [...stopTokens],
   });

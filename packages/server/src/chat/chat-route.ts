@@ -79,6 +79,7 @@ export const chatRequestSchema = {
     temperature: { type: ['number', 'null'] },
     top_p: { type: ['number', 'null'] },
     top_k: { type: ['integer', 'null'] },
+    repetition_penalty: { type: ['number', 'null'] },
     add_generation_prompt: { type: 'boolean' },
     continue_final_message: { type: 'boolean' },
     add_special_tokens: { type: 'boolean' },

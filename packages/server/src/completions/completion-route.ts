@@ -78,6 +78,7 @@ export const completionRequestSchema = {
     temperature: numberOrNull,
     top_p: numberOrNull,
     top_k: integerOrNull,
+    repetition_penalty: numberOrNull,
     use_beam_search: { type: 'boolean' },
     stop_token_ids: { anyOf: [{ type: 'array', items: { type: 'integer' } }, { type: 'null' }] },
     include_stop_str_in_output: { type: 'boolean' },

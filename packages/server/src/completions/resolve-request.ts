@@ -9,6 +9,7 @@ export interface SamplingFields {
   temperature?: number | null;
   top_p?: number | null;
   top_k?: number | null;
+  repetition_penalty?: number | null;
   seed?: number | null;
   stop?: string | string[] | null;
   stop_token_ids?: number[] | null;
@@ -113,6 +114,14 @@ export function resolveSampling(
       },
     );
   }
+  const repetitionPenalty = request.repetition_penalty ?? 1;
+  if (!(repetitionPenalty > 0 && Number.isFinite(repetitionPenalty))) {
+    throw new ServerRequestError(
+      'SERVE_BAD_REQUEST',
+      `repetition_penalty must be greater than zero, got ${repetitionPenalty}.`,
+      { param: 'repetition_penalty' },
+    );
+  }
   const stop = request.stop === undefined || request.stop === null ? [] : [request.stop].flat();
   if (stop.some((entry) => entry === '')) {
     throw new ServerRequestError('SERVE_BAD_REQUEST', 'stop cannot contain an empty string.', {
@@ -127,6 +136,7 @@ export function resolveSampling(
     temperature,
     topP,
     topK: topK === -1 ? 0 : topK,
+    repetitionPenalty,
     seed: request.seed ?? undefined,
     stop,
     stopTokenIds,

@@ -10,6 +10,8 @@ export interface GenerationParams {
   readonly topP: number;
   /** 0 = all tokens. */
   readonly topK: number;
+  /** vLLM's (and transformers') repetition_penalty over prompt + output ids; 1 = off. */
+  readonly repetitionPenalty: number;
   readonly seed: number | undefined;
   readonly stop: readonly string[];
   readonly stopTokenIds: readonly number[];
@@ -102,6 +104,7 @@ export async function runGeneration(
     temperature: params.temperature,
     topP: params.topP,
     ...(params.topK > 0 ? { topK: params.topK } : {}),
+    repetitionPenalty: params.repetitionPenalty,
     seed,
     stopTokens: [...stopTokens],
     onToken,

@@ -6,7 +6,8 @@ export function samplesSection(results: PipelineResults): SafeHtml {
   if (results.samples.length === 0) {
     return html`<section id="samples"><h2>Samples</h2><p class="muted">No samples in this run (<code>report.samples.prompts</code> in the config).</p></section>`;
   }
-  return html`<section id="samples"><h2>Samples</h2>${results.samples.map(
+  const decoding = results.samples[0]!.decoding;
+  return html`<section id="samples"><h2>Samples</h2>${decoding === undefined ? undefined : html`<p class="muted">Decoding: ${decoding}.</p>`}${results.samples.map(
     (
       sample,
       index,
