@@ -179,10 +179,20 @@ describe('fusechat serve: generation', () => {
   });
 
   it('repetition_penalty (vLLM / transformers) decodes as the library does with it, and changes the output', async () => {
-    const request = { prompt: PROMPT, max_tokens: 8, temperature: 0, ignore_eos: true, return_token_ids: true };
+    const request = {
+      prompt: PROMPT,
+      max_tokens: 8,
+      temperature: 0,
+      ignore_eos: true,
+      return_token_ids: true,
+    };
     const plain = (await postJson(`${base}/v1/completions`, request)).json.choices[0].token_ids;
     const { json } = await postJson(`${base}/v1/completions`, { ...request, repetition_penalty: 3 });
-    const expected = await model.generate([...PROMPT], { maxNewTokens: 8, repetitionPenalty: 3, stopTokens: [] });
+    const expected = await model.generate([...PROMPT], {
+      maxNewTokens: 8,
+      repetitionPenalty: 3,
+      stopTokens: [],
+    });
     expect(json.choices[0].token_ids).toEqual(expected.tokens);
     expect(json.choices[0].token_ids).not.toEqual(plain);
   });

@@ -38,6 +38,10 @@ export function registerPlanCommand(program: Command): void {
     .option('--sample-tokens <n>', 'tokens of the data each local model captures for calibration', '4096')
     .option('--training-steps <n>', 'timed training steps per calibration (after one warm-up step)', '3')
     .option(
+      '--no-remote-calibration',
+      "do not time remote sources' servers (their capture and alignment time stay unpredicted; e.g. before the servers are up)",
+    )
+    .option(
       '--disk-limit <size>',
       'check against this much free disk instead of the measured free space of run_dir (e.g. the machine the run goes to: 200GB)',
     )
@@ -59,7 +63,9 @@ export function registerPlanCommand(program: Command): void {
         "Memory adds up weights, gradients, AdamW moments, activations and logits for the run's exact batch shapes",
         'over this process baseline, plus on wasm the heap earlier work grew (WebAssembly never returns it).',
         'Disk is checked cumulatively against the free space of run_dir; memory per',
-        'stage against the available memory (cgroup limit included). Remote sources: time not predicted.',
+        'stage against the available memory (cgroup limit included). Remote sources are timed by capturing the',
+        "same sample from their servers (the capture stage's own client, one attempt per request): a server that",
+        "does not answer leaves that source's time unpredicted, with the reason, and the plan goes on.",
       ].join('\n'),
     )
     .action(
@@ -69,6 +75,7 @@ export function registerPlanCommand(program: Command): void {
           json: boolean;
           sampleTokens: string;
           trainingSteps: string;
+          remoteCalibration: boolean;
           diskLimit?: string;
           memoryLimit?: string;
           backend: BackendRequest;
@@ -101,6 +108,7 @@ export function registerPlanCommand(program: Command): void {
           baselineBytes,
           sampleTokens,
           trainingSteps,
+          remoteCalibration: options.remoteCalibration,
           logger,
         });
         if (options.json) {

@@ -169,14 +169,16 @@ export async function writeDemoPipeline(
       ...(options.mergeParameters === undefined ? {} : { parameters: options.mergeParameters }),
     },
     eval: { batch_size: 4, max_length: MAX_LENGTH },
-    // Greedy with transformers' repetition controls: the same decoding for every model, and small
-    // models loop without them ("the whale, and the whale, …").
+    // Greedy with transformers' repetition controls, the same for every model: small models loop
+    // without them ("the whale, and the whale, …"), and the penalty can make a barely trained
+    // model's first choice the end of its turn, so at least 8 tokens are asked of each.
     report: {
       samples: {
         prompts: samplePrompts,
         max_new_tokens: 32,
         repetition_penalty: 1.3,
         no_repeat_ngram_size: 3,
+        min_new_tokens: 8,
       },
     },
   };

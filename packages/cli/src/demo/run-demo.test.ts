@@ -66,6 +66,7 @@ describe('runDemo (slow)', () => {
     expect(text).toMatch(/\* scored per token of its own vocabulary/);
     expect(run.results.samples).toHaveLength(3);
     for (const sample of run.results.samples) {
+      expect(sample.decoding).toBe('greedy, repetition_penalty 1.3, no_repeat_ngram_size 3, min_new_tokens 8');
       const models = sample.completions.map((completion) => completion.model);
       expect(models).toContain('pivot');
       expect(models.some((name) => name.startsWith('target'))).toBe(true);
@@ -75,7 +76,9 @@ describe('runDemo (slow)', () => {
     expect(JSON.parse(await readFile(join(run.files.runDir, 'results.json'), 'utf8')).name).toBe(
       'fusechat-demo',
     );
-    expect(await readFile(join(run.files.runDir, 'report', 'index.html'), 'utf8')).toMatch(/<html/i);
+    const report = await readFile(join(run.files.runDir, 'report', 'index.html'), 'utf8');
+    expect(report).toMatch(/<html/i);
+    expect(report).toContain('Decoding: greedy, repetition_penalty 1.3, no_repeat_ngram_size 3, min_new_tokens 8.');
   });
 
   it('the written pipeline.yml reruns with fusechat run, reusing every stage', async () => {

@@ -83,6 +83,7 @@ describe('loadPipelineConfig', () => {
       topP: 1,
       repetitionPenalty: 1,
       noRepeatNgramSize: 0,
+      minNewTokens: 0,
       seed: 42,
     });
   });
@@ -101,6 +102,7 @@ describe('loadPipelineConfig', () => {
       top_p: 0.9,
       repetition_penalty: 1.3,
       no_repeat_ngram_size: 3,
+      min_new_tokens: 4,
       seed: 5,
     };
     const config = parsePipelineConfig({ ...base, report: { samples } }, { baseDir: '/tmp' });
@@ -110,6 +112,7 @@ describe('loadPipelineConfig', () => {
       topP: 0.9,
       repetitionPenalty: 1.3,
       noRepeatNgramSize: 3,
+      minNewTokens: 4,
       seed: 5,
     });
     const bad = {

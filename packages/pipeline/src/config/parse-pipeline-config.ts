@@ -312,6 +312,7 @@ export function analysePipelineConfig(
           topP: data.report?.samples?.top_p ?? 1,
           repetitionPenalty: data.report?.samples?.repetition_penalty ?? 1,
           noRepeatNgramSize: data.report?.samples?.no_repeat_ngram_size ?? 0,
+          minNewTokens: data.report?.samples?.min_new_tokens ?? 0,
           seed: data.report?.samples?.seed ?? data.seed ?? DEFAULT_SEED,
         },
       },

@@ -223,6 +223,11 @@ export const reportConfigSchema = z
           .describe(
             "transformers' no_repeat_ngram_size: never complete an n-gram that already occurs; default 0 = off.",
           ),
+        min_new_tokens: z
+          .int()
+          .min(0)
+          .optional()
+          .describe("transformers' min_new_tokens: no stop token among the first n tokens (default 0)."),
         seed: z.int().optional().describe("Seed of the sampler (default: the run's seed)."),
       })
       .optional(),

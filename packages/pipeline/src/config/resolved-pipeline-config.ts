@@ -109,5 +109,6 @@ export interface SampleDecoding {
   readonly topP: number;
   readonly repetitionPenalty: number;
   readonly noRepeatNgramSize: number;
+  readonly minNewTokens: number;
   readonly seed: number;
 }

@@ -2,14 +2,16 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { TruncationPolicy } from '@fusechat/chat-data';
-import type { TokenizerLike } from '@fusechat/core';
+import { hashFile, type TruncationPolicy } from '@fusechat/chat-data';
+import type { Logger, TokenizerLike } from '@fusechat/core';
 import {
   alignStore,
   type CaptureExample,
   captureDistributions,
+  createCaptureIdentity,
   createLocalCaptureIdentity,
   createLocalProvider,
+  createRemoteProvider,
   VOCABULARY_MAP_FILE,
 } from '@fusechat/distribution-capture';
 import { openStore } from '@fusechat/distribution-store';
@@ -102,6 +104,90 @@ export async function calibrateCapture(options: CalibrateCaptureOptions): Promis
   } finally {
     model.dispose();
   }
+}
+
+/** Options of {@link calibrateRemoteCapture}. */
+export interface CalibrateRemoteCaptureOptions {
+  readonly endpoint: string;
+  readonly modelName: string;
+  readonly dialect: 'vllm' | 'sglang';
+  readonly apiKey?: string | undefined;
+  readonly concurrency?: number | undefined;
+  /** The served model's tokenizer (loaded from its `tokenizer` directory). */
+  readonly tokenizer: TokenizerLike;
+  readonly chatTemplate: string | null;
+  /** The data file the stage captures (its hash goes into the store identity, as the stage's does). */
+  readonly data: string;
+  /** Tokenised examples of the sample, in data order (the first one also warms up). */
+  readonly sample: readonly CaptureExample[];
+  readonly k: number;
+  readonly maxLength: number | undefined;
+  readonly truncation: TruncationPolicy;
+  readonly nextTokenLogProbs: boolean;
+  /** Attempts per request before the calibration gives up (default 1: a plan should not wait long for a dead server). */
+  readonly maxRetries?: number | undefined;
+  readonly logger?: Logger | undefined;
+  /** A scratch directory (removed by the caller). */
+  readonly workDir: string;
+}
+
+/**
+ * {@link calibrateCapture} for a source on an inference server, with the capture stage's own
+ * client (`createRemoteProvider`: the server checks — engine, model name, tokenizer agreement —
+ * then token-id prompts with prompt log-probabilities at the configured concurrency): after a
+ * warm-up capture of one example, the timed capture of the sample gives the server's tokens per
+ * second as this machine sees it, and the store its bytes per token. `loadSeconds` is the server
+ * checks plus the warm-up.
+ */
+export async function calibrateRemoteCapture(
+  options: CalibrateRemoteCaptureOptions,
+): Promise<CaptureCalibration> {
+  let started = performance.now();
+  const provider = await createRemoteProvider({
+    endpoint: options.endpoint,
+    modelName: options.modelName,
+    tokenizer: options.tokenizer,
+    dialect: options.dialect,
+    apiKey: options.apiKey,
+    concurrency: options.concurrency,
+    maxRetries: options.maxRetries ?? 1,
+    logger: options.logger,
+  });
+  const identity = createCaptureIdentity({
+    model: { name: options.modelName, configHash: provider.id },
+    tokenizer: options.tokenizer,
+    dataHash: await hashFile(options.data),
+    chatTemplate: options.chatTemplate,
+    capture: {
+      k: options.k,
+      maxLength: options.maxLength ?? provider.maxSequenceLength,
+      truncation: options.truncation,
+      valueKind: 'logprobs',
+    },
+  });
+  const capture = (examples: readonly CaptureExample[], out: string) =>
+    captureDistributions({
+      provider,
+      examples,
+      out,
+      k: options.k,
+      identity,
+      store: { nextTokenLogProbs: options.nextTokenLogProbs },
+    });
+  await capture(options.sample.slice(0, 1), join(options.workDir, 'warm-up'));
+  const loadSeconds = (performance.now() - started) / 1000;
+  const storeDir = join(options.workDir, 'store');
+  started = performance.now();
+  const summary = await capture(options.sample, storeDir);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    loadSeconds,
+    tokensPerSecond: summary.tokens / seconds,
+    sampleExamples: summary.examples,
+    sampleTokens: summary.tokens,
+    store: await calibrateStore(storeDir),
+    storeDir,
+  };
 }
 
 /** What aligning the calibration stores measured. */

@@ -14,6 +14,14 @@ export interface PlanLocalModel {
 export interface PlanRemoteModel {
   readonly name: string;
   readonly endpoint: string;
+  /** The served model's name (what the capture stage asks for); without it the plan does not time the server. */
+  readonly modelName?: string | undefined;
+  /** `vllm` (default) or `sglang`. */
+  readonly dialect?: 'vllm' | 'sglang' | undefined;
+  /** Environment variable holding the server's API key. */
+  readonly apiKeyEnv?: string | undefined;
+  /** Requests in flight (the capture stage's `concurrency`). */
+  readonly concurrency?: number | undefined;
   /** Directory holding the source's tokenizer files (tokenizer.json, tokenizer_config.json). */
   readonly tokenizerDir: string;
   readonly chatTemplateFile?: string | undefined;
@@ -108,6 +116,10 @@ export function planInputFromConfig(config: ResolvedPipelineConfig): PlanInput {
         ? {
             name: source.name,
             endpoint: source.endpoint,
+            modelName: source.modelName,
+            dialect: source.dialect,
+            apiKeyEnv: source.apiKeyEnv,
+            concurrency: source.concurrency,
             tokenizerDir: source.tokenizer,
             chatTemplateFile: source.chatTemplate,
             mapping: source.mapping,

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { initBackend } from '@fusechat/backend';
 import { readDataFile, tokenizeExample } from '@fusechat/chat-data';
 import type { CaptureExample } from '@fusechat/distribution-capture';
-import { captureLocalModel } from '@fusechat/distribution-capture';
+import { captureLocalModel, captureRemoteModel } from '@fusechat/distribution-capture';
 import { readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFixtureServer } from '../../../distribution-capture/src/remote-provider/testing/fixture-server.js';
 import type { StagePrediction } from '../results/pipeline-results.js';
 import {
   calibrateCapture,
@@ -31,7 +32,7 @@ import {
   withRetainedHeap,
 } from './memory-model.js';
 import { PipelinePlanError } from './pipeline-plan-error.js';
-import { MISTRAL_TEMPLATE, writeTinyPipeline } from './plan-fixtures.js';
+import { MISTRAL_TEMPLATE, QWEN3_TOKENIZER, writeTinyPipeline } from './plan-fixtures.js';
 import { chooseSample, planPipeline, planRecord } from './plan-pipeline.js';
 import { calibrateStore, predictStoreBytes, shardIndexBytes, storeDiskBytes } from './store-size.js';
 
@@ -332,6 +333,68 @@ describe('the planner', () => {
     const pivotBytes = statSync(join(input.pivot.modelDir, 'model.safetensors')).size;
     expect(Math.abs(merge.outputWeightBytes - pivotBytes)).toBeLessThan(1024);
   }, 180_000);
+
+  it("times a remote source with its server (the stage's own client), and says why one that does not answer is untimed", async () => {
+    const input = await writeTinyPipeline(path('remote'), { examples: 40 });
+    const server = await startFixtureServer({
+      engine: 'vllm',
+      tokenizer: await loadTokenizer(QWEN3_TOKENIZER),
+      modelName: 'fixture/qwen',
+    });
+    try {
+      const remote = {
+        endpoint: server.url,
+        modelName: 'fixture/qwen',
+        tokenizerDir: QWEN3_TOKENIZER,
+        mapping: 'exact',
+      };
+      const plan = await planPipeline(
+        {
+          ...input,
+          sources: [
+            { name: 'served', ...remote },
+            // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+            { name: 'down', ...remote, endpoint: 'http://127.0.0.1:9' },
+          ],
+        },
+        { refuse: false, sampleTokens: 2048, trainingSteps: 1 },
+      );
+      const stage = (id: string) => plan.stages.find((item) => item.id === id)!;
+      expect(server.requests.some((request) => request.url.includes('completions'))).toBe(true);
+      expect(stage('capture/served').seconds).toBeGreaterThan(0);
+      expect(stage('capture/served').basis).toMatch(/tokens\/s from http:\/\/127\.0\.0\.1:\d+/);
+      expect(stage('align/served').seconds).toBeGreaterThan(0);
+      expect(stage('align/served').basis).not.toContain('not calibrated');
+      expect(stage('capture/down').seconds).toBe(0);
+      expect(stage('capture/down').basis).toMatch(
+        /time not predicted \(remote http:\/\/127\.0\.0\.1:9: the server did not answer/,
+      );
+      expect(stage('align/down').basis).toMatch(/not calibrated \(remote source: the server did not answer/);
+      // The disk prediction of the timed source (a sample of 2/3 of the tokens) against a real
+      // capture of all the data from the same server, as the local store test does.
+      const out = path('remote', 'real-store');
+      const summary = await captureRemoteModel({
+        ...remote,
+        dialect: 'vllm',
+        data: input.data.train,
+        out,
+        k: input.capture.topK,
+        maxLength: input.capture.maxLength,
+      });
+      const real = await storeDiskBytes(out);
+      expect(Math.abs(stage('capture/served').diskBytes / real - 1)).toBeLessThan(0.03);
+      expect(summary.examples).toBe(40);
+      const off = await planPipeline(
+        { ...input, sources: [{ name: 'served', ...remote }] },
+        { refuse: false, sampleTokens: 1024, trainingSteps: 1, remoteCalibration: false },
+      );
+      expect(off.stages.find((item) => item.id === 'capture/served')!.basis).toContain(
+        'remote calibration off',
+      );
+    } finally {
+      await server.close();
+    }
+  }, 600_000);
 
   it('plans every stage of a small pipeline and refuses a fake tiny disk and memory', async () => {
     const input = await writeTinyPipeline(path('pipeline'), { examples: 40 });

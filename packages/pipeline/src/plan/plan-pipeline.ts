@@ -22,6 +22,7 @@ import {
   calibrateEvaluation,
   calibrateGeneration,
   calibrateMerge,
+  calibrateRemoteCapture,
   calibrateTraining,
   directoryBytes,
   type GenerationCalibration,
@@ -45,7 +46,13 @@ import {
   withRetainedHeap,
 } from './memory-model.js';
 import type { PlanShortfall } from './pipeline-plan-error.js';
-import { isRemoteSource, type PlanInput, type PlanLocalModel, type PlanSource } from './plan-input.js';
+import {
+  isRemoteSource,
+  type PlanInput,
+  type PlanLocalModel,
+  type PlanRemoteModel,
+  type PlanSource,
+} from './plan-input.js';
 import { predictStoreBytes } from './store-size.js';
 
 /** Options of {@link planPipeline}. */
@@ -65,6 +72,12 @@ export interface PlanPipelineOptions {
    * with `wasmHeapBytes()`; elsewhere none, as other backends return freed memory).
    */
   readonly heap?: HeapHistory | undefined;
+  /**
+   * Time remote sources by capturing the sample from their servers, as the capture stage will
+   * (default true; `false` leaves their capture and alignment time unpredicted, e.g. before the
+   * servers are up).
+   */
+  readonly remoteCalibration?: boolean | undefined;
   /** Worker threads of the align stage (default: alignStore's, one per core). */
   readonly alignWorkers?: number | undefined;
   readonly logger?: Logger | undefined;
@@ -99,8 +112,10 @@ interface PlannedModel {
   readonly counts: DataTokenCounts;
   readonly sample: readonly CaptureExample[];
   readonly local?: { readonly modelDir: string; readonly config: ModelConfig; readonly parameters: number };
-  readonly endpoint?: string;
+  readonly remote?: PlanRemoteModel;
   calibration?: CaptureCalibration;
+  /** Why a remote source's capture was not timed (no model name, calibration off, server unreachable). */
+  untimed?: string;
 }
 
 /**
@@ -181,7 +196,7 @@ export async function planPipeline(
         counts,
         sample: await selectExamples(input.data.train, sampleIndices, setup, truncation),
         ...(remote
-          ? { endpoint: model.endpoint }
+          ? { remote: model }
           : {
               local: {
                 modelDir: (model as PlanLocalModel).modelDir,
@@ -213,6 +228,46 @@ export async function planPipeline(
       });
     }
     const pivotCalibration = pivot.calibration!;
+
+    // ... and with each remote source's server, on the same sample.
+    for (const model of models) {
+      const remote = model.remote;
+      if (remote === undefined) continue;
+      if (options.remoteCalibration === false) {
+        model.untimed = 'remote calibration off';
+        continue;
+      }
+      if (remote.modelName === undefined) {
+        model.untimed = 'no model_name to ask the server for';
+        continue;
+      }
+      logger.info(
+        `plan: calibrating capture/${model.name} on ${model.sample.length} examples from ${remote.endpoint}`,
+      );
+      try {
+        model.calibration = await calibrateRemoteCapture({
+          endpoint: remote.endpoint,
+          modelName: remote.modelName,
+          dialect: remote.dialect ?? 'vllm',
+          apiKey: remote.apiKeyEnv === undefined ? undefined : process.env[remote.apiKeyEnv],
+          concurrency: remote.concurrency,
+          tokenizer: model.tokenizer,
+          chatTemplate: model.chatTemplate,
+          data: input.data.train,
+          sample: model.sample,
+          k,
+          maxLength: model.maxLength,
+          truncation,
+          nextTokenLogProbs: input.capture.nextTokenLogProbs ?? true,
+          logger: silentLogger,
+          workDir: join(workDir, 'capture', model.name),
+        });
+      } catch (error) {
+        const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+        model.untimed = `the server did not answer the calibration: ${reason}`;
+        logger.warn(`plan: capture/${model.name} is not timed: ${reason}`);
+      }
+    }
     const stages: PlannedStage[] = [];
 
     // capture/<model>
@@ -221,14 +276,24 @@ export async function planPipeline(
       const store = predictStoreBytes(calibration.store, model.counts);
       const tokensText = `${model.counts.tokens.toLocaleString('en-US')} tokens`;
       if (model.local === undefined) {
+        const remote = model.remote!;
+        // The stage holds the source's tokenizer; the server holds the model.
+        const memory = onlyBaseline(baselineBytes, { buffers: model.tokenizerBytes });
+        const timed = model.calibration !== undefined;
         stages.push({
           id: `capture/${model.name}`,
           kind: 'capture',
-          seconds: 0,
-          peakMemoryBytes: baselineBytes,
+          seconds: timed
+            ? calibration.loadSeconds +
+              model.counts.seconds +
+              model.counts.tokens / calibration.tokensPerSecond
+            : 0,
+          peakMemoryBytes: timed ? memory.total : baselineBytes,
           diskBytes: store.bytes,
-          memory: onlyBaseline(baselineBytes),
-          basis: `time not predicted (remote ${model.endpoint}); disk ${store.blockBytesPerToken.toFixed(1)} B/token (capture/${pivot.name}'s store) × ${tokensText}`,
+          memory: timed ? memory : onlyBaseline(baselineBytes),
+          basis: timed
+            ? `measured ${formatRate(calibration.tokensPerSecond)} tokens/s from ${remote.endpoint} (concurrency ${remote.concurrency ?? 'default'}) × ${tokensText}; ${store.blockBytesPerToken.toFixed(1)} B/token measured store`
+            : `time not predicted (remote ${remote.endpoint}: ${model.untimed ?? 'not calibrated'}); disk ${store.blockBytesPerToken.toFixed(1)} B/token (capture/${pivot.name}'s store) × ${tokensText}`,
         });
         continue;
       }
@@ -269,7 +334,7 @@ export async function planPipeline(
           peakMemoryBytes: baselineBytes,
           diskBytes: store.bytes,
           memory: onlyBaseline(baselineBytes),
-          basis: `not calibrated (remote source); disk ≤ capture/${pivot.name}'s bytes per token`,
+          basis: `not calibrated (remote source: ${model.untimed ?? 'no calibration store'}); disk ≤ capture/${pivot.name}'s bytes per token`,
         });
         continue;
       }

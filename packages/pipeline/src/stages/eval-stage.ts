@@ -157,6 +157,7 @@ export function describeDecoding(decoding: SampleDecoding): string {
         ];
   if (decoding.repetitionPenalty !== 1) parts.push(`repetition_penalty ${decoding.repetitionPenalty}`);
   if (decoding.noRepeatNgramSize > 0) parts.push(`no_repeat_ngram_size ${decoding.noRepeatNgramSize}`);
+  if (decoding.minNewTokens > 0) parts.push(`min_new_tokens ${decoding.minNewTokens}`);
   return parts.join(', ');
 }
 
@@ -205,6 +206,7 @@ async function complete(
   const { tokens, finishReason } = await model.generate(promptIds, {
     ...options.decoding,
     maxNewTokens: Math.min(options.maxNewTokens, room),
+    minNewTokens: Math.min(options.decoding.minNewTokens, options.maxNewTokens, room),
     stopTokens: [...stopTokens],
   });
   const produced = finishReason === 'stop' ? tokens.slice(0, -1) : tokens;
