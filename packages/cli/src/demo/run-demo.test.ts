@@ -66,7 +66,9 @@ describe('runDemo (slow)', () => {
     expect(text).toMatch(/\* scored per token of its own vocabulary/);
     expect(run.results.samples).toHaveLength(3);
     for (const sample of run.results.samples) {
-      expect(sample.decoding).toBe('greedy, repetition_penalty 1.3, no_repeat_ngram_size 3, min_new_tokens 8');
+      expect(sample.decoding).toBe(
+        'greedy, repetition_penalty 1.3, no_repeat_ngram_size 3, min_new_tokens 8',
+      );
       const models = sample.completions.map((completion) => completion.model);
       expect(models).toContain('pivot');
       expect(models.some((name) => name.startsWith('target'))).toBe(true);
@@ -78,7 +80,9 @@ describe('runDemo (slow)', () => {
     );
     const report = await readFile(join(run.files.runDir, 'report', 'index.html'), 'utf8');
     expect(report).toMatch(/<html/i);
-    expect(report).toContain('Decoding: greedy, repetition_penalty 1.3, no_repeat_ngram_size 3, min_new_tokens 8.');
+    expect(report).toContain(
+      'Decoding: greedy, repetition_penalty 1.3, no_repeat_ngram_size 3, min_new_tokens 8.',
+    );
   });
 
   it('the written pipeline.yml reruns with fusechat run, reusing every stage', async () => {
