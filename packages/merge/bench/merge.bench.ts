@@ -137,7 +137,8 @@ function floorRun(inputs: string[], out: string, outputBytes: number): Measureme
 
 function bundleCli(root: string): string {
   const outfile = join(root, 'cli', 'bin.mjs');
-  execFileSync(join(repo, 'node_modules', '.bin', 'esbuild'), [
+  // esbuild is this package's own devDependency: pnpm does not hoist a tool's esbuild to the root.
+  execFileSync(join(here, '..', 'node_modules', '.bin', 'esbuild'), [
     join(repo, 'packages', 'cli', 'src', 'bin.ts'),
     '--bundle',
     '--platform=node',
