@@ -12,9 +12,10 @@ import {
   createLocalCaptureIdentity,
   createLocalProvider,
   createRemoteProvider,
+  type LogitsProvider,
   VOCABULARY_MAP_FILE,
 } from '@fusechat/distribution-capture';
-import { openStore } from '@fusechat/distribution-store';
+import { openStore, type StoreIdentity } from '@fusechat/distribution-store';
 import { mergeModels } from '@fusechat/merge';
 import { type CausalLM, createModel, generate, loadModel, type ModelConfig } from '@fusechat/model';
 import { buildVocabularyMap, type CoTokenizedText } from '@fusechat/tokenizer-alignment';
@@ -60,7 +61,7 @@ export interface CalibrateCaptureOptions {
  * assumed).
  */
 export async function calibrateCapture(options: CalibrateCaptureOptions): Promise<CaptureCalibration> {
-  let started = performance.now();
+  const started = performance.now();
   const model = await loadModel(options.modelDir);
   const loadSeconds = (performance.now() - started) / 1000;
   try {
@@ -79,31 +80,51 @@ export async function calibrateCapture(options: CalibrateCaptureOptions): Promis
         templateVariables: null,
       },
     });
-    const capture = (examples: readonly CaptureExample[], out: string) =>
-      captureDistributions({
-        provider,
-        examples,
-        out,
-        k: options.k,
-        identity,
-        store: { nextTokenLogProbs: options.nextTokenLogProbs },
-      });
-    await capture(options.sample.slice(0, 1), join(options.workDir, 'warm-up'));
-    const storeDir = join(options.workDir, 'store');
-    started = performance.now();
-    const summary = await capture(options.sample, storeDir);
-    const seconds = (performance.now() - started) / 1000;
-    return {
-      loadSeconds,
-      tokensPerSecond: summary.tokens / seconds,
-      sampleExamples: summary.examples,
-      sampleTokens: summary.tokens,
-      store: await calibrateStore(storeDir),
-      storeDir,
-    };
+    const { warmUpSeconds: _warmUp, ...timed } = await timeSampleCapture(provider, identity, options);
+    return { loadSeconds, ...timed };
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The timed part of a capture calibration, the same for a local model and a server: one example
+ * as a warm-up, then the whole sample into `workDir/store`, whose bytes per token are measured.
+ */
+async function timeSampleCapture(
+  provider: LogitsProvider,
+  identity: StoreIdentity,
+  options: {
+    readonly sample: readonly CaptureExample[];
+    readonly k: number;
+    readonly nextTokenLogProbs: boolean;
+    readonly workDir: string;
+  },
+): Promise<Omit<CaptureCalibration, 'loadSeconds'> & { readonly warmUpSeconds: number }> {
+  const capture = (examples: readonly CaptureExample[], out: string) =>
+    captureDistributions({
+      provider,
+      examples,
+      out,
+      k: options.k,
+      identity,
+      store: { nextTokenLogProbs: options.nextTokenLogProbs },
+    });
+  let started = performance.now();
+  await capture(options.sample.slice(0, 1), join(options.workDir, 'warm-up'));
+  const warmUpSeconds = (performance.now() - started) / 1000;
+  const storeDir = join(options.workDir, 'store');
+  started = performance.now();
+  const summary = await capture(options.sample, storeDir);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    warmUpSeconds,
+    tokensPerSecond: summary.tokens / seconds,
+    sampleExamples: summary.examples,
+    sampleTokens: summary.tokens,
+    store: await calibrateStore(storeDir),
+    storeDir,
+  };
 }
 
 /** Options of {@link calibrateRemoteCapture}. */
@@ -142,7 +163,7 @@ export interface CalibrateRemoteCaptureOptions {
 export async function calibrateRemoteCapture(
   options: CalibrateRemoteCaptureOptions,
 ): Promise<CaptureCalibration> {
-  let started = performance.now();
+  const started = performance.now();
   const provider = await createRemoteProvider({
     endpoint: options.endpoint,
     modelName: options.modelName,
@@ -165,29 +186,11 @@ export async function calibrateRemoteCapture(
       valueKind: 'logprobs',
     },
   });
-  const capture = (examples: readonly CaptureExample[], out: string) =>
-    captureDistributions({
-      provider,
-      examples,
-      out,
-      k: options.k,
-      identity,
-      store: { nextTokenLogProbs: options.nextTokenLogProbs },
-    });
-  await capture(options.sample.slice(0, 1), join(options.workDir, 'warm-up'));
   const loadSeconds = (performance.now() - started) / 1000;
-  const storeDir = join(options.workDir, 'store');
-  started = performance.now();
-  const summary = await capture(options.sample, storeDir);
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    loadSeconds,
-    tokensPerSecond: summary.tokens / seconds,
-    sampleExamples: summary.examples,
-    sampleTokens: summary.tokens,
-    store: await calibrateStore(storeDir),
-    storeDir,
-  };
+  const timed = await timeSampleCapture(provider, identity, options);
+  // The warm-up belongs to the setup here: the server checks and the first request.
+  const { warmUpSeconds, ...rest } = timed;
+  return { ...rest, loadSeconds: loadSeconds + warmUpSeconds };
 }
 
 /** What aligning the calibration stores measured. */
