@@ -41,6 +41,7 @@ export {
   type CaptureRemoteModelSummary,
   captureRemoteModel,
   type RemoteCaptureProgressEvent,
+  remoteCaptureIdentity,
 } from './capture-remote-model/capture-remote-model.js';
 export { createLocalProvider, type LocalProviderOptions } from './local-provider/create-local-provider.js';
 export type { LogitsProvider, ProviderOutput } from './logits-provider.js';

@@ -25,6 +25,11 @@ async function greedyReference(model: CausalLM, prompt: readonly number[], steps
   return sequence.slice(prompt.length);
 }
 
+/** `fusechat generate --model DIR … --backend cpu`. */
+function generateArgv(modelDir: string, ...args: string[]): string[] {
+  return ['generate', '--model', modelDir, ...args, '--backend', 'cpu'];
+}
+
 function continuation(
   tokenizer: TokenizerLike,
   prompt: readonly number[],
@@ -54,19 +59,9 @@ describe('fusechat generate', () => {
     const expected = await greedyReference(model, prompt, 6);
     expect(expected).not.toContain(2);
     const tensorsBefore = tf.memory().numTensors;
-    const { code, stdout, stderr } = await runCaptured([
-      'generate',
-      '--model',
-      modelDir,
-      '--prompt',
-      PROMPT,
-      '--max-new-tokens',
-      '6',
-      '--temperature',
-      '0',
-      '--backend',
-      'cpu',
-    ]);
+    const { code, stdout, stderr } = await runCaptured(
+      generateArgv(modelDir, '--prompt', PROMPT, '--max-new-tokens', '6', '--temperature', '0'),
+    );
     expect(code).toBe(0);
     expect(stdout).toBe(`${continuation(tokenizer, prompt, expected)}\n`);
     expect(stdout.trim().length).toBeGreaterThan(0);
@@ -84,21 +79,13 @@ describe('fusechat generate', () => {
     expect(expected).not.toEqual(plain);
     const stopAt = expected.indexOf(2);
     const shown = stopAt < 0 ? expected : expected.slice(0, stopAt);
-    const { code, stdout } = await runCaptured([
-      'generate',
-      '--model',
-      modelDir,
-      '--prompt',
-      PROMPT,
-      '--max-new-tokens',
-      '12',
-      '--repetition-penalty',
-      '1.5',
-      '--no-repeat-ngram-size',
-      '2',
-      '--backend',
-      'cpu',
-    ]);
+    const { code, stdout } = await runCaptured(
+      generateArgv(
+        modelDir,
+        ...['--prompt', PROMPT, '--max-new-tokens', '12'],
+        ...['--repetition-penalty', '1.5', '--no-repeat-ngram-size', '2'],
+      ),
+    );
     expect(code).toBe(0);
     expect(stdout).toBe(`${continuation(tokenizer, prompt, shown)}\n`);
   });
@@ -113,17 +100,9 @@ describe('fusechat generate', () => {
     cpSync(modelDir, eosDir, { recursive: true });
     const config = JSON.parse(readFileSync(join(eosDir, 'config.json'), 'utf8'));
     writeFileSync(join(eosDir, 'config.json'), JSON.stringify({ ...config, eos_token_id: greedy[stopAt] }));
-    const { code, stdout, stderr } = await runCaptured([
-      'generate',
-      '--model',
-      eosDir,
-      '--prompt',
-      PROMPT,
-      '--max-new-tokens',
-      '6',
-      '--backend',
-      'cpu',
-    ]);
+    const { code, stdout, stderr } = await runCaptured(
+      generateArgv(eosDir, '--prompt', PROMPT, '--max-new-tokens', '6'),
+    );
     expect(code).toBe(0);
     expect(stdout).toBe(`${continuation(tokenizer, prompt, greedy.slice(0, stopAt))}\n`);
     expect(stderr).toMatch(
@@ -273,7 +252,7 @@ describe('fusechat generate --chat', () => {
   let modelDir: string;
   let model: CausalLM;
   const imEnd = () => QWEN3.tokenToId('<|im_end|>')!;
-  const argv = (...args: string[]) => ['generate', '--model', modelDir, ...args, '--backend', 'cpu'];
+  const argv = (...args: string[]) => generateArgv(modelDir, ...args);
   // Qwen3's template, rendered by hand: what transformers' apply_chat_template(add_generation_prompt=True) gives.
   const RENDERED =
     '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCall me Ishmael.<|im_end|>\n<|im_start|>assistant\n';

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashFile, loadChatTemplate, type TruncationPolicy } from '@fusechat/chat-data';
-import type { Logger } from '@fusechat/core';
+import type { Logger, TokenizerLike } from '@fusechat/core';
+import type { StoreIdentity } from '@fusechat/distribution-store';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { CaptureStoreOptions } from '../capture-distributions.js';
-import { createCaptureIdentity } from '../capture-identity.js';
+import { type CaptureIdentityOptions, createCaptureIdentity } from '../capture-identity.js';
 import type { CaptureProgressEvent } from '../capture-into-writer.js';
 import { type CaptureDataFileSummary, captureDataFile } from '../capture-local-model/capture-data-file.js';
 import { createRemoteProvider, type RemoteProvider } from '../remote-provider/create-remote-provider.js';
@@ -139,14 +140,15 @@ export async function captureRemoteModel(
     templateVariables: options.templateVariables,
     skipInvalid: options.skipInvalid,
     limit: options.limit,
-    identity: async (capture) =>
-      createCaptureIdentity({
-        model: { name: options.modelName, configHash: provider.id },
+    identity: (capture) =>
+      remoteCaptureIdentity({
+        modelName: options.modelName,
+        provider,
         tokenizer,
-        modelVocabSize,
-        dataHash: await hashFile(options.data),
+        tokenizerDir: options.tokenizerDir,
+        data: options.data,
         chatTemplate,
-        capture: { ...capture, valueKind: 'logprobs' },
+        capture,
       }),
     batchTokens: options.batchTokens,
     store: { ...options.store, nextTokenLogProbs: options.store?.nextTokenLogProbs ?? true },
@@ -166,6 +168,33 @@ export async function captureRemoteModel(
     signal: options.signal,
   });
   return { ...summary, ...traffic() };
+}
+
+/**
+ * The store identity of a capture from a server, as {@link captureRemoteModel} builds it: the
+ * served model's name with the provider's id (dialect, endpoint, model name) as its config hash,
+ * the tokenizer (its size raised to `config.json`'s `vocab_size` beside the tokenizer files, when
+ * there is one), the data file's hash, the chat template and the capture options, with
+ * `valueKind: 'logprobs'`. Whoever captures a sample of the same data for the same source (the
+ * planner's calibration) gets the identity the real store will have.
+ */
+export async function remoteCaptureIdentity(parts: {
+  readonly modelName: string;
+  readonly provider: Pick<RemoteProvider, 'id'>;
+  readonly tokenizer: TokenizerLike;
+  readonly tokenizerDir: string;
+  readonly data: string;
+  readonly chatTemplate: string | null;
+  readonly capture: CaptureIdentityOptions;
+}): Promise<StoreIdentity> {
+  return createCaptureIdentity({
+    model: { name: parts.modelName, configHash: parts.provider.id },
+    tokenizer: parts.tokenizer,
+    modelVocabSize: await readVocabSize(parts.tokenizerDir),
+    dataHash: await hashFile(parts.data),
+    chatTemplate: parts.chatTemplate,
+    capture: { ...parts.capture, valueKind: 'logprobs' },
+  });
 }
 
 /** `vocab_size` of a `config.json` beside the tokenizer files, when there is one. */

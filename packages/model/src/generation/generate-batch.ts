@@ -4,7 +4,11 @@ import type { KvCache } from '../architectures/architecture.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import { assertFinite } from '../numerics/assert-finite.js';
 import type { GenerateOptions, GenerateResult } from './generate.js';
-import { applyRepetitionControls, checkRepetitionOptions } from './logits-processors.js';
+import {
+  applyRepetitionControls,
+  checkRepetitionOptions,
+  hasRepetitionControls,
+} from './logits-processors.js';
 import { sampleToken } from './sample-token.js';
 
 /**
@@ -38,6 +42,7 @@ export async function generateBatch(
     });
   }
   checkRepetitionOptions(options);
+  const controlled = hasRepetitionControls(options);
   const eos = model.config.eosTokenId;
   const stop = new Set(options.stopTokens ?? (eos === null ? [] : typeof eos === 'number' ? [eos] : eos));
   const padId = model.config.padTokenId ?? 0;
@@ -76,7 +81,9 @@ export async function generateBatch(
             step,
           },
         );
-        const adjusted = applyRepetitionControls(rowLogits, [...prompts[row]!, ...result.tokens], options);
+        const adjusted = controlled
+          ? applyRepetitionControls(rowLogits, [...prompts[row]!, ...result.tokens], options)
+          : rowLogits;
         const token = sampleToken(adjusted, options, randoms[row]!);
         result.tokens.push(token);
         if (stop.has(token)) {

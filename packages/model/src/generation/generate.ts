@@ -6,6 +6,7 @@ import { assertFinite } from '../numerics/assert-finite.js';
 import {
   applyRepetitionControls,
   checkRepetitionOptions,
+  hasRepetitionControls,
   type RepetitionOptions,
 } from './logits-processors.js';
 import { type SamplingOptions, sampleToken } from './sample-token.js';
@@ -78,6 +79,7 @@ export async function generate(
     });
   }
   checkRepetitionOptions(options);
+  const controlled = hasRepetitionControls(options);
   const stop = stopTokensOf(model, options);
   const minNewTokens = options.minNewTokens ?? 0;
   if (!Number.isInteger(minNewTokens) || minNewTokens < 0) {
@@ -101,9 +103,10 @@ export async function generate(
       assertFinite(logits, 'MODEL_NON_FINITE_LOGITS', `The logits of generation step ${tokens.length + 1}`, {
         step: tokens.length + 1,
       });
-      logits = applyRepetitionControls(logits, [...prompt, ...tokens], options);
+      if (controlled) logits = applyRepetitionControls(logits, [...prompt, ...tokens], options);
       if (tokens.length < minNewTokens) {
-        logits = Float32Array.from(logits);
+        // A copy unless the controls already made one (the backend's array is not ours to change).
+        if (!controlled) logits = Float32Array.from(logits);
         for (const id of stop) if (id < logits.length) logits[id] = Number.NEGATIVE_INFINITY;
       }
       const token = sampleToken(logits, options, random);

@@ -2,17 +2,17 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { hashFile, type TruncationPolicy } from '@fusechat/chat-data';
+import type { TruncationPolicy } from '@fusechat/chat-data';
 import type { Logger, TokenizerLike } from '@fusechat/core';
 import {
   alignStore,
   type CaptureExample,
   captureDistributions,
-  createCaptureIdentity,
   createLocalCaptureIdentity,
   createLocalProvider,
   createRemoteProvider,
   type LogitsProvider,
+  remoteCaptureIdentity,
   VOCABULARY_MAP_FILE,
 } from '@fusechat/distribution-capture';
 import { openStore, type StoreIdentity } from '@fusechat/distribution-store';
@@ -134,8 +134,9 @@ export interface CalibrateRemoteCaptureOptions {
   readonly dialect: 'vllm' | 'sglang';
   readonly apiKey?: string | undefined;
   readonly concurrency?: number | undefined;
-  /** The served model's tokenizer (loaded from its `tokenizer` directory). */
+  /** The served model's tokenizer, loaded from `tokenizerDir` (whose `config.json`, if any, gives the model's vocabulary size). */
   readonly tokenizer: TokenizerLike;
+  readonly tokenizerDir: string;
   readonly chatTemplate: string | null;
   /** The data file the stage captures (its hash goes into the store identity, as the stage's does). */
   readonly data: string;
@@ -174,16 +175,23 @@ export async function calibrateRemoteCapture(
     maxRetries: options.maxRetries ?? 1,
     logger: options.logger,
   });
-  const identity = createCaptureIdentity({
-    model: { name: options.modelName, configHash: provider.id },
+  // The capture options as captureDataFile records them, so the calibration store has the
+  // identity the stage's store will have (the align calibration checks that).
+  const maxLength = options.maxLength ?? provider.maxSequenceLength;
+  const identity = await remoteCaptureIdentity({
+    modelName: options.modelName,
+    provider,
     tokenizer: options.tokenizer,
-    dataHash: await hashFile(options.data),
+    tokenizerDir: options.tokenizerDir,
+    data: options.data,
     chatTemplate: options.chatTemplate,
     capture: {
       k: options.k,
-      maxLength: options.maxLength ?? provider.maxSequenceLength,
-      truncation: options.truncation,
-      valueKind: 'logprobs',
+      maxLength: maxLength ?? null,
+      truncation: maxLength === undefined ? null : options.truncation,
+      skipInvalid: false,
+      limit: null,
+      templateVariables: null,
     },
   });
   const loadSeconds = (performance.now() - started) / 1000;

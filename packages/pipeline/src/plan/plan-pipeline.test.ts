@@ -1,10 +1,12 @@
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@fusechat/backend';
 import { readDataFile, tokenizeExample } from '@fusechat/chat-data';
 import type { CaptureExample } from '@fusechat/distribution-capture';
 import { captureLocalModel, captureRemoteModel } from '@fusechat/distribution-capture';
+import { MANIFEST_FILE } from '@fusechat/distribution-store';
 import { readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,7 @@ import {
   calibrateEvaluation,
   calibrateGeneration,
   calibrateMerge,
+  calibrateRemoteCapture,
   calibrateTraining,
 } from './calibrate.js';
 import { checkPlanFits, planShortfalls } from './check-plan-fits.js';
@@ -384,6 +387,31 @@ describe('the planner', () => {
       const real = await storeDiskBytes(out);
       expect(Math.abs(stage('capture/served').diskBytes / real - 1)).toBeLessThan(0.03);
       expect(summary.examples).toBe(40);
+      // The calibration store has the identity the stage's store gets (what the align calibration
+      // checks), written independently by captureRemoteModel above.
+      const tokenizer = await loadTokenizer(QWEN3_TOKENIZER);
+      const sample: CaptureExample[] = [];
+      for await (const example of readDataFile(input.data.train)) {
+        const result = tokenizeExample(example, { tokenizer, maxLength: input.capture.maxLength });
+        sample.push({ id: result.id, inputIds: result.inputIds, labelMask: result.labelMask });
+        if (sample.length === 3) break;
+      }
+      const calibration = await calibrateRemoteCapture({
+        ...remote,
+        dialect: 'vllm',
+        tokenizer,
+        chatTemplate: tokenizer.chatTemplate ?? null,
+        data: input.data.train,
+        sample,
+        k: input.capture.topK,
+        maxLength: input.capture.maxLength,
+        truncation: 'keep-first',
+        nextTokenLogProbs: true,
+        workDir: path('remote', 'calibration'),
+      });
+      const identityOf = async (dir: string) =>
+        JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')).identity;
+      expect(await identityOf(calibration.storeDir)).toEqual(await identityOf(out));
       const off = await planPipeline(
         { ...input, sources: [{ name: 'served', ...remote }] },
         { refuse: false, sampleTokens: 1024, trainingSteps: 1, remoteCalibration: false },

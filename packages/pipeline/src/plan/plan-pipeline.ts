@@ -252,6 +252,7 @@ export async function planPipeline(
           apiKey: remote.apiKeyEnv === undefined ? undefined : process.env[remote.apiKeyEnv],
           concurrency: remote.concurrency,
           tokenizer: model.tokenizer,
+          tokenizerDir: remote.tokenizerDir,
           chatTemplate: model.chatTemplate,
           data: input.data.train,
           sample: model.sample,
