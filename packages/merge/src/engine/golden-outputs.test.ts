@@ -209,8 +209,9 @@ describe('golden merge outputs (bit-identical to the engine before the I/O-floor
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  const variants: [string, { prefetch?: boolean; workers?: number }][] = [
+  const variants: [string, { prefetch?: boolean; workers?: number; kernels?: 'js' }][] = [
     ['', {}],
+    [' (kernels: js)', { kernels: 'js' }],
     [' (prefetch: false)', { prefetch: false }],
     [' (workers: 2)', { workers: 2 }],
   ];

@@ -5,6 +5,7 @@ import { FuseChatError, isFuseChatError } from '@fusechat/core';
 import { acquireOutputLock, commitOutputDirectory } from '@fusechat/core/node';
 import { type CheckpointWriter, createCheckpointWriter, type TensorArray } from '@fusechat/safetensors';
 import { builtinMergeMethods } from '../builtin-merge-methods.js';
+import { allocateKernelArrays } from '../kernels/wasm/kernel-arena.js';
 import { addSquaredChange } from '../kernels/weighted-sum.js';
 import type { MergeModelsOptions } from './merge-options.js';
 import { type MergeReport, renderReportSvg, summariseLayers, type TensorReport } from './merge-report.js';
@@ -283,21 +284,28 @@ async function writeWeightsPipelined(
   options: MergeModelsOptions,
   timings: MergeTimings,
 ): Promise<TensorReport[]> {
-  const buffers = capacity.map((size) => new Float32Array(size));
+  // One WebAssembly memory holding every input buffer, so the SIMD kernels run on them in place
+  // (plain arrays when the kernels are off, unavailable, or the buffers exceed 4 GiB).
+  const buffers =
+    (options.kernels === 'js'
+      ? undefined
+      : (allocateKernelArrays(capacity, { scratchElements: Math.max(0, ...capacity) }) ??
+        allocateKernelArrays(capacity))) ?? capacity.map((size) => new Float32Array(size));
   const reader = new TensorReader();
   const reports: TensorReport[] = new Array(plan.tensors.length);
   const total = plan.tensors.length;
   const hasBase = plan.base !== undefined;
   const computeChange = hasBase && !plan.method.reportsChange;
   const modelBuffers = hasBase ? buffers.slice(1) : buffers;
-  // Writes in flight, each with the buffer it reads from (undefined: an array of its own).
-  let pending: { buffer: ArrayBufferLike | undefined; done: Promise<void> }[] = [];
+  // Writes in flight, each with the index of the input buffer it reads from (undefined: an array
+  // of its own). By range, not by ArrayBuffer: arena buffers share one.
+  let pending: { input: number | undefined; done: Promise<void> }[] = [];
   let completed = 0;
   const since = (key: keyof MergeTimings, started: number) => {
     timings[key] += (performance.now() - started) / 1000;
   };
-  const waitForWrites = async (buffer?: ArrayBufferLike) => {
-    const waiting = pending.filter((write) => buffer === undefined || write.buffer === buffer);
+  const waitForWrites = async (input?: number) => {
+    const waiting = pending.filter((write) => input === undefined || write.input === input);
     if (waiting.length === 0) return;
     pending = pending.filter((write) => !waiting.includes(write));
     await Promise.all(waiting.map((write) => write.done));
@@ -308,8 +316,13 @@ async function writeWeightsPipelined(
       options.onProgress?.({ task: 'merge', completed, total, unit: 'tensors', detail: name });
     });
     done.catch(() => undefined); // awaited later; never an unhandled rejection
-    const inputBuffer = buffers.find((buffer) => buffer.buffer === output.buffer);
-    pending.push({ buffer: inputBuffer?.buffer, done });
+    const input = buffers.findIndex(
+      (buffer) =>
+        buffer.buffer === output.buffer &&
+        output.byteOffset >= buffer.byteOffset &&
+        output.byteOffset < buffer.byteOffset + Math.max(buffer.byteLength, 1),
+    );
+    pending.push({ input: input < 0 ? undefined : input, done });
   };
 
   try {
@@ -359,7 +372,7 @@ async function writeWeightsPipelined(
       };
       await Promise.all(
         sources.map(async (model, j) => {
-          await waitForWrites(buffers[j]!.buffer);
+          await waitForWrites(j);
           await reader.read(model, tensor.name, buffers[j]!, progress(j));
         }),
       );

@@ -26,6 +26,13 @@ export interface MergeModelsOptions {
    */
   readonly workers?: number;
   /**
+   * `wasm` (default): the input buffers live in one WebAssembly memory and the hot loops
+   * (linear/VaRM mixing, the mean squared change) run as WebAssembly SIMD there, bit-identical to
+   * the JS loops; it falls back to them where WebAssembly SIMD is missing or the buffers exceed
+   * 4 GiB, and with `workers`. `js`: the JS loops only (for comparison).
+   */
+  readonly kernels?: 'wasm' | 'js';
+  /**
    * Turns a model reference that is not a local directory into one — e.g. a Hugging Face id
    * `ORG/NAME[@revision]` via `resolveModelReference` of `@fusechat/hub` (what `fusechat merge`
    * passes). Without it, references are local paths only.

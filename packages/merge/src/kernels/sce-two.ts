@@ -1,5 +1,6 @@
 import { KEEP_ALL, KEEP_NONE, type TrimCut } from './sign-consensus.js';
 import { findThreshold } from './top-k.js';
+import { type ArenaKernels, arenaKernels } from './wasm/kernel-arena.js';
 import { foldSubHistograms } from './weighted-sum.js';
 
 const SIGN_CLEAR = 0x7fffffff;
@@ -18,7 +19,10 @@ const SIGN_CLEAR = 0x7fffffff;
 export class SceFirstPass {
   // Four interleaved sub-histograms (element i counts in table i & 3): variances cluster in a
   // few buckets, and a single table serialises on repeated increments of one counter.
+  // With every array in one KernelArena the counters are the arena's (claimed until finish) and
+  // the WebAssembly loop runs.
   readonly #counts: Uint32Array | undefined;
+  readonly #kernels: ArenaKernels | undefined;
   #firstSum = 0;
   #secondSum = 0;
   #nonzero = 0;
@@ -30,11 +34,31 @@ export class SceFirstPass {
     /** The variance array the pass fills (the selection scores), if selecting. */
     readonly variance: Float32Array | undefined,
   ) {
-    this.#counts = variance === undefined ? undefined : new Uint32Array(4 * 65536);
+    const kernels = variance === undefined ? undefined : arenaKernels(base, first, second, variance);
+    this.#kernels = kernels?.claimCounts(this) ? kernels : undefined;
+    this.#counts = variance === undefined ? undefined : (this.#kernels?.counts ?? new Uint32Array(4 * 65536));
   }
 
   advance(start: number, end: number): void {
     const { base, first, second, variance } = this;
+    const kernels = this.#kernels;
+    if (kernels !== undefined) {
+      kernels.scratch[0] = this.#firstSum;
+      kernels.scratch[1] = this.#secondSum;
+      this.#nonzero += kernels.exports.sce_first_pass(
+        first.byteOffset,
+        second.byteOffset,
+        base.byteOffset,
+        variance!.byteOffset,
+        this.#counts!.byteOffset,
+        start * 4,
+        end * 4,
+        kernels.scratchPointer,
+      );
+      this.#firstSum = kernels.scratch[0]!;
+      this.#secondSum = kernels.scratch[1]!;
+      return;
+    }
     let firstSum = this.#firstSum;
     let secondSum = this.#secondSum;
     if (variance === undefined) {
@@ -109,11 +133,12 @@ export class SceFirstPass {
     const changeMeanSquare = meanPair(this.#firstSum, this.#secondSum, length);
     const variance = this.variance;
     if (variance === undefined) return { changeMeanSquare, cut: KEEP_ALL };
+    const histogram = new Uint32Array(65536);
+    foldSubHistograms(this.#counts!, histogram);
+    this.#kernels?.releaseCounts(this);
     const k = Math.floor(this.#nonzero * fraction);
     if (k <= 0) return { changeMeanSquare, cut: KEEP_NONE };
     if (k >= length) return { changeMeanSquare, cut: KEEP_ALL };
-    const histogram = new Uint32Array(65536);
-    foldSubHistograms(this.#counts!, histogram);
     const varianceBits = new Uint32Array(variance.buffer, variance.byteOffset, length);
     const threshold = findThreshold(varianceBits, k, histogram, true);
     const last = threshold.lastKeptEqualIndex ?? -1;

@@ -1,3 +1,5 @@
+import { arenaKernels } from './wasm/kernel-arena.js';
+
 /**
  * Fused two-model kernels for TIES-style sign consensus. One pass per element instead of a trim
  * pass per model plus a mix pass; bit-identical to trimming with `keepLargestMagnitudes` and then
@@ -161,6 +163,26 @@ function mixRangeByMagnitude(
   lambda: number,
 ): number {
   if (normalize && useReciprocal) {
+    const kernels = arenaKernels(base, first, second);
+    if (kernels !== undefined)
+      return kernels.exports.ties_mix_magnitude(
+        base.byteOffset,
+        first.byteOffset,
+        second.byteOffset,
+        start * 4,
+        end * 4,
+        firstBelow,
+        secondBelow,
+        firstWeight,
+        secondWeight,
+        firstSign,
+        secondSign,
+        reciprocals[0]!,
+        reciprocals[1]!,
+        reciprocals[2]!,
+        reciprocals[3]!,
+        lambda,
+      );
     return mixRangeByMagnitudeReciprocal(
       base,
       first,

@@ -1,3 +1,5 @@
+import { type ArenaKernels, arenaKernels } from './wasm/kernel-arena.js';
+
 /**
  * Exact top-k selection over float32 magnitudes by a two-pass radix select on the IEEE bits: the
  * bits of a non-negative float order like unsigned integers, so 2 histogram passes of 16 bits
@@ -43,6 +45,9 @@ export function findThreshold(
     if (count >= remaining) break;
     remaining -= count;
   }
+  const kernels = arenaKernels(bits);
+  if (kernels !== undefined)
+    return findThresholdInArena(kernels, bits, highBucket, remaining, locateLastKept);
   const low = new Uint32Array(65536);
   // The indices in the high bucket (few: one bucket of 65536) locate the last kept tie later.
   const candidates = locateLastKept ? new Uint32Array(high[highBucket]!) : undefined;
@@ -72,6 +77,42 @@ export function findThreshold(
       if (--equalLeft === 0) break;
     }
   }
+  return {
+    bits: thresholdBits,
+    equalToKeep: remaining,
+    equalCount,
+    ...(locateLastKept ? { lastKeptEqualIndex } : {}),
+  };
+}
+
+/**
+ * {@link findThreshold}'s low pass and tie location as WebAssembly loops over an arena's words
+ * (the same result): the low histogram in the arena's `low` area; the last kept tie by a second
+ * scan, only when there are ties to cut, instead of collecting the high bucket's indices.
+ */
+function findThresholdInArena(
+  kernels: ArenaKernels,
+  bits: Uint32Array,
+  highBucket: number,
+  remainingAfterHigh: number,
+  locateLastKept: boolean,
+): Threshold {
+  const low = kernels.low;
+  low.fill(0);
+  kernels.exports.low_histogram(bits.byteOffset, bits.length, highBucket, low.byteOffset);
+  let remaining = remainingAfterHigh;
+  let lowBucket = 65535;
+  for (; lowBucket > 0; lowBucket--) {
+    const count = low[lowBucket]!;
+    if (count >= remaining) break;
+    remaining -= count;
+  }
+  const thresholdBits = ((highBucket << 16) | lowBucket) >>> 0;
+  const equalCount = low[lowBucket]!;
+  const lastKeptEqualIndex =
+    locateLastKept && remaining < equalCount
+      ? kernels.exports.nth_equal(bits.byteOffset, bits.length, thresholdBits, remaining)
+      : -1;
   return {
     bits: thresholdBits,
     equalToKeep: remaining,

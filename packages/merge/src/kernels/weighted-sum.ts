@@ -1,3 +1,5 @@
+import { type ArenaKernels, arenaKernels } from './wasm/kernel-arena.js';
+
 const BLOCK = 16384;
 
 /**
@@ -58,6 +60,28 @@ export function mixChecked(
   const used = arrays.filter((_, j) => keepZeroCoefficients || coefficients[j] !== 0);
   const scales = coefficients.filter((c) => keepZeroCoefficients || c !== 0);
   const length = out.length;
+  // Arrays of one KernelArena: the WebAssembly SIMD loops, the same float64 operations.
+  if (used.length === 2 || used.length === 3) {
+    const kernels = arenaKernels(out, ...used);
+    if (kernels !== undefined) {
+      const k = kernels.exports;
+      const [a, b, c] = used;
+      return (
+        (used.length === 2
+          ? k.mix2(out.byteOffset, a!.byteOffset, b!.byteOffset, length, scales[0]!, scales[1]!)
+          : k.mix3(
+              out.byteOffset,
+              a!.byteOffset,
+              b!.byteOffset,
+              c!.byteOffset,
+              length,
+              scales[0]!,
+              scales[1]!,
+              scales[2]!,
+            )) === 1
+      );
+    }
+  }
   // value − value is 0 for finite values and NaN for ±Infinity/NaN: summed, one NaN poisons it.
   let check = 0;
   if (used.length === 2) {
@@ -124,6 +148,28 @@ export function addSquaredChange(
   start: number,
   end: number,
 ): void {
+  const kernels = arenaKernels(base, ...models);
+  if (kernels !== undefined) {
+    const k = kernels.exports;
+    if (models.length === 2) {
+      kernels.scratch[0] = sums[0]!;
+      kernels.scratch[1] = sums[1]!;
+      k.squared_change2(
+        models[0]!.byteOffset,
+        models[1]!.byteOffset,
+        base.byteOffset,
+        start * 4,
+        end * 4,
+        kernels.scratchPointer,
+      );
+      sums[0] = kernels.scratch[0]!;
+      sums[1] = kernels.scratch[1]!;
+      return;
+    }
+    for (let j = 0; j < models.length; j++)
+      sums[j] = k.squared_change(models[j]!.byteOffset, base.byteOffset, start * 4, end * 4, sums[j]!);
+    return;
+  }
   if (models.length === 2) {
     const first = models[0]!;
     const second = models[1]!;
@@ -230,17 +276,39 @@ export function subtractWithMeanSquare(
 export class TwoModelDeltas {
   // Tables 0/1 count the first model (alternate elements), 2/3 the second: consecutive
   // increments never hit the same table.
-  readonly #counts = new Uint32Array(4 * 65536);
+  // Arrays of one KernelArena: the counters are the arena's (claimed until finish) and the
+  // WebAssembly loop runs; otherwise a table of its own and the JS loop.
+  readonly #kernels: ArenaKernels | undefined;
+  readonly #counts: Uint32Array;
   readonly #sums = new Float64Array(2);
 
   constructor(
     private readonly first: Float32Array,
     private readonly second: Float32Array,
     private readonly base: Float32Array,
-  ) {}
+  ) {
+    const kernels = arenaKernels(first, second, base);
+    this.#kernels = kernels?.claimCounts(this) ? kernels : undefined;
+    this.#counts = this.#kernels?.counts ?? new Uint32Array(4 * 65536);
+  }
 
   advance(start: number, end: number): void {
     const { first, second, base } = this;
+    const kernels = this.#kernels;
+    if (kernels !== undefined) {
+      kernels.scratch.set(this.#sums);
+      kernels.exports.ties_deltas2(
+        first.byteOffset,
+        second.byteOffset,
+        base.byteOffset,
+        this.#counts.byteOffset,
+        start * 4,
+        end * 4,
+        kernels.scratchPointer,
+      );
+      this.#sums.set(kernels.scratch);
+      return;
+    }
     const firstBits = new Uint32Array(first.buffer, first.byteOffset, first.length);
     const secondBits = new Uint32Array(second.buffer, second.byteOffset, second.length);
     const counts = this.#counts;
@@ -289,6 +357,7 @@ export class TwoModelDeltas {
       secondHistogram[bucket] =
         secondHistogram[bucket]! + counts[131072 + bucket]! + counts[196608 + bucket]!;
     }
+    this.#kernels?.releaseCounts(this);
     const length = this.base.length;
     return length === 0 ? [0, 0] : [this.#sums[0]! / length, this.#sums[1]! / length];
   }

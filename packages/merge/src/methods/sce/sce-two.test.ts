@@ -2,6 +2,7 @@ import { createRandom } from '@fusechat/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { topKMask } from '../../kernels/top-k.js';
+import { allocateKernelArrays } from '../../kernels/wasm/kernel-arena.js';
 import { sce } from './sce.js';
 
 /**
@@ -80,38 +81,57 @@ const element = fc.oneof(
   fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
 );
 
+/** Copies into one KernelArena (with a scratch for the variances): the WebAssembly loops run. */
+function inArena(base: Float32Array, first: Float32Array, second: Float32Array) {
+  const n = base.length;
+  const arrays = allocateKernelArrays([n + 1, n + 1, n + 1], { scratchElements: n })!;
+  // Element offset 1: views that start off a 16-byte boundary.
+  return [base, first, second].map((source, j) => {
+    const view = arrays[j]!.subarray(1);
+    view.set(source);
+    return view;
+  }) as [Float32Array, Float32Array, Float32Array];
+}
+
 describe('sce with two models (fused passes)', () => {
-  it('is bit-identical to the previous two-model implementation', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.tuple(element, element, element), { minLength: 1, maxLength: 200 }),
-        fc.oneof(fc.constantFrom(1, 0.1, 0.5, 0.01, 0), fc.double({ min: 0, max: 1, noNaN: true })),
-        fc.constantFrom('mergekit', 'fusechat'),
-        (rows, selectTopk, variant) => {
-          const base = Float32Array.from(rows.map((row) => row[0]));
-          const first = Float32Array.from(rows.map((row) => row[1]));
-          const second = Float32Array.from(rows.map((row) => row[2]));
-          const expected = previousSceTwo(base.slice(), first.slice(), second.slice(), selectTopk, variant);
-          const parameters = sce.parseParameters({ select_topk: selectTopk, sce_variant: variant });
-          const result = sce.merge({
-            tensorName: 'model.layers.0.mlp.up_proj.weight',
-            shape: [base.length],
-            base: base.slice(),
-            models: [first, second].map((tensor, j) => ({
-              model: `m${j}`,
-              tensor: tensor.slice(),
-              parameters: sce.parsePerModelParameters({}),
-            })),
-            parameters,
-            random: createRandom(0),
-          });
-          const actual = result instanceof Float32Array ? { tensor: result } : result;
-          expect(bitsOf(actual.tensor)).toEqual(bitsOf(expected.tensor));
-          expect(actual.weights).toEqual(expected.weights);
-          expect(actual.changeMeanSquare).toEqual(expected.changeMeanSquare);
-        },
-      ),
-      { numRuns: 400 },
-    );
-  });
+  for (const [label, place] of [
+    ['', (b: Float32Array, f: Float32Array, s: Float32Array) => [b, f, s] as const],
+    [' (arrays in a KernelArena: WebAssembly)', inArena],
+  ] as const)
+    it(`is bit-identical to the previous two-model implementation${label}`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(element, element, element), { minLength: 1, maxLength: 200 }),
+          fc.oneof(fc.constantFrom(1, 0.1, 0.5, 0.01, 0), fc.double({ min: 0, max: 1, noNaN: true })),
+          fc.constantFrom('mergekit', 'fusechat'),
+          (rows, selectTopk, variant) => {
+            const [base, first, second] = place(
+              Float32Array.from(rows.map((row) => row[0])),
+              Float32Array.from(rows.map((row) => row[1])),
+              Float32Array.from(rows.map((row) => row[2])),
+            );
+            const expected = previousSceTwo(base.slice(), first.slice(), second.slice(), selectTopk, variant);
+            const parameters = sce.parseParameters({ select_topk: selectTopk, sce_variant: variant });
+            // The method works in place on the inputs (the engine's buffers): they are used as given.
+            const result = sce.merge({
+              tensorName: 'model.layers.0.mlp.up_proj.weight',
+              shape: [base.length],
+              base,
+              models: [first, second].map((tensor, j) => ({
+                model: `m${j}`,
+                tensor,
+                parameters: sce.parsePerModelParameters({}),
+              })),
+              parameters,
+              random: createRandom(0),
+            });
+            const actual = result instanceof Float32Array ? { tensor: result } : result;
+            expect(bitsOf(actual.tensor)).toEqual(bitsOf(expected.tensor));
+            expect(actual.weights).toEqual(expected.weights);
+            expect(actual.changeMeanSquare).toEqual(expected.changeMeanSquare);
+          },
+        ),
+        { numRuns: 400 },
+      );
+    });
 });

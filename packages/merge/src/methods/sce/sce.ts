@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { defineMergeMethod } from '../../define-merge-method.js';
 import { cutRanges, SceFirstPass } from '../../kernels/sce-two.js';
 import { topKMask } from '../../kernels/top-k.js';
+import { arenaKernels } from '../../kernels/wasm/kernel-arena.js';
 import { subtractWithMeanSquare } from '../../kernels/weighted-sum.js';
 import { fraction, int8Mask } from '../parameter-schemas.js';
 
@@ -37,7 +38,7 @@ export const sce = defineMergeMethod({
   beginStreamingPass({ base, models, parameters }) {
     if (models.length !== 2) return undefined;
     const length = base!.length;
-    const variance = parameters.select_topk < 1 ? varianceScratch(length) : undefined;
+    const variance = parameters.select_topk < 1 ? varianceScratch(length, base!) : undefined;
     return new SceFirstPass(base!, models[0]!.tensor, models[1]!.tensor, variance);
   },
   merge({ tensorName, base, models, parameters, streamingPass }) {
@@ -111,7 +112,7 @@ function mergeTwo(
   const length = out.length;
   let pass = streamed;
   if (pass === undefined) {
-    pass = new SceFirstPass(out, first, second, selectTopk < 1 ? varianceScratch(length) : undefined);
+    pass = new SceFirstPass(out, first, second, selectTopk < 1 ? varianceScratch(length, out) : undefined);
     pass.advance(0, length);
   }
   const variance = pass.variance;
@@ -145,6 +146,22 @@ function mergeTwo(
     // A branch on the selection pays when it is predictable (mostly selected or mostly not);
     // near half-and-half the branch-free loop is faster.
     const predictable = below < 0 || selectTopk <= 0.3 || selectTopk >= 0.7;
+    const kernels = arenaKernels(out, first, second, scores);
+    if (kernels !== undefined) {
+      // The WebAssembly loop is branch-free and SIMD (the same bytes as either JS loop).
+      check += kernels.exports.sce_erase_mix(
+        out.byteOffset,
+        first.byteOffset,
+        second.byteOffset,
+        scores.byteOffset,
+        start * 4,
+        end * 4,
+        below,
+        weights[0]!,
+        weights[1]!,
+      );
+      continue;
+    }
     check += (predictable ? eraseAndMixRangeSkipping : eraseAndMixRange)(
       out,
       first,
@@ -165,9 +182,12 @@ let scratch: Float32Array | undefined;
 /**
  * A float32 scratch of at least `length` elements, reused across tensors (merges run one tensor
  * at a time per thread): a fresh tensor-sized array per tensor would leave garbage for the GC
- * and raise the peak RSS by one tensor.
+ * and raise the peak RSS by one tensor. When `base` lives in a KernelArena with a scratch area,
+ * that area (so the WebAssembly loops run on the variance too).
  */
-function varianceScratch(length: number): Float32Array {
+function varianceScratch(length: number, base: Float32Array): Float32Array {
+  const arena = arenaKernels(base)?.scratchArray;
+  if (arena !== undefined && arena.length >= length) return arena.subarray(0, length);
   if (scratch === undefined || scratch.length < length) scratch = new Float32Array(length);
   return scratch.subarray(0, length);
 }
@@ -182,6 +202,21 @@ function selectedSquares(
   below: number,
   sums: Float64Array,
 ): void {
+  const kernels = arenaKernels(first, second, scores);
+  if (kernels !== undefined) {
+    kernels.scratch.set(sums);
+    kernels.exports.sce_selected_squares(
+      first.byteOffset,
+      second.byteOffset,
+      scores.byteOffset,
+      start * 4,
+      end * 4,
+      below,
+      kernels.scratchPointer,
+    );
+    sums.set(kernels.scratch);
+    return;
+  }
   let firstSum = sums[0]!;
   let secondSum = sums[1]!;
   for (let i = start; i < end; i++) {

@@ -1,0 +1,211 @@
+import { MERGE_KERNELS_WASM_BASE64 } from './merge-kernels-binary.js';
+
+/** The exports of merge-kernels.wat (pointers are byte offsets into the arena's memory). */
+export interface MergeKernelExports {
+  mix2(out: number, a: number, b: number, n: number, ca: number, cb: number): number;
+  mix3(out: number, a: number, b: number, c: number, n: number, ca: number, cb: number, cc: number): number;
+  squared_change(model: number, base: number, start: number, end: number, sum: number): number;
+  squared_change2(
+    first: number,
+    second: number,
+    base: number,
+    start: number,
+    end: number,
+    sums: number,
+  ): void;
+  ties_deltas2(
+    first: number,
+    second: number,
+    base: number,
+    counts: number,
+    start: number,
+    end: number,
+    sums: number,
+  ): void;
+  low_histogram(bits: number, n: number, bucket: number, low: number): void;
+  nth_equal(bits: number, n: number, target: number, count: number): number;
+  ties_mix_magnitude(
+    base: number,
+    first: number,
+    second: number,
+    start: number,
+    end: number,
+    firstBelow: number,
+    secondBelow: number,
+    firstWeight: number,
+    secondWeight: number,
+    firstSign: number,
+    secondSign: number,
+    r0: number,
+    r1: number,
+    r2: number,
+    r3: number,
+    lambda: number,
+  ): number;
+  sce_first_pass(
+    first: number,
+    second: number,
+    base: number,
+    variance: number,
+    counts: number,
+    start: number,
+    end: number,
+    sums: number,
+  ): number;
+  sce_selected_squares(
+    first: number,
+    second: number,
+    scores: number,
+    start: number,
+    end: number,
+    below: number,
+    sums: number,
+  ): void;
+  sce_erase_mix(
+    out: number,
+    first: number,
+    second: number,
+    scores: number,
+    start: number,
+    end: number,
+    below: number,
+    firstWeight: number,
+    secondWeight: number,
+  ): number;
+}
+
+/**
+ * An arena's kernels and its fixed work areas: the scratch slot (two float64) sums pass through,
+ * the 4 × 65536 counters of a streaming histogram (held across reads: claim it), and the 65536
+ * counters of a radix select's low pass (used within one call).
+ */
+export interface ArenaKernels {
+  readonly exports: MergeKernelExports;
+  readonly scratch: Float64Array;
+  readonly scratchPointer: number;
+  readonly counts: Uint32Array;
+  readonly low: Uint32Array;
+  /** A float32 work array (e.g. SCE's variances), when the arena was given one. */
+  readonly scratchArray: Float32Array | undefined;
+  /** Takes the `counts` area for `owner` (zeroed); false when another owner holds it. */
+  claimCounts(owner: object): boolean;
+  releaseCounts(owner: object): void;
+}
+
+const SCRATCH_BYTES = 64;
+const COUNTS_BYTES = 4 * 65_536 * 4;
+const LOW_BYTES = 65_536 * 4;
+
+const PAGE_BYTES = 65_536;
+const ALIGN = 64;
+/** wasm32 addresses 4 GiB; the last page is left out so `n × 4` byte counts never wrap. */
+const MAX_ARENA_BYTES = 2 ** 32 - PAGE_BYTES;
+
+/** The part of the WebAssembly JS API used here (the package's lib is ES2022 without DOM types). */
+interface WasmApi {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
+  readonly Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
+}
+const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+let compiled: object | null | undefined;
+const arenas = new WeakMap<ArrayBufferLike, ArenaKernels>();
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** The compiled kernels, or undefined where WebAssembly SIMD is unavailable (the JS loops run). */
+function kernelsModule(): object | undefined {
+  if (compiled === undefined) {
+    try {
+      if (wasm === undefined) throw new Error('no WebAssembly');
+      compiled = new wasm.Module(decodeBase64(MERGE_KERNELS_WASM_BASE64));
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled ?? undefined;
+}
+
+/** Whether the WebAssembly SIMD kernels can run here. */
+export function mergeKernelsAvailable(): boolean {
+  return kernelsModule() !== undefined;
+}
+
+/**
+ * Float32Arrays of the given sizes (zero-filled), all views of one WebAssembly memory that the
+ * merge kernels run on in place, so a kernel over them copies nothing. Each array starts on a
+ * 64-byte boundary. `scratchElements` adds a float32 work array of that size (`scratchArray`:
+ * pages are only committed when a method uses it, e.g. SCE's variances). Undefined when the kernels cannot run here or the arrays do not fit the 4 GiB
+ * a wasm32 memory addresses: callers then allocate plain arrays, which the JS loops handle.
+ *
+ * @example
+ * ```ts
+ * const [base, model] = allocateKernelArrays([numel, numel]) ?? [new Float32Array(numel), new Float32Array(numel)];
+ * ```
+ */
+export function allocateKernelArrays(
+  sizes: readonly number[],
+  options: { scratchElements?: number } = {},
+): Float32Array[] | undefined {
+  const module = kernelsModule();
+  if (module === undefined || wasm === undefined) return undefined;
+  let offset = SCRATCH_BYTES + COUNTS_BYTES + LOW_BYTES; // the work areas first
+  const scratchElements = options.scratchElements ?? 0;
+  const scratchOffset = offset;
+  offset += Math.ceil((scratchElements * 4) / ALIGN) * ALIGN;
+  const offsets = sizes.map((size) => {
+    const at = offset;
+    offset += Math.max(1, Math.ceil((size * 4) / ALIGN)) * ALIGN; // distinct starts, even for size 0
+    return at;
+  });
+  if (offset > MAX_ARENA_BYTES) return undefined;
+  const pages = Math.max(1, Math.ceil(offset / PAGE_BYTES));
+  let memory: { readonly buffer: ArrayBuffer };
+  let instance: { readonly exports: unknown };
+  try {
+    memory = new wasm.Memory({ initial: pages, maximum: pages });
+    instance = new wasm.Instance(module, { env: { memory } });
+  } catch {
+    return undefined; // the address space was refused: plain arrays instead
+  }
+  const counts = new Uint32Array(memory.buffer, SCRATCH_BYTES, COUNTS_BYTES / 4);
+  let countsOwner: object | undefined;
+  arenas.set(memory.buffer, {
+    exports: instance.exports as unknown as MergeKernelExports,
+    scratch: new Float64Array(memory.buffer, 0, 2),
+    scratchPointer: 0,
+    counts,
+    low: new Uint32Array(memory.buffer, SCRATCH_BYTES + COUNTS_BYTES, LOW_BYTES / 4),
+    scratchArray:
+      scratchElements > 0 ? new Float32Array(memory.buffer, scratchOffset, scratchElements) : undefined,
+    claimCounts(owner) {
+      if (countsOwner !== undefined && countsOwner !== owner) return false;
+      countsOwner = owner;
+      counts.fill(0);
+      return true;
+    },
+    releaseCounts(owner) {
+      if (countsOwner === owner) countsOwner = undefined;
+    },
+  });
+  return sizes.map((size, j) => new Float32Array(memory.buffer, offsets[j]!, size));
+}
+
+/**
+ * The kernels that can run on all of `arrays` in place: they must all be views of one arena's
+ * memory (see {@link allocateKernelArrays}); otherwise undefined and the caller's JS loop runs.
+ */
+export function arenaKernels(...arrays: readonly ArrayBufferView[]): ArenaKernels | undefined {
+  const buffer = arrays[0]?.buffer;
+  if (buffer === undefined) return undefined;
+  const kernels = arenas.get(buffer);
+  if (kernels === undefined) return undefined;
+  for (const array of arrays) if (array.buffer !== buffer) return undefined;
+  return kernels;
+}
