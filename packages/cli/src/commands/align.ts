@@ -7,12 +7,6 @@ import {
   formatDuration,
   type TokenizerLike,
 } from '@fusechat/core';
-import {
-  alignStore,
-  checkAlignStores,
-  VOCABULARY_MAP_FILE,
-  vocabularyMapHash,
-} from '@fusechat/distribution-capture';
 import { type DistributionStore, openStore } from '@fusechat/distribution-store';
 import {
   buildVocabularyMap,
@@ -94,6 +88,10 @@ export function registerAlignCommand(program: Command): void {
           loadTokenizer(pivotModel),
           loadTokenizer(sourceModel),
         ]);
+        // Loaded on use (it loads tfjs): registering the command (and --help, --version) does not.
+        const { alignStore, checkAlignStores, vocabularyMapHash } = await import(
+          '@fusechat/distribution-capture'
+        );
         const pivot = await openStore(options.pivot, {
           expect: { tokenizer: { hash: pivotTokenizer.hash } },
           requireComplete: true,
@@ -190,6 +188,7 @@ async function vocabularyMapFor(
   }
   // A resumed run continues with the map the first run wrote into its store (a min-edit-distance map
   // is slow to rebuild). Another --mapping builds a new map, whose hash the store then refuses.
+  const { VOCABULARY_MAP_FILE } = await import('@fusechat/distribution-capture');
   const previous = await readFile(join(options.out, VOCABULARY_MAP_FILE), 'utf8').catch(() => undefined);
   if (previous !== undefined) {
     const map = parseVocabularyMap(previous, tokenizers);

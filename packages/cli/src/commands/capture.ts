@@ -6,12 +6,7 @@ import {
   formatDuration,
   InvalidInputError,
 } from '@fusechat/core';
-import {
-  type CaptureDataFileSummary,
-  type CaptureRemoteModelSummary,
-  captureLocalModel,
-  captureRemoteModel,
-} from '@fusechat/distribution-capture';
+import type { CaptureDataFileSummary, CaptureRemoteModelSummary } from '@fusechat/distribution-capture';
 import { type Command, Option } from 'commander';
 import { readApiKeyEnv } from '../options/api-key-env.js';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
@@ -146,6 +141,8 @@ export function registerCaptureCommand(program: Command): void {
         });
         // A server computes; this process only renders, tokenises and writes.
         if (!remote) await initCommandBackend(options, { logger });
+        // Loaded on use (it loads tfjs): registering the command (and --help, --version) does not.
+        const { captureLocalModel, captureRemoteModel } = await import('@fusechat/distribution-capture');
         const progress = createProgressPrinter();
         // Starts the clock of the rate and ETA now, not at the first committed window.
         progress({ task: 'capture', completed: 0, unit: 'examples' });

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createProgressPrinter, formatDuration } from '@fusechat/core';
 import type { Command } from 'commander';
-import { DEMO_DEFAULTS } from '../demo/demo-pipeline.js';
-import { runDemo } from '../demo/run-demo.js';
+import { DEMO_DEFAULTS } from '../demo/demo-defaults.js';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { NON_NEGATIVE_INTEGER, POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
@@ -66,6 +65,8 @@ export function registerDemoCommand(program: Command): void {
         const evalExamples = parseNumberOption(options.evalExamples, 'eval-examples', POSITIVE_INTEGER);
         const seed = parseNumberOption(options.seed, 'seed', NON_NEGATIVE_INTEGER);
         const backend = await initCommandBackend(options);
+        // Loaded on use (the pipeline, tfjs, yaml): registering the command (and --help, --version) does not.
+        const { runDemo } = await import('../demo/run-demo.js');
         const out = options.out ?? join(tmpdir(), `fusechat-demo-${process.pid}`);
         console.log(`fusechat demo — backend ${backend.name}, output in ${out}`);
         const progress = createProgressPrinter();

@@ -8,7 +8,7 @@ import {
   InvalidInputError,
   type TokenizerLike,
 } from '@fusechat/core';
-import { evaluatePerplexity, loadModel, type PerplexityBatch, readModelConfig } from '@fusechat/model';
+import type { PerplexityBatch } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
@@ -97,6 +97,8 @@ export function registerEvalCommand(program: Command): void {
             resolve: { need: 'model-and-tokenizer' },
           })
         ).dir;
+        // Loaded on use (it loads tfjs): registering the command (and --help, --version) does not.
+        const { evaluatePerplexity, loadModel, readModelConfig } = await import('@fusechat/model');
         const { config } = await readModelConfig(options.model);
         const maxLength =
           options.maxLength === undefined

@@ -1,5 +1,4 @@
 import { createProgressPrinter, formatBytes, formatDuration, UnknownNameError } from '@fusechat/core';
-import { exportStoreToHfDataset } from '@fusechat/hf-datasets';
 import type { Command } from 'commander';
 import { backendOption } from '../options/backend-option.js';
 import { parseByteSize } from './merge.js';
@@ -71,6 +70,8 @@ export function registerExportCommand(program: Command): void {
             code: 'CLI_EXPORT_UNKNOWN_FORMAT',
           });
         const shardBytes = parseByteSize(options.maxShardSize);
+        // Loaded on use: registering the command (and --help, --version) does not load it.
+        const { exportStoreToHfDataset } = await import('@fusechat/hf-datasets');
         const progress = createProgressPrinter();
         try {
           const summary = await exportStoreToHfDataset(store, {

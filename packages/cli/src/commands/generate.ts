@@ -9,7 +9,6 @@ import {
   isFuseChatError,
   type TokenizerLike,
 } from '@fusechat/core';
-import { loadModel, readGenerationConfigEos, readModelConfig } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
@@ -138,6 +137,8 @@ export function registerGenerateCommand(program: Command): void {
       const chat =
         options.chat === true || options.system !== undefined || options.chatTemplate !== undefined;
 
+      // Loaded on use (it loads tfjs): registering the command (and --help, --version) does not.
+      const { loadModel, readGenerationConfigEos, readModelConfig } = await import('@fusechat/model');
       const { config } = await readModelConfig(options.model);
       if (!existsSync(join(options.model, 'tokenizer.json'))) {
         throw new InvalidInputError(

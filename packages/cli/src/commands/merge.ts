@@ -1,6 +1,5 @@
 import { createConsoleLogger, createProgressPrinter, formatBytes, InvalidInputError } from '@fusechat/core';
-import { loadMergeConfig, mergeModels } from '@fusechat/merge';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { backendOption } from '../options/backend-option.js';
 import { resolveModelOption } from '../options/model-reference.js';
 
@@ -67,6 +66,11 @@ export function registerMergeCommand(program: Command): void {
       'read, merge and write strictly one after the other (no overlap of I/O with math; same memory)',
     )
     .option('--workers <count>', 'worker threads merging tensors in parallel (built-in methods)', '0')
+    .addOption(
+      new Option('--kernels <kind>', 'hot loops as WebAssembly SIMD (bit-identical) or plain JS')
+        .choices(['wasm', 'js'])
+        .default('wasm'),
+    )
     .addOption(backendOption())
     .action(
       async (
@@ -77,6 +81,7 @@ export function registerMergeCommand(program: Command): void {
           maxShardSize: string;
           prefetch: boolean;
           workers: string;
+          kernels: 'wasm' | 'js';
           backend: string;
         },
       ) => {
@@ -88,6 +93,8 @@ export function registerMergeCommand(program: Command): void {
             field: 'workers',
           });
         }
+        // Loaded on use: registering the command (and --help, --version) does not load it.
+        const { loadMergeConfig, mergeModels } = await import('@fusechat/merge');
         const config = await loadMergeConfig(configPath);
         const progress = createProgressPrinter();
         try {
@@ -97,6 +104,7 @@ export function registerMergeCommand(program: Command): void {
             maxShardBytes,
             prefetch: options.prefetch,
             workers,
+            kernels: options.kernels,
             // Models named by Hugging Face id come from the HF cache (downloaded when missing).
             resolveModel: async (reference, { baseDir }) =>
               (await resolveModelOption(reference, 'models', { resolve: { baseDir } })).dir,

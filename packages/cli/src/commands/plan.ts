@@ -1,14 +1,5 @@
 import type { BackendRequest } from '@fusechat/backend';
 import { createConsoleLogger, formatBytes, formatDuration, InvalidInputError } from '@fusechat/core';
-import {
-  formatPlan,
-  loadPipelineConfig,
-  planDoesNotFit,
-  planInputFromConfig,
-  planPipeline,
-  planRecord,
-  readMachineResources,
-} from '@fusechat/pipeline';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
@@ -89,6 +80,16 @@ export function registerPlanCommand(program: Command): void {
           options.diskLimit === undefined ? undefined : sizeOption(options.diskLimit, 'disk-limit');
         const memoryLimit =
           options.memoryLimit === undefined ? undefined : sizeOption(options.memoryLimit, 'memory-limit');
+        // Loaded on use: registering the command (and --help, --version) does not load it.
+        const {
+          formatPlan,
+          loadPipelineConfig,
+          planDoesNotFit,
+          planInputFromConfig,
+          planPipeline,
+          planRecord,
+          readMachineResources,
+        } = await import('@fusechat/pipeline');
         const config = await loadPipelineConfig(configPath, { logger });
         await initCommandBackend(options, { logger });
         const input = planInputFromConfig(config);

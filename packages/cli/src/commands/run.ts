@@ -1,13 +1,6 @@
 import type { BackendRequest, BackendSelection } from '@fusechat/backend';
 import { createConsoleLogger, createProgressPrinter, formatDuration } from '@fusechat/core';
-import {
-  defaultRunHooks,
-  loadPipelineConfig,
-  type PipelinePlanRecord,
-  type PipelineResults,
-  type ResolvedPipelineConfig,
-  runPipeline,
-} from '@fusechat/pipeline';
+import type { PipelinePlanRecord, PipelineResults, ResolvedPipelineConfig } from '@fusechat/pipeline';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 
@@ -68,6 +61,8 @@ export function registerRunCommand(program: Command, hooks?: RunCommandHooks): v
         options: { json: boolean; plan: boolean; backend: BackendRequest; threads?: string },
       ) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        // Loaded on use: registering the command (and --help, --version) does not load it.
+        const { defaultRunHooks, loadPipelineConfig, runPipeline } = await import('@fusechat/pipeline');
         // Every problem of the config is listed before anything loads or runs.
         const config = await loadPipelineConfig(path, { logger });
         const selection = await initCommandBackend(options, { logger });

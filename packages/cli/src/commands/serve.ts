@@ -2,8 +2,6 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { loadChatTemplate } from '@fusechat/chat-data';
 import { createConsoleLogger, InvalidInputError } from '@fusechat/core';
-import { loadModel, readModelConfig } from '@fusechat/model';
-import { serve } from '@fusechat/server';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
 import type { Command } from 'commander';
 import { readApiKeyEnv } from '../options/api-key-env.js';
@@ -106,6 +104,11 @@ export function registerServeCommand(program: Command): void {
         resolve: { need: 'model-and-tokenizer' },
       });
       const modelDir = resolved.dir;
+      // Loaded on use (they load tfjs and fastify): registering the command (and --help, --version) does not.
+      const [{ loadModel, readModelConfig }, { serve }] = await Promise.all([
+        import('@fusechat/model'),
+        import('@fusechat/server'),
+      ]);
       const { config } = await readModelConfig(modelDir);
       if (maxModelLen !== undefined && maxModelLen > config.maxPositionEmbeddings) {
         throw new InvalidInputError(

@@ -2,9 +2,8 @@ import { copyFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendRequest } from '@fusechat/backend';
 import { createConsoleLogger, formatDuration, InvalidInputError, type ProgressEvent } from '@fusechat/core';
-import { loadModel, readModelConfig, TOKENIZER_FILES } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
-import { createConfigDatasets, loadTrainConfig, type TrainResult, train } from '@fusechat/training';
+import type { TrainResult } from '@fusechat/training';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { resolveConfigModel } from '../options/model-reference.js';
@@ -60,6 +59,9 @@ export function registerTrainCommand(program: Command): void {
     .action(
       async (configPath: string, options: { json: boolean; backend: BackendRequest; threads?: string }) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        // Loaded on use (they load tfjs): registering the command (and --help, --version) does not.
+        const [{ loadModel, readModelConfig }, { createConfigDatasets, loadTrainConfig, train }] =
+          await Promise.all([import('@fusechat/model'), import('@fusechat/training')]);
         const config = await loadTrainConfig(configPath);
         for (const warning of config.warnings) logger.warn(`${configPath}: ${warning}`);
         // Cheap checks first: the model's config, its tokenizer, then the data (which checks the
@@ -241,6 +243,7 @@ function createTrainProgressLine(
  * `generate` and `serve` (and transformers) load it as it is.
  */
 async function copyTokenizerFiles(from: string, to: string): Promise<void> {
+  const { TOKENIZER_FILES } = await import('@fusechat/model');
   for (const file of TOKENIZER_FILES) {
     const isFile = await stat(join(from, file)).then(
       (entry) => entry.isFile(),

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
+import { DEMO_DEFAULTS } from './demo-defaults.js';
 import {
   chatLine,
   DEMO_DOMAINS,
@@ -49,16 +50,8 @@ export interface DemoPipelineFiles {
   readonly samplePrompts: readonly string[];
 }
 
-export const DEMO_DEFAULTS = {
-  fusionExamples: 48,
-  evalExamples: 24,
-  targetSteps: 30,
-  learningRate: 2e-3,
-  lambda: 0.9,
-  batchSize: 8,
-  mergeMethod: 'variation-ratio',
-  seed: 7,
-} as const;
+/** The demo's defaults (defined in demo-defaults.ts, which `fusechat demo` reads without loading this module). */
+export { DEMO_DEFAULTS };
 
 /** Longest conversation captured, trained on and evaluated (the demo's conversations are ~150 tokens). */
 const MAX_LENGTH = 192;

@@ -1,9 +1,4 @@
-import {
-  type BackendRequest,
-  type BackendSelection,
-  type InitBackendOptions,
-  initBackend,
-} from '@fusechat/backend';
+import type { BackendRequest, BackendSelection, InitBackendOptions } from '@fusechat/backend';
 import { type Command, Option } from 'commander';
 import { POSITIVE_INTEGER, parseNumberOption } from './parse-number-option.js';
 
@@ -34,7 +29,10 @@ export function addBackendOptions(command: Command): Command {
   return command.addOption(backendOption()).addOption(threadsOption());
 }
 
-/** Initialises the backend a command's `--backend` / `--threads` ask for. */
+/**
+ * Initialises the backend a command's `--backend` / `--threads` ask for. `@fusechat/backend`
+ * (tfjs) is loaded here, on use: defining the options (and `--help`, `--version`) does not load it.
+ */
 export function initCommandBackend(
   options: BackendCommandOptions,
   init: Omit<InitBackendOptions, 'wasmThreads'> = {},
@@ -43,8 +41,10 @@ export function initCommandBackend(
     options.threads === undefined
       ? undefined
       : parseNumberOption(options.threads, 'threads', POSITIVE_INTEGER);
-  return initBackend(options.backend as BackendRequest, {
-    ...init,
-    ...(threads === undefined ? {} : { wasmThreads: threads }),
-  });
+  return import('@fusechat/backend').then(({ initBackend }) =>
+    initBackend(options.backend as BackendRequest, {
+      ...init,
+      ...(threads === undefined ? {} : { wasmThreads: threads }),
+    }),
+  );
 }

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createConsoleLogger, createProgressPrinter, type Logger } from '@fusechat/core';
 import type { ResolvedModel, ResolveModelReferenceOptions } from '@fusechat/hub';
-import { parse as parseYaml } from 'yaml';
 
 /** What `--model` (and every option naming a model) accepts, for help texts. */
 export const MODEL_REFERENCE_HELP =
@@ -73,6 +72,8 @@ export async function resolveConfigModel(
   loadedValue: string,
   options: { logger?: Logger; resolve?: ResolveModelReferenceOptions } = {},
 ): Promise<string> {
+  // Loaded on use, as @fusechat/hub above.
+  const { parse: parseYaml } = await import('yaml');
   let written: unknown;
   try {
     written = (parseYaml(await readFile(configPath, 'utf8')) as Record<string, unknown> | null)?.[key];
