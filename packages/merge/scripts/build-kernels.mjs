@@ -13,12 +13,13 @@ const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'kernels'
 const watFile = join(dir, 'merge-kernels.wat');
 const outFile = join(dir, 'merge-kernels-binary.ts');
 
-/** The .wat assembled to wasm bytes (SIMD enabled; no debug names, so the bytes are stable). */
+/** The .wat assembled to wasm bytes (SIMD and shared memory; no debug names, so the bytes are stable). */
 export async function assembleKernels() {
   const wabt = await wabtFactory();
-  const module = wabt.parseWat('merge-kernels.wat', readFileSync(watFile, 'utf8'), { simd: true });
+  const features = { simd: true, threads: true };
+  const module = wabt.parseWat('merge-kernels.wat', readFileSync(watFile, 'utf8'), features);
   try {
-    module.validate();
+    module.validate(features);
     return Uint8Array.from(module.toBinary({ log: false, write_debug_names: false }).buffer);
   } finally {
     module.destroy();

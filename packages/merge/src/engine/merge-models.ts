@@ -5,7 +5,7 @@ import { FuseChatError, isFuseChatError } from '@fusechat/core';
 import { acquireOutputLock, commitOutputDirectory } from '@fusechat/core/node';
 import { type CheckpointWriter, createCheckpointWriter, type TensorArray } from '@fusechat/safetensors';
 import { builtinMergeMethods } from '../builtin-merge-methods.js';
-import { allocateKernelArrays } from '../kernels/wasm/kernel-arena.js';
+import { allocateKernelArrays, releaseKernelArrays } from '../kernels/wasm/kernel-arena.js';
 import { addSquaredChange } from '../kernels/weighted-sum.js';
 import type { MergeModelsOptions } from './merge-options.js';
 import { type MergeReport, renderReportSvg, summariseLayers, type TensorReport } from './merge-report.js';
@@ -408,6 +408,7 @@ async function writeWeightsPipelined(
     throw error;
   } finally {
     await reader.close();
+    if (buffers[0] !== undefined) releaseKernelArrays(buffers[0]);
   }
   return reports;
 }

@@ -165,24 +165,26 @@ function mixRangeByMagnitude(
   if (normalize && useReciprocal) {
     const kernels = arenaKernels(base, first, second);
     if (kernels !== undefined)
-      return kernels.exports.ties_mix_magnitude(
-        base.byteOffset,
-        first.byteOffset,
-        second.byteOffset,
-        start * 4,
-        end * 4,
-        firstBelow,
-        secondBelow,
-        firstWeight,
-        secondWeight,
-        firstSign,
-        secondSign,
-        reciprocals[0]!,
-        reciprocals[1]!,
-        reciprocals[2]!,
-        reciprocals[3]!,
-        lambda,
-      );
+      return kernels
+        .split('ties_mix_magnitude', start * 4, end * 4, (lo, hi) => [
+          base.byteOffset,
+          first.byteOffset,
+          second.byteOffset,
+          lo,
+          hi,
+          firstBelow,
+          secondBelow,
+          firstWeight,
+          secondWeight,
+          firstSign,
+          secondSign,
+          reciprocals[0]!,
+          reciprocals[1]!,
+          reciprocals[2]!,
+          reciprocals[3]!,
+          lambda,
+        ])
+        .reduce((a, b) => a + b, 0);
     return mixRangeByMagnitudeReciprocal(
       base,
       first,

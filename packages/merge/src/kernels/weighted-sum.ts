@@ -64,22 +64,28 @@ export function mixChecked(
   if (used.length === 2 || used.length === 3) {
     const kernels = arenaKernels(out, ...used);
     if (kernels !== undefined) {
-      const k = kernels.exports;
       const [a, b, c] = used;
-      return (
-        (used.length === 2
-          ? k.mix2(out.byteOffset, a!.byteOffset, b!.byteOffset, length, scales[0]!, scales[1]!)
-          : k.mix3(
-              out.byteOffset,
-              a!.byteOffset,
-              b!.byteOffset,
-              c!.byteOffset,
-              length,
+      const parts =
+        used.length === 2
+          ? kernels.split('mix2', 0, length * 4, (lo, hi) => [
+              out.byteOffset + lo,
+              a!.byteOffset + lo,
+              b!.byteOffset + lo,
+              (hi - lo) / 4,
+              scales[0]!,
+              scales[1]!,
+            ])
+          : kernels.split('mix3', 0, length * 4, (lo, hi) => [
+              out.byteOffset + lo,
+              a!.byteOffset + lo,
+              b!.byteOffset + lo,
+              c!.byteOffset + lo,
+              (hi - lo) / 4,
               scales[0]!,
               scales[1]!,
               scales[2]!,
-            )) === 1
-      );
+            ]);
+      return parts.every((finite) => finite === 1);
     }
   }
   // value − value is 0 for finite values and NaN for ±Infinity/NaN: summed, one NaN poisons it.

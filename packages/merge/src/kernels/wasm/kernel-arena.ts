@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import { KernelHelper } from './kernel-helper.js';
 import { MERGE_KERNELS_WASM_BASE64 } from './merge-kernels-binary.js';
 
 /** The exports of merge-kernels.wat (pointers are byte offsets into the arena's memory). */
@@ -90,9 +92,24 @@ export interface ArenaKernels {
   /** Takes the `counts` area for `owner` (zeroed); false when another owner holds it. */
   claimCounts(owner: object): boolean;
   releaseCounts(owner: object): void;
+  /**
+   * Runs the element-wise kernel `name` over the byte range `[start, end)`: with a helper thread
+   * and a large range, the upper part there and the lower part here at the same time (same bytes
+   * as one call). `args(lo, hi)` gives the kernel's arguments for a part. Returns the parts'
+   * results (one or two).
+   */
+  split(name: SplitKernel, start: number, end: number, args: (lo: number, hi: number) => number[]): number[];
 }
 
+/** The kernels whose elements are independent, so a range splits into parts with the same result. */
+export type SplitKernel = 'mix2' | 'mix3' | 'ties_mix_magnitude' | 'sce_erase_mix';
+const SPLIT_KERNELS: readonly SplitKernel[] = ['mix2', 'mix3', 'ties_mix_magnitude', 'sce_erase_mix'];
+/** Below this many bytes a range runs in one call (a helper round trip costs ~0.1–0.3 ms). */
+const SPLIT_MIN_BYTES = 1 << 20;
+
 const SCRATCH_BYTES = 64;
+/** The helper thread's control block and arguments (kernel-helper.ts). */
+const CONTROL_BYTES = 320;
 const COUNTS_BYTES = 4 * 65_536 * 4;
 const LOW_BYTES = 65_536 * 4;
 
@@ -105,7 +122,11 @@ const MAX_ARENA_BYTES = 2 ** 32 - PAGE_BYTES;
 interface WasmApi {
   readonly Module: new (bytes: Uint8Array) => object;
   readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
-  readonly Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
+  readonly Memory: new (descriptor: {
+    initial: number;
+    maximum: number;
+    shared: boolean;
+  }) => { readonly buffer: SharedArrayBuffer };
 }
 const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
@@ -151,11 +172,18 @@ export function mergeKernelsAvailable(): boolean {
  */
 export function allocateKernelArrays(
   sizes: readonly number[],
-  options: { scratchElements?: number } = {},
+  options: {
+    scratchElements?: number;
+    /** Let a second thread run part of the element-wise kernels; default: when the machine has 2+ cores. */
+    helperThread?: boolean;
+    /** Smallest range (bytes) split with the helper; default 1 MiB (tests use small ones). */
+    splitMinBytes?: number;
+  } = {},
 ): Float32Array[] | undefined {
   const module = kernelsModule();
   if (module === undefined || wasm === undefined) return undefined;
-  let offset = SCRATCH_BYTES + COUNTS_BYTES + LOW_BYTES; // the work areas first
+  const controlOffset = SCRATCH_BYTES + COUNTS_BYTES + LOW_BYTES;
+  let offset = controlOffset + CONTROL_BYTES; // the work areas first
   const scratchElements = options.scratchElements ?? 0;
   const scratchOffset = offset;
   offset += Math.ceil((scratchElements * 4) / ALIGN) * ALIGN;
@@ -166,18 +194,24 @@ export function allocateKernelArrays(
   });
   if (offset > MAX_ARENA_BYTES) return undefined;
   const pages = Math.max(1, Math.ceil(offset / PAGE_BYTES));
-  let memory: { readonly buffer: ArrayBuffer };
+  let memory: { readonly buffer: SharedArrayBuffer };
   let instance: { readonly exports: unknown };
   try {
-    memory = new wasm.Memory({ initial: pages, maximum: pages });
+    memory = new wasm.Memory({ initial: pages, maximum: pages, shared: true });
     instance = new wasm.Instance(module, { env: { memory } });
   } catch {
-    return undefined; // the address space was refused: plain arrays instead
+    return undefined; // the address space (or shared memory) was refused: plain arrays instead
   }
+  const exports = instance.exports as unknown as MergeKernelExports;
   const counts = new Uint32Array(memory.buffer, SCRATCH_BYTES, COUNTS_BYTES / 4);
   let countsOwner: object | undefined;
+  const helperAllowed = options.helperThread ?? availableParallelism() > 1;
+  const splitMinBytes = options.splitMinBytes ?? SPLIT_MIN_BYTES;
+  let helper: KernelHelper | undefined;
+  const call = (name: SplitKernel, args: number[]) =>
+    (exports[name] as (...values: number[]) => number)(...args);
   arenas.set(memory.buffer, {
-    exports: instance.exports as unknown as MergeKernelExports,
+    exports,
     scratch: new Float64Array(memory.buffer, 0, 2),
     scratchPointer: 0,
     counts,
@@ -193,8 +227,46 @@ export function allocateKernelArrays(
     releaseCounts(owner) {
       if (countsOwner === owner) countsOwner = undefined;
     },
+    split(name, start, end, args) {
+      if (!helperAllowed || end - start < splitMinBytes) return [call(name, args(start, end))];
+      if (helper === undefined) {
+        try {
+          helper = new KernelHelper(module, memory, memory.buffer, controlOffset, SPLIT_KERNELS);
+        } catch {
+          return [call(name, args(start, end))];
+        }
+      }
+      if (!helper.usable) return [call(name, args(start, end))];
+      // Split at a 64-byte step from start (each part's vector loop starts at its own start).
+      const middle = start + Math.floor((end - start) / 128) * 64;
+      helper.start(name, args(middle, end));
+      const lower = call(name, args(start, middle));
+      return [lower, helper.finish()];
+    },
   });
+  helpers.set(memory.buffer, () => helper?.terminate());
   return sizes.map((size, j) => new Float32Array(memory.buffer, offsets[j]!, size));
+}
+
+const helpers = new WeakMap<ArrayBufferLike, () => void>();
+
+/**
+ * Ends the helper thread of the arena `array` lives in (if it started one). The arena's arrays
+ * stay usable; later splits run on the calling thread only. Unreleased helpers do not keep the
+ * process alive.
+ */
+export function releaseKernelArrays(array: ArrayBufferView): void {
+  const release = helpers.get(array.buffer);
+  if (release === undefined) return;
+  release();
+  const kernels = arenas.get(array.buffer);
+  if (kernels !== undefined) arenas.set(array.buffer, { ...kernels, split: noSplit(kernels.exports) });
+}
+
+function noSplit(exports: MergeKernelExports): ArenaKernels['split'] {
+  return (name, start, end, args) => [
+    (exports[name] as (...values: number[]) => number)(...args(start, end)),
+  ];
 }
 
 /**

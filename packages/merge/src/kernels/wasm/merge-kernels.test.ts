@@ -6,7 +6,15 @@ import { assembleKernels, kernelsModuleSource } from '../../../scripts/build-ker
 import { KEEP_ALL, KEEP_NONE, type TrimCut, trimAndMixTwoChecked } from '../sign-consensus.js';
 import { findThreshold } from '../top-k.js';
 import { addSquaredChange, mixChecked, TwoModelDeltas } from '../weighted-sum.js';
-import { allocateKernelArrays, arenaKernels, mergeKernelsAvailable } from './kernel-arena.js';
+import {
+  allocateKernelArrays,
+  arenaKernels,
+  mergeKernelsAvailable,
+  releaseKernelArrays,
+} from './kernel-arena.js';
+
+/** Split every range ≥ 64 bytes with the helper thread (the default only splits ≥ 1 MiB). */
+const SPLIT = { helperThread: true, splitMinBytes: 64 } as const;
 
 /** xorshift32 values with the cases that break careless SIMD: ±0, subnormals, huge, exact halves. */
 function sample(length: number, seed: number): Float32Array {
@@ -62,8 +70,13 @@ describe('merge WebAssembly kernels', () => {
     expect(mergeKernelsAvailable()).toBe(true);
   });
 
-  for (const count of [2, 3]) {
-    it(`mix${count} is bit-identical to the float64 loop: every tail length, unaligned views, in place`, () => {
+  for (const [count, options, label] of [
+    [2, {}, ''],
+    [3, {}, ''],
+    [2, SPLIT, ', split with the helper thread'],
+    [3, SPLIT, ', split with the helper thread'],
+  ] as const) {
+    it(`mix${count} is bit-identical to the float64 loop: every tail length, unaligned views, in place${label}`, () => {
       for (const length of [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 40_001]) {
         for (const coefficients of [
           [0.25, 0.75, -1.5],
@@ -72,10 +85,10 @@ describe('merge WebAssembly kernels', () => {
         ]) {
           const c = coefficients.slice(0, count);
           // Element offset 1: views that start off a 16-byte boundary.
-          const [outView, ...views] = allocateKernelArrays([
-            length + 1,
-            ...Array(count).fill(length + 1),
-          ])!.map((array) => array.subarray(1));
+          const [outView, ...views] = allocateKernelArrays(
+            [length + 1, ...Array(count).fill(length + 1)],
+            options,
+          )!.map((array) => array.subarray(1));
           const inputs = views.map((view, j) => {
             view.set(sample(length, 7 + 13 * j + length));
             return view;
@@ -90,6 +103,7 @@ describe('merge WebAssembly kernels', () => {
           // In place into the first input, as linear does.
           expect(mixChecked(inputs[0]!, inputs, c)).toBe(expected.finite);
           expect(bits(inputs[0]!)).toEqual(bits(expected.out));
+          releaseKernelArrays(outView!);
         }
       }
     });
@@ -150,8 +164,15 @@ describe('merge WebAssembly kernels', () => {
   });
 
   /** Arena copies of plain arrays (element offset 1: views off a 16-byte boundary). */
-  const inArena = (...arrays: Float32Array[]) =>
-    allocateKernelArrays(arrays.map((array) => array.length + 1))!.map((view, j) => {
+  const inArena = (...arrays: Float32Array[]) => inArenaWith({}, ...arrays);
+  const inArenaWith = (
+    options: { helperThread?: boolean; splitMinBytes?: number },
+    ...arrays: Float32Array[]
+  ) =>
+    allocateKernelArrays(
+      arrays.map((array) => array.length + 1),
+      options,
+    )!.map((view, j) => {
       const shifted = view.subarray(1);
       shifted.set(arrays[j]!);
       return shifted;
@@ -211,6 +232,23 @@ describe('merge WebAssembly kernels', () => {
     expect(bits(f!)).toEqual(bits(f2!));
   });
 
+  it('nth_equal finds the n-th word equal to a target (sign ignored) at every position', () => {
+    for (const length of [0, 1, 3, 4, 5, 17, 1000]) {
+      const [values] = allocateKernelArrays([length])!;
+      const words = new Uint32Array(values!.buffer, values!.byteOffset, length);
+      let state = length + 1;
+      for (let i = 0; i < length; i++) {
+        state = (state * 1103515245 + 12345) >>> 0;
+        // About one word in seven is the target, with either sign.
+        words[i] = state % 7 === 0 ? 0x3f800000 | (state & 0x80000000) : state >>> 1;
+      }
+      const matches = [...words.keys()].filter((i) => (words[i]! & 0x7fffffff) === 0x3f800000);
+      const kernels = arenaKernels(values!)!;
+      for (let n = 1; n <= matches.length + 1; n++)
+        expect(kernels.exports.nth_equal(words.byteOffset, length, 0x3f800000, n)).toBe(matches[n - 1] ?? -1);
+    }
+  });
+
   it('radix select: the same threshold, tie count and last kept tie as the JS pass', () => {
     for (const quantised of [false, true]) {
       const values = deltaLike(30_001, 9, quantised);
@@ -227,9 +265,14 @@ describe('merge WebAssembly kernels', () => {
     }
   });
 
-  it('TIES mix: bit-identical to the JS loop for every cut, tails, weights ±1 and 0.5, lambda', () => {
+  it('TIES mix: bit-identical to the JS loop for every cut, tails, weights ±1 and 0.5, lambda, split or not', () => {
     const length = 10_005;
-    for (const quantised of [false, true]) {
+    for (const [quantised, options] of [
+      [false, {}],
+      [true, {}],
+      [false, SPLIT],
+      [true, SPLIT],
+    ] as const) {
       const base = deltaLike(length, 21, false);
       const first = deltaLike(length, 22, quantised);
       const second = deltaLike(length, 23, quantised);
@@ -240,6 +283,8 @@ describe('merge WebAssembly kernels', () => {
         { below: 0x3d800000, until: 4097 },
         { below: 0x3c000000, until: 3 },
       ];
+      // One arena per setting, refilled for each case (one helper thread, not one per case).
+      const arena = inArenaWith(options, base, first, second);
       for (const [firstCut, secondCut] of cuts.flatMap((a) => cuts.map((b) => [a, b] as const))) {
         for (const [w1, w2, lambda] of [
           [1, 1, 1],
@@ -247,7 +292,9 @@ describe('merge WebAssembly kernels', () => {
           [0.5, 0.5, 1.3],
         ] as const) {
           const plain = [base.slice(), first.slice(), second.slice()] as const;
-          const arena = inArena(base, first, second);
+          arena.forEach((view, j) => {
+            view.set(plain[j]!);
+          });
           const expectedFinite = trimAndMixTwoChecked(...plain, firstCut, secondCut, w1, w2, true, lambda);
           const finite = trimAndMixTwoChecked(
             arena[0]!,
@@ -266,6 +313,21 @@ describe('merge WebAssembly kernels', () => {
           expect(bits(arena[2]!)).toEqual(bits(plain[2]));
         }
       }
+      releaseKernelArrays(arena[0]!);
     }
+  });
+
+  it('the helper thread splits a large range: the same result, and the arena works after release', () => {
+    const length = 1 << 20; // 4 MiB per array: above the default split threshold
+    const [out, a, b] = allocateKernelArrays([length, length, length], { helperThread: true })!;
+    a!.set(sample(length, 5));
+    b!.set(sample(length, 6));
+    const expected = referenceMix([a!.slice(), b!.slice()], [0.3, 0.7]);
+    expect(mixChecked(out!, [a!, b!], [0.3, 0.7])).toBe(expected.finite);
+    expect(bits(out!)).toEqual(bits(expected.out));
+    releaseKernelArrays(out!);
+    out!.fill(0);
+    expect(mixChecked(out!, [a!, b!], [0.3, 0.7])).toBe(expected.finite);
+    expect(bits(out!)).toEqual(bits(expected.out));
   });
 });

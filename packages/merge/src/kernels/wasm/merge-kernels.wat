@@ -7,7 +7,8 @@
 ;;   node packages/merge/scripts/build-kernels.mjs
 ;; (merge-kernels.test.ts fails when the committed binary is not this file's).
 (module
-  (import "env" "memory" (memory 1))
+  ;; Shared, so a helper thread can run part of an element-wise kernel on the same buffers.
+  (import "env" "memory" (memory 1 65536 shared))
 
   ;; Lane idioms, written inline (V8 does not inline wasm calls): lanes 2 and 3 of an f32x4 to
   ;; lanes 0 and 1 for f64x2.promote_low_f32x4 is
@@ -307,20 +308,55 @@
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $tail))))
 
-  ;; The element index of the `count`-th (1-based) of `n` words whose sign-cleared bits equal
-  ;; `target`, or −1 when fewer match.
+;; The element index of the `count`-th (1-based) of `n` words whose sign-cleared bits equal
+  ;; `target`, or −1 when fewer match. Four words are compared at once; the matches (few: ties at
+  ;; one threshold) are counted one by one.
   (func (export "nth_equal") (param $bits i32) (param $n i32) (param $target i32) (param $count i32) (result i32)
-    (local $i i32)
-    (block $done
+    (local $i i32) (local $bytes i32) (local $vector_bytes i32) (local $vtarget v128) (local $end i32)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vector_bytes (i32.and (local.get $bytes) (i32.const -16)))
+    (local.set $vtarget (i32x4.splat (local.get $target)))
+    (block $scalar
       (loop $next
-        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-        (if (i32.eq (i32.and (i32.load (i32.add (local.get $bits) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 0x7fffffff))
-              (local.get $target))
-          (then
-            (local.set $count (i32.sub (local.get $count) (i32.const 1)))
-            (if (i32.eqz (local.get $count)) (then (return (local.get $i))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $scalar (i32.ge_u (local.get $i) (local.get $vector_bytes)))
+        (if (v128.any_true
+              (i32x4.eq
+                (v128.and (v128.load align=4 (i32.add (local.get $bits) (local.get $i)))
+                  (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+                (local.get $vtarget)))
+          (then (br $scalar)))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $next)))
+    ;; From the first group with a match (or the tail): word by word until that group ends, then
+    ;; back to the vector scan.
+    (block $done
+      (loop $words
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (local.set $end (i32.add (local.get $i) (i32.const 16)))
+        (block $group_done
+          (loop $group
+            (br_if $group_done (i32.ge_u (local.get $i) (local.get $end)))
+            (br_if $group_done (i32.ge_u (local.get $i) (local.get $bytes)))
+            (if (i32.eq (i32.and (i32.load (i32.add (local.get $bits) (local.get $i))) (i32.const 0x7fffffff))
+                  (local.get $target))
+              (then
+                (local.set $count (i32.sub (local.get $count) (i32.const 1)))
+                (if (i32.eqz (local.get $count)) (then (return (i32.shr_u (local.get $i) (i32.const 2)))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $group)))
+        ;; Skip groups without a match.
+        (block $skip_done
+          (loop $skip
+            (br_if $skip_done (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $bytes)))
+            (br_if $skip_done
+              (v128.any_true
+                (i32x4.eq
+                  (v128.and (v128.load align=4 (i32.add (local.get $bits) (local.get $i)))
+                    (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+                  (local.get $vtarget))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $skip)))
+        (br $words)))
     (i32.const -1))
 
   ;; mixRangeByMagnitudeReciprocal (sign-consensus.ts) over byte range [start, end): trim both

@@ -2,7 +2,7 @@ import { createRandom } from '@fusechat/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { topKMask } from '../../kernels/top-k.js';
-import { allocateKernelArrays } from '../../kernels/wasm/kernel-arena.js';
+import { allocateKernelArrays, releaseKernelArrays } from '../../kernels/wasm/kernel-arena.js';
 import { sce } from './sce.js';
 
 /**
@@ -84,7 +84,12 @@ const element = fc.oneof(
 /** Copies into one KernelArena (with a scratch for the variances): the WebAssembly loops run. */
 function inArena(base: Float32Array, first: Float32Array, second: Float32Array) {
   const n = base.length;
-  const arrays = allocateKernelArrays([n + 1, n + 1, n + 1], { scratchElements: n })!;
+  // Ranges of 64 bytes and more are split with the helper thread too.
+  const arrays = allocateKernelArrays([n + 1, n + 1, n + 1], {
+    scratchElements: n,
+    helperThread: true,
+    splitMinBytes: 64,
+  })!;
   // Element offset 1: views that start off a 16-byte boundary.
   return [base, first, second].map((source, j) => {
     const view = arrays[j]!.subarray(1);
@@ -129,6 +134,7 @@ describe('sce with two models (fused passes)', () => {
             expect(bitsOf(actual.tensor)).toEqual(bitsOf(expected.tensor));
             expect(actual.weights).toEqual(expected.weights);
             expect(actual.changeMeanSquare).toEqual(expected.changeMeanSquare);
+            releaseKernelArrays(base);
           },
         ),
         { numRuns: 400 },

@@ -149,17 +149,18 @@ function mergeTwo(
     const kernels = arenaKernels(out, first, second, scores);
     if (kernels !== undefined) {
       // The WebAssembly loop is branch-free and SIMD (the same bytes as either JS loop).
-      check += kernels.exports.sce_erase_mix(
+      for (const part of kernels.split('sce_erase_mix', start * 4, end * 4, (lo, hi) => [
         out.byteOffset,
         first.byteOffset,
         second.byteOffset,
         scores.byteOffset,
-        start * 4,
-        end * 4,
+        lo,
+        hi,
         below,
         weights[0]!,
         weights[1]!,
-      );
+      ]))
+        check += part;
       continue;
     }
     check += (predictable ? eraseAndMixRangeSkipping : eraseAndMixRange)(
