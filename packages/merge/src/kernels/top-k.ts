@@ -97,9 +97,17 @@ function findThresholdInArena(
   remainingAfterHigh: number,
   locateLastKept: boolean,
 ): Threshold {
-  const low = kernels.low;
+  const { low, low2 } = kernels;
   low.fill(0);
-  kernels.exports.low_histogram(bits.byteOffset, bits.length, highBucket, low.byteOffset);
+  low2.fill(0);
+  // Split with the helper thread (its part counts into low2): integer counts, the same sums.
+  const parts = kernels.split('low_histogram', 0, bits.length * 4, (lo, hi) => [
+    bits.byteOffset + lo,
+    (hi - lo) / 4,
+    highBucket,
+    lo === 0 ? low.byteOffset : low2.byteOffset,
+  ]);
+  if (parts.length > 1) for (let bucket = 0; bucket < 65536; bucket++) low[bucket]! += low2[bucket]!;
   let remaining = remainingAfterHigh;
   let lowBucket = 65535;
   for (; lowBucket > 0; lowBucket--) {

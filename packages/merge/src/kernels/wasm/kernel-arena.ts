@@ -78,8 +78,8 @@ export interface MergeKernelExports {
 
 /**
  * An arena's kernels and its fixed work areas: the scratch slot (two float64) sums pass through,
- * the 4 × 65536 counters of a streaming histogram (held across reads: claim it), and the 65536
- * counters of a radix select's low pass (used within one call).
+ * the 4 × 65536 counters of a streaming histogram (held across reads: claim it), and two tables
+ * of 65536 counters for a radix select's low pass (used within one call).
  */
 export interface ArenaKernels {
   readonly exports: MergeKernelExports;
@@ -87,6 +87,8 @@ export interface ArenaKernels {
   readonly scratchPointer: number;
   readonly counts: Uint32Array;
   readonly low: Uint32Array;
+  /** A second low-pass table, for the part of a split low pass the helper counts. */
+  readonly low2: Uint32Array;
   /** A float32 work array (e.g. SCE's variances), when the arena was given one. */
   readonly scratchArray: Float32Array | undefined;
   /** Takes the `counts` area for `owner` (zeroed); false when another owner holds it. */
@@ -102,8 +104,14 @@ export interface ArenaKernels {
 }
 
 /** The kernels whose elements are independent, so a range splits into parts with the same result. */
-export type SplitKernel = 'mix2' | 'mix3' | 'ties_mix_magnitude' | 'sce_erase_mix';
-const SPLIT_KERNELS: readonly SplitKernel[] = ['mix2', 'mix3', 'ties_mix_magnitude', 'sce_erase_mix'];
+export type SplitKernel = 'mix2' | 'mix3' | 'ties_mix_magnitude' | 'sce_erase_mix' | 'low_histogram';
+const SPLIT_KERNELS: readonly SplitKernel[] = [
+  'mix2',
+  'mix3',
+  'ties_mix_magnitude',
+  'sce_erase_mix',
+  'low_histogram',
+];
 /** Below this many bytes a range runs in one call (a helper round trip costs ~0.1–0.3 ms). */
 const SPLIT_MIN_BYTES = 1 << 20;
 
@@ -182,7 +190,7 @@ export function allocateKernelArrays(
 ): Float32Array[] | undefined {
   const module = kernelsModule();
   if (module === undefined || wasm === undefined) return undefined;
-  const controlOffset = SCRATCH_BYTES + COUNTS_BYTES + LOW_BYTES;
+  const controlOffset = SCRATCH_BYTES + COUNTS_BYTES + 2 * LOW_BYTES;
   let offset = controlOffset + CONTROL_BYTES; // the work areas first
   const scratchElements = options.scratchElements ?? 0;
   const scratchOffset = offset;
@@ -216,6 +224,7 @@ export function allocateKernelArrays(
     scratchPointer: 0,
     counts,
     low: new Uint32Array(memory.buffer, SCRATCH_BYTES + COUNTS_BYTES, LOW_BYTES / 4),
+    low2: new Uint32Array(memory.buffer, SCRATCH_BYTES + COUNTS_BYTES + LOW_BYTES, LOW_BYTES / 4),
     scratchArray:
       scratchElements > 0 ? new Float32Array(memory.buffer, scratchOffset, scratchElements) : undefined,
     claimCounts(owner) {

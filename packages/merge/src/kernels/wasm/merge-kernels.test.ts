@@ -249,11 +249,48 @@ describe('merge WebAssembly kernels', () => {
     }
   });
 
-  it('radix select: the same threshold, tie count and last kept tie as the JS pass', () => {
+  it('SCE selected squares: the float64 sums in index order; unselected NaN/∞ deltas still poison them', () => {
+    for (const poison of [false, true]) {
+      for (const length of [0, 3, 4, 9, 1003]) {
+        const [first, second, scores] = allocateKernelArrays([length, length, length])!;
+        first!.set(sample(length, 31));
+        second!.set(sample(length, 32));
+        const scoreBits = new Uint32Array(scores!.buffer, scores!.byteOffset, length);
+        for (let i = 0; i < length; i++) scoreBits[i] = (i * 2654435761) >>> 1;
+        const below = 0x7000_0000; // about one score in eight is above it: selected
+        if (poison && length > 5) {
+          first![length - 2] = Number.POSITIVE_INFINITY;
+          scoreBits[length - 2] = 0; // unselected
+        }
+        let firstSum = 0;
+        let secondSum = 0;
+        for (let i = 0; i < length; i++) {
+          const selected = (below - (scoreBits[i]! & 0x7fffffff)) >>> 31;
+          firstSum += selected * first![i]! * first![i]!;
+          secondSum += selected * second![i]! * second![i]!;
+        }
+        const kernels = arenaKernels(first!)!;
+        kernels.scratch.fill(0);
+        kernels.exports.sce_selected_squares(
+          first!.byteOffset,
+          second!.byteOffset,
+          scores!.byteOffset,
+          0,
+          length * 4,
+          below,
+          kernels.scratchPointer,
+        );
+        expect([kernels.scratch[0], kernels.scratch[1]]).toEqual([firstSum, secondSum]);
+        if (poison && length > 5) expect(Number.isNaN(firstSum)).toBe(true);
+      }
+    }
+  });
+
+  it('radix select: the same threshold, tie count and last kept tie as the JS pass (split or not)', () => {
     for (const quantised of [false, true]) {
       const values = deltaLike(30_001, 9, quantised);
       const plainBits = new Uint32Array(values.buffer.slice(0));
-      const [arenaValues] = inArena(values);
+      const [arenaValues] = inArenaWith(quantised ? SPLIT : {}, values);
       const arenaBits = new Uint32Array(arenaValues!.buffer, arenaValues!.byteOffset, arenaValues!.length);
       for (const k of [1, 2, 100, 15_000, 30_000]) {
         for (const locate of [false, true]) {
