@@ -27,6 +27,26 @@ async function writeAll(out: string, maxShardBytes?: number) {
 }
 
 describe('createCheckpointWriter', () => {
+  it("reports the bytes of the caller's array it has consumed, in 8 MiB pieces, in order", async () => {
+    const big = [{ name: 'w', dtype: 'F32' as const, shape: [5, 1 << 20] }];
+    const data = new Float32Array(5 << 20).map((_, i) => i % 1000);
+    const writer = await createCheckpointWriter(join(dir(), 'consumed'), big);
+    const seen: number[] = [];
+    await writer.write('w', data, { onConsumed: (bytes) => seen.push(bytes) });
+    expect(seen).toEqual([8 << 20, 16 << 20, 20 << 20]);
+    await writer.close();
+    const back = await openCheckpoint(join(dir(), 'consumed'));
+    expect((await back.readFloat32('w')).subarray(0, 3000)).toEqual(data.subarray(0, 3000));
+    await back.close();
+    // Converted (BF16) data is copied first: all of the caller's bytes at once, before any write.
+    const half = [{ name: 'w', dtype: 'BF16' as const, shape: [4] }];
+    const converting = await createCheckpointWriter(join(dir(), 'consumed-bf16'), half);
+    const calls: number[] = [];
+    await converting.write('w', new Float32Array([1, 2, 3, 4]), { onConsumed: (bytes) => calls.push(bytes) });
+    expect(calls).toEqual([16]);
+    await converting.close();
+  });
+
   it('flushes in the background (backgroundSyncBytes) and writes the same bytes', async () => {
     const plain = join(dir(), 'plain');
     await writeAll(plain);

@@ -33,6 +33,18 @@ export interface CheckpointWriterOptions {
 }
 
 /** A checkpoint being written; see {@link createCheckpointWriter}. */
+/** Options of one {@link CheckpointWriter.write}. */
+export interface TensorWriteOptions {
+  /**
+   * Called as the caller's array is consumed, with how many of its bytes the writer no longer
+   * needs (the bytes before are in the file or copied away): the caller may reuse that prefix
+   * (e.g. read the next tensor into it) before the write finishes. The data is then written in
+   * 8 MiB pieces, in order. Converted data (another dtype) is copied first: one call with the
+   * whole length.
+   */
+  readonly onConsumed?: (bytes: number) => void;
+}
+
 export interface CheckpointWriter {
   /** Final file names (relative to the directory), known from the plan. */
   readonly shardFiles: string[];
@@ -40,7 +52,7 @@ export interface CheckpointWriter {
    * Writes one planned tensor, in any order. Pass the dtype's typed array, or a Float32Array to be
    * converted to the planned dtype. Concurrent writes of different tensors are fine.
    */
-  write(name: string, data: TensorArray): Promise<void>;
+  write(name: string, data: TensorArray, options?: TensorWriteOptions): Promise<void>;
   /** Checks every tensor was written, fsyncs, renames the shards into place, then writes the index. */
   close(): Promise<void>;
   /** Discards everything written so far (removes the temp files). Idempotent. */
@@ -198,7 +210,7 @@ class StreamingCheckpointWriter implements CheckpointWriter {
     this.shardFiles = shards.map((shard) => shard.file);
   }
 
-  async write(name: string, data: TensorArray): Promise<void> {
+  async write(name: string, data: TensorArray, options: TensorWriteOptions = {}): Promise<void> {
     this.#assertOpen(`write tensor "${name}"`);
     const where = this.location.get(name);
     if (!where) {
@@ -224,7 +236,14 @@ class StreamingCheckpointWriter implements CheckpointWriter {
     this.#inFlight.add(name);
     try {
       const bytes = bytesOf(values);
-      await writeFully(where.shard.handle!, bytes, where.position);
+      const onConsumed = options.onConsumed;
+      if (onConsumed !== undefined && values !== data) onConsumed(bytesOf(data).byteLength);
+      await writeFully(
+        where.shard.handle!,
+        bytes,
+        where.position,
+        onConsumed === undefined || values !== data ? undefined : onConsumed,
+      );
       this.#written.add(name);
       this.#maybeFlush(where.shard, bytes.byteLength);
     } catch (error) {

@@ -30,13 +30,26 @@ export async function readFully(
   }
 }
 
-/** Writes all of `source` at `position`. */
-export async function writeFully(handle: FileHandle, source: Uint8Array, position: number): Promise<void> {
+/** Pieces of a write whose progress is reported (large enough for few syscalls). */
+const PROGRESS_CHUNK = 8 << 20;
+
+/**
+ * Writes all of `source` at `position`. With `onProgress`, in 8 MiB pieces, reporting the bytes
+ * written after each.
+ */
+export async function writeFully(
+  handle: FileHandle,
+  source: Uint8Array,
+  position: number,
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
+  const chunk = onProgress === undefined ? MAX_IO_CHUNK : PROGRESS_CHUNK;
   let done = 0;
   while (done < source.byteLength) {
-    const length = Math.min(source.byteLength - done, MAX_IO_CHUNK);
+    const length = Math.min(source.byteLength - done, chunk);
     const { bytesWritten } = await handle.write(source, done, length, position + done);
     done += bytesWritten;
+    onProgress?.(done);
   }
 }
 

@@ -298,8 +298,9 @@ async function writeWeightsPipelined(
   const computeChange = hasBase && !plan.method.reportsChange;
   const modelBuffers = hasBase ? buffers.slice(1) : buffers;
   // Writes in flight, each with the index of the input buffer it reads from (undefined: an array
-  // of its own). By range, not by ArrayBuffer: arena buffers share one.
-  let pending: { input: number | undefined; done: Promise<void> }[] = [];
+  // of its own; by range, not by ArrayBuffer: arena buffers share one) and how many of that
+  // buffer's bytes it has consumed, so the next tensor's read into the buffer can follow it.
+  let pending: PendingWrite[] = [];
   let completed = 0;
   const since = (key: keyof MergeTimings, started: number) => {
     timings[key] += (performance.now() - started) / 1000;
@@ -310,25 +311,52 @@ async function writeWeightsPipelined(
     pending = pending.filter((write) => !waiting.includes(write));
     await Promise.all(waiting.map((write) => write.done));
   };
+  // The first failed write: the merge stops at the next tensor instead of running to the end.
+  let writeFailure: { error: unknown } | undefined;
   const startWrite = (name: string, output: Float32Array | TensorArray) => {
-    const done = writer.write(name, output).then(() => {
-      completed++;
-      options.onProgress?.({ task: 'merge', completed, total, unit: 'tensors', detail: name });
-    });
-    done.catch(() => undefined); // awaited later; never an unhandled rejection
-    const input = buffers.findIndex(
+    const write = new PendingWrite();
+    const index = buffers.findIndex(
       (buffer) =>
         buffer.buffer === output.buffer &&
         output.byteOffset >= buffer.byteOffset &&
         output.byteOffset < buffer.byteOffset + Math.max(buffer.byteLength, 1),
     );
-    pending.push({ input: input < 0 ? undefined : input, done });
+    write.input = index < 0 ? undefined : index;
+    // Progress counts from the output's start: it maps onto the buffer when both start together.
+    const follow = index >= 0 && output.byteOffset === buffers[index]!.byteOffset;
+    const done = writer
+      .write(name, output, follow ? { onConsumed: (bytes) => write.consumed(bytes) } : {})
+      .then(() => {
+        completed++;
+        options.onProgress?.({ task: 'merge', completed, total, unit: 'tensors', detail: name });
+      });
+    const settle = () => {
+      // Done or failed, the buffer is free (a failure is thrown by the loop, or by waitForWrites).
+      write.consumed(Number.POSITIVE_INFINITY);
+      pending = pending.filter((other) => other !== write);
+    };
+    done.then(settle, (error: unknown) => {
+      writeFailure ??= { error };
+      settle();
+    });
+    write.done = done;
+    pending.push(write);
+  };
+  // Reads into buffer j follow the pending write from it instead of waiting for all of it.
+  const gateFor = (j: number) => {
+    const writes = pending.filter((write) => write.input === j);
+    if (writes.length === 0) return undefined;
+    return (end: number) => {
+      const waits = writes.map((write) => write.until(end)).filter((wait) => wait !== undefined);
+      return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
+    };
   };
 
   try {
     for (let index = 0; index < total; index++) {
       const tensor = plan.tensors[index]!;
       let started = performance.now();
+      if (writeFailure !== undefined) throw writeFailure.error;
       if (!prefetch) await waitForWrites();
       if (tensor.copy) {
         const output = (await plan.reference.checkpoint.readTensor(tensor.name)).data;
@@ -372,8 +400,7 @@ async function writeWeightsPipelined(
       };
       await Promise.all(
         sources.map(async (model, j) => {
-          await waitForWrites(j);
-          await reader.read(model, tensor.name, buffers[j]!, progress(j));
+          await reader.read(model, tensor.name, buffers[j]!, progress(j), gateFor(j));
         }),
       );
       since('readWait', started);
@@ -400,6 +427,7 @@ async function writeWeightsPipelined(
     }
     const started = performance.now();
     await waitForWrites();
+    if (writeFailure !== undefined) throw writeFailure.error;
     await writer.close();
     since('writeWait', started);
   } catch (error) {
@@ -411,6 +439,30 @@ async function writeWeightsPipelined(
     if (buffers[0] !== undefined) releaseKernelArrays(buffers[0]);
   }
   return reports;
+}
+
+/**
+ * A write in flight from one of the engine's buffers: how many of its bytes the writer has
+ * consumed, and the reads waiting for more.
+ */
+class PendingWrite {
+  input: number | undefined;
+  done: Promise<void> = Promise.resolve();
+  #consumed = 0;
+  #waiting: { end: number; resolve: () => void }[] = [];
+
+  consumed(bytes: number): void {
+    this.#consumed = Math.max(this.#consumed, bytes);
+    const ready = this.#waiting.filter((wait) => wait.end <= this.#consumed);
+    this.#waiting = this.#waiting.filter((wait) => wait.end > this.#consumed);
+    for (const wait of ready) wait.resolve();
+  }
+
+  /** Resolves once bytes `[0, end)` are consumed; undefined when they are. */
+  until(end: number): Promise<void> | undefined {
+    if (end <= this.#consumed) return undefined;
+    return new Promise((resolve) => this.#waiting.push({ end, resolve }));
+  }
 }
 
 async function copySideFiles(plan: MergePlan, dir: string): Promise<void> {

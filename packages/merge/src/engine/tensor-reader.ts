@@ -18,6 +18,13 @@ const READS_IN_FLIGHT = 2;
 export type ReadProgress = (ready: number) => void;
 
 /**
+ * Before each piece is read: resolves once the target's bytes `[0, end)` may be overwritten
+ * (e.g. a pending write of the previous tensor from the same buffer has consumed them);
+ * `undefined` when they already may.
+ */
+export type ReadGate = (end: number) => Promise<void> | undefined;
+
+/**
  * Reads tensors of opened checkpoints into caller-owned float32 buffers, so the engine can
  * recycle a fixed pool instead of allocating (and page-faulting) fresh buffers per tensor: peak
  * memory stays at the pool size and the kernel does not zero new pages for every tensor.
@@ -42,12 +49,15 @@ export class TensorReader {
     name: string,
     target: Float32Array,
     onProgress?: ReadProgress,
+    gate?: ReadGate,
   ): Promise<Float32Array> {
     const info = model.checkpoint.tensors.get(name)!;
     const path = join(model.dir, info.file);
     const values = target.subarray(0, info.numel);
     if (info.dtype === 'F64') {
-      values.set(await model.checkpoint.readFloat32(name));
+      const data = await model.checkpoint.readFloat32(name);
+      await gate?.(values.byteLength);
+      values.set(data);
       onProgress?.(values.length);
       return values;
     }
@@ -76,6 +86,10 @@ export class TensorReader {
         const chunk = nextChunk++;
         const start = chunk * chunkBytes;
         const end = Math.min(bytes.byteLength, start + chunkBytes);
+        // 16-bit data lands in the upper half and is widened below it: gating the piece's own
+        // bytes covers the widening too (it writes below the bytes already read).
+        const wait = gate?.(byteOffset + end);
+        if (wait !== undefined) await wait;
         await readFully(handle, bytes.subarray(start, end), info.dataOffset + start, path, name);
         done[chunk] = 1;
         advance();
