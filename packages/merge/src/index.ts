@@ -39,6 +39,11 @@ export {
 } from './engine/merge-report.js';
 export { closePlan, type MergePlan, type PlannedTensor, preflightMerge } from './engine/preflight.js';
 export { keepLargestMagnitudes, topKMask } from './kernels/top-k.js';
+export {
+  allocateKernelArrays,
+  mergeKernelsAvailable,
+  releaseKernelArrays,
+} from './kernels/wasm/kernel-arena.js';
 export type {
   AnyMergeMethod,
   BaseModelUse,
