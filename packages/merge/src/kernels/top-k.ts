@@ -38,13 +38,8 @@ export function findThreshold(
     high = new Uint32Array(65536);
     for (let i = 0; i < bits.length; i++) high[(bits[i]! & SIGN_CLEAR) >>> 16]!++;
   }
-  let remaining = k;
-  let highBucket = 65535;
-  for (; highBucket > 0; highBucket--) {
-    const count = high[highBucket]!;
-    if (count >= remaining) break;
-    remaining -= count;
-  }
+  const { bucket: highBucket, remaining: afterHigh } = selectBucket(high, k);
+  let remaining = afterHigh;
   const kernels = arenaKernels(bits);
   if (kernels !== undefined)
     return findThresholdInArena(kernels, bits, highBucket, remaining, locateLastKept);
@@ -59,12 +54,8 @@ export function findThreshold(
       if (candidates !== undefined) candidates[candidateCount++] = i;
     }
   }
-  let lowBucket = 65535;
-  for (; lowBucket > 0; lowBucket--) {
-    const count = low[lowBucket]!;
-    if (count >= remaining) break;
-    remaining -= count;
-  }
+  const { bucket: lowBucket, remaining: afterLow } = selectBucket(low, remaining);
+  remaining = afterLow;
   const thresholdBits = ((highBucket << 16) | lowBucket) >>> 0;
   const equalCount = low[lowBucket]!;
   let lastKeptEqualIndex = -1;
@@ -108,13 +99,7 @@ function findThresholdInArena(
     lo === 0 ? low.byteOffset : low2.byteOffset,
   ]);
   if (parts.length > 1) for (let bucket = 0; bucket < 65536; bucket++) low[bucket]! += low2[bucket]!;
-  let remaining = remainingAfterHigh;
-  let lowBucket = 65535;
-  for (; lowBucket > 0; lowBucket--) {
-    const count = low[lowBucket]!;
-    if (count >= remaining) break;
-    remaining -= count;
-  }
+  const { bucket: lowBucket, remaining } = selectBucket(low, remainingAfterHigh);
   const thresholdBits = ((highBucket << 16) | lowBucket) >>> 0;
   const equalCount = low[lowBucket]!;
   const lastKeptEqualIndex =
@@ -127,6 +112,21 @@ function findThresholdInArena(
     equalCount,
     ...(locateLastKept ? { lastKeptEqualIndex } : {}),
   };
+}
+
+/**
+ * Walking a 65536-bucket histogram down from the top: the bucket holding the `take`-th largest
+ * element, and how many of that bucket's elements are still to take.
+ */
+function selectBucket(histogram: Uint32Array, take: number): { bucket: number; remaining: number } {
+  let remaining = take;
+  let bucket = 65535;
+  for (; bucket > 0; bucket--) {
+    const count = histogram[bucket]!;
+    if (count >= remaining) break;
+    remaining -= count;
+  }
+  return { bucket, remaining };
 }
 
 function bitsOf(values: Float32Array): Uint32Array {
