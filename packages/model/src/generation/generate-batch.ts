@@ -3,7 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KvCache } from '../architectures/architecture.js';
 import type { CausalLM } from '../model/causal-lm.js';
 import { assertFinite } from '../numerics/assert-finite.js';
-import type { GenerateOptions, GenerateResult } from './generate.js';
+import {
+  type GenerateOptions,
+  type GenerateResult,
+  minNewTokensOf,
+  stopTokensOf,
+  withoutStopTokens,
+} from './generate.js';
 import {
   applyRepetitionControls,
   checkRepetitionOptions,
@@ -14,7 +20,7 @@ import { sampleToken } from './sample-token.js';
 /**
  * {@link generate} for several prompts at once: prompts are left-padded to a common length
  * (position ids from the padding mask, as `transformers` does), decoded together with one KV
- * cache, and each row stops on its own. Row `i` samples from `createRandom(seed).fork(i)`, so
+ * cache, and each row stops on its own (not before `minNewTokens`). Row `i` samples from `createRandom(seed).fork(i)`, so
  * results do not depend on the other rows. `onToken` is not called. Frees every tensor it makes.
  *
  * @example
@@ -43,8 +49,8 @@ export async function generateBatch(
   }
   checkRepetitionOptions(options);
   const controlled = hasRepetitionControls(options);
-  const eos = model.config.eosTokenId;
-  const stop = new Set(options.stopTokens ?? (eos === null ? [] : typeof eos === 'number' ? [eos] : eos));
+  const stop = stopTokensOf(model, options);
+  const minNewTokens = minNewTokensOf(options);
   const padId = model.config.padTokenId ?? 0;
   const longest = Math.max(...prompts.map((prompt) => prompt.length));
   const mask = prompts.map((prompt) => [
@@ -81,9 +87,10 @@ export async function generateBatch(
             step,
           },
         );
-        const adjusted = controlled
+        let adjusted = controlled
           ? applyRepetitionControls(rowLogits, [...prompts[row]!, ...result.tokens], options)
           : rowLogits;
+        if (result.tokens.length < minNewTokens) adjusted = withoutStopTokens(adjusted, stop, controlled);
         const token = sampleToken(adjusted, options, randoms[row]!);
         result.tokens.push(token);
         if (stop.has(token)) {

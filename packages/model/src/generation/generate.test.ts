@@ -167,6 +167,17 @@ describe('generate with minNewTokens', () => {
       }
       expect(held.tokens).toEqual(expected);
       expect(held.tokens.slice(0, 3)).not.toContain(stop);
+      // generateBatch holds every row the same way (here beside a row that needs no holding).
+      const batched = await generateBatch(model, [prompt, [2, 5]], {
+        maxNewTokens: 6,
+        stopTokens: [stop],
+        minNewTokens: 3,
+      });
+      expect(batched[0]).toEqual(held);
+      expect(batched[1]!.tokens.slice(0, 3)).not.toContain(stop);
+      await expect(generateBatch(model, [prompt], { minNewTokens: 1.5 })).rejects.toMatchObject({
+        code: 'MODEL_INVALID_INPUT',
+      });
       await expect(generate(model, prompt, { minNewTokens: -1 })).rejects.toMatchObject({
         code: 'MODEL_INVALID_INPUT',
       });

@@ -35,10 +35,37 @@ export interface GenerateResult {
   readonly finishReason: 'stop' | 'length';
 }
 
-function stopTokensOf(model: CausalLM, options: GenerateOptions): Set<number> {
+/** The ids that end generation: `stopTokens`, else the model's EOS id(s). */
+export function stopTokensOf(model: CausalLM, options: GenerateOptions): Set<number> {
   if (options.stopTokens) return new Set(options.stopTokens);
   const eos = model.config.eosTokenId;
   return new Set(eos === null ? [] : typeof eos === 'number' ? [eos] : eos);
+}
+
+/** `minNewTokens` checked (a non-negative integer; default 0). */
+export function minNewTokensOf(options: GenerateOptions): number {
+  const minNewTokens = options.minNewTokens ?? 0;
+  if (!Number.isInteger(minNewTokens) || minNewTokens < 0) {
+    throw new InvalidInputError(`minNewTokens must be a non-negative integer, got ${minNewTokens}.`, {
+      code: 'MODEL_INVALID_INPUT',
+      field: 'minNewTokens',
+    });
+  }
+  return minNewTokens;
+}
+
+/**
+ * Logits with every stop id at −∞ (transformers' MinNewTokensLengthLogitsProcessor), copied
+ * unless `owned` (the backend's array is not ours to change).
+ */
+export function withoutStopTokens(
+  logits: Float32Array,
+  stop: ReadonlySet<number>,
+  owned: boolean,
+): Float32Array {
+  const out = owned ? logits : Float32Array.from(logits);
+  for (const id of stop) if (id < out.length) out[id] = Number.NEGATIVE_INFINITY;
+  return out;
 }
 
 /**
@@ -81,13 +108,7 @@ export async function generate(
   checkRepetitionOptions(options);
   const controlled = hasRepetitionControls(options);
   const stop = stopTokensOf(model, options);
-  const minNewTokens = options.minNewTokens ?? 0;
-  if (!Number.isInteger(minNewTokens) || minNewTokens < 0) {
-    throw new InvalidInputError(`minNewTokens must be a non-negative integer, got ${minNewTokens}.`, {
-      code: 'MODEL_INVALID_INPUT',
-      field: 'minNewTokens',
-    });
-  }
+  const minNewTokens = minNewTokensOf(options);
   const random = createRandom(options.seed ?? 0);
   const tokens: number[] = [];
   let cache: KvCache | undefined;
@@ -104,11 +125,8 @@ export async function generate(
         step: tokens.length + 1,
       });
       if (controlled) logits = applyRepetitionControls(logits, [...prompt, ...tokens], options);
-      if (tokens.length < minNewTokens) {
-        // A copy unless the controls already made one (the backend's array is not ours to change).
-        if (!controlled) logits = Float32Array.from(logits);
-        for (const id of stop) if (id < logits.length) logits[id] = Number.NEGATIVE_INFINITY;
-      }
+      // The controls already made a copy, if on.
+      if (tokens.length < minNewTokens) logits = withoutStopTokens(logits, stop, controlled);
       const token = sampleToken(logits, options, random);
       tokens.push(token);
       if (stop.has(token) || options.onToken?.(token) === false) return { tokens, finishReason: 'stop' };
