@@ -305,10 +305,9 @@ async function writeWeightsPipelined(
   const since = (key: keyof MergeTimings, started: number) => {
     timings[key] += (performance.now() - started) / 1000;
   };
-  const waitForWrites = async (input?: number) => {
-    const waiting = pending.filter((write) => input === undefined || write.input === input);
-    if (waiting.length === 0) return;
-    pending = pending.filter((write) => !waiting.includes(write));
+  const waitForWrites = async () => {
+    const waiting = pending;
+    pending = [];
     await Promise.all(waiting.map((write) => write.done));
   };
   // The first failed write: the merge stops at the next tensor instead of running to the end.

@@ -26,10 +26,12 @@ export interface MergeModelsOptions {
    */
   readonly workers?: number;
   /**
-   * `wasm` (default): the input buffers live in one WebAssembly memory and the hot loops
-   * (linear/VaRM mixing, the mean squared change) run as WebAssembly SIMD there, bit-identical to
-   * the JS loops; it falls back to them where WebAssembly SIMD is missing or the buffers exceed
-   * 4 GiB, and with `workers`. `js`: the JS loops only (for comparison).
+   * `wasm` (default): the input buffers live in one shared WebAssembly memory and the hot loops
+   * (linear/VaRM mixing and the mean squared change, TIES' and SCE's passes) run there as
+   * WebAssembly SIMD, the element-wise ones split with a helper thread on machines with 2+ cores;
+   * the output bytes are those of the JS loops. It falls back to the JS loops where WebAssembly
+   * SIMD or shared memory is missing, the buffers exceed 4 GiB, and with `workers`. `js`: the JS
+   * loops only (for comparison).
    */
   readonly kernels?: 'wasm' | 'js';
   /**

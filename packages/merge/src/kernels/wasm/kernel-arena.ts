@@ -216,6 +216,7 @@ export function allocateKernelArrays(
   const helperAllowed = options.helperThread ?? availableParallelism() > 1;
   const splitMinBytes = options.splitMinBytes ?? SPLIT_MIN_BYTES;
   let helper: KernelHelper | undefined;
+  let released = false;
   const call = (name: SplitKernel, args: number[]) =>
     (exports[name] as (...values: number[]) => number)(...args);
   arenas.set(memory.buffer, {
@@ -237,7 +238,7 @@ export function allocateKernelArrays(
       if (countsOwner === owner) countsOwner = undefined;
     },
     split(name, start, end, args) {
-      if (!helperAllowed || end - start < splitMinBytes) return [call(name, args(start, end))];
+      if (!helperAllowed || released || end - start < splitMinBytes) return [call(name, args(start, end))];
       if (helper === undefined) {
         try {
           helper = new KernelHelper(module, memory, memory.buffer, controlOffset, SPLIT_KERNELS);
@@ -253,7 +254,10 @@ export function allocateKernelArrays(
       return [lower, helper.finish()];
     },
   });
-  helpers.set(memory.buffer, () => helper?.terminate());
+  helpers.set(memory.buffer, () => {
+    released = true;
+    helper?.terminate();
+  });
   return sizes.map((size, j) => new Float32Array(memory.buffer, offsets[j]!, size));
 }
 
@@ -265,17 +269,7 @@ const helpers = new WeakMap<ArrayBufferLike, () => void>();
  * process alive.
  */
 export function releaseKernelArrays(array: ArrayBufferView): void {
-  const release = helpers.get(array.buffer);
-  if (release === undefined) return;
-  release();
-  const kernels = arenas.get(array.buffer);
-  if (kernels !== undefined) arenas.set(array.buffer, { ...kernels, split: noSplit(kernels.exports) });
-}
-
-function noSplit(exports: MergeKernelExports): ArenaKernels['split'] {
-  return (name, start, end, args) => [
-    (exports[name] as (...values: number[]) => number)(...args(start, end)),
-  ];
+  helpers.get(array.buffer)?.();
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { FuseChatError } from '@fusechat/core';
 
 /**
  * A second thread for an arena's element-wise kernels: it instantiates the same module on the
@@ -68,7 +69,10 @@ export class KernelHelper {
     Atomics.store(control, 0, 0);
     if (failed) {
       this.#broken = true;
-      throw new Error('fusechat merge: the kernel helper thread failed');
+      throw new FuseChatError(
+        'MERGE_KERNEL_HELPER_FAILED',
+        "The merge kernels' helper thread failed (a WebAssembly trap); rerun with --kernels js and report it.",
+      );
     }
     return result;
   }

@@ -143,9 +143,6 @@ function mergeTwo(
     variance !== undefined && zeroUnselectedVariant ? cutRanges(cut, length) : [[0, length, -1]];
   let check = 0;
   for (const [start, end, below] of ranges) {
-    // A branch on the selection pays when it is predictable (mostly selected or mostly not);
-    // near half-and-half the branch-free loop is faster.
-    const predictable = below < 0 || selectTopk <= 0.3 || selectTopk >= 0.7;
     const kernels = arenaKernels(out, first, second, scores);
     if (kernels !== undefined) {
       // The WebAssembly loop is branch-free and SIMD (the same bytes as either JS loop).
@@ -163,6 +160,9 @@ function mergeTwo(
         check += part;
       continue;
     }
+    // A branch on the selection pays when it is predictable (mostly selected or mostly not);
+    // near half-and-half the branch-free loop is faster.
+    const predictable = below < 0 || selectTopk <= 0.3 || selectTopk >= 0.7;
     check += (predictable ? eraseAndMixRangeSkipping : eraseAndMixRange)(
       out,
       first,
