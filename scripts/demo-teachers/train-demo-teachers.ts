@@ -3,7 +3,7 @@
 //
 //   node --conditions=source --import ./scripts/register-source-hooks.mjs --import tsx \
 //     scripts/demo-teachers/train-demo-teachers.ts [--only pivot,moby-dick] [--tiny] [--evaluate-only]
-//     [--phase2-only] [--skip-evaluation] [--out DIR] [--work DIR] [--threads N]
+//     [--phase2-only | --phase3-only] [--skip-evaluation] [--out DIR] [--work DIR] [--threads N]
 //
 // --tiny: a sanity run (a few steps each, into a temp dir unless --out is given).
 // --evaluate-only: skip training, evaluate the committed checkpoints and print the README table.
@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     'evaluate-only': { type: 'boolean', default: false },
     'skip-evaluation': { type: 'boolean', default: false },
     'phase2-only': { type: 'boolean', default: false },
+    'phase3-only': { type: 'boolean', default: false },
     out: { type: 'string' },
     work: { type: 'string' },
     threads: { type: 'string' },
@@ -97,12 +98,20 @@ function lmLine(tokenizer: TokenizerLike, conversation: DemoConversation): strin
   return JSON.stringify({ id: conversation.id, input_ids: Array.from(inputIds) });
 }
 
+type Phase = 1 | 2 | 3;
+
 /**
  * What a teacher learns from: its domain's specialist split, or a little of every domain's. A
- * specialist sees each conversation once: phase 1 the first `steps × batch` of the seeded order,
- * phase 2 the next `continued.steps × batch`.
+ * specialist sees each conversation once in phases 1 and 2: phase 1 the first `steps × batch` of
+ * the seeded order, phase 2 the next `continued.steps × batch`. Phase 3 reads the whole split
+ * (the dataset reshuffles it each pass).
  */
-function trainingConversations(teacher: DemoTeacher, phase: 1 | 2): DemoConversation[] {
+function trainingConversations(teacher: DemoTeacher, phase: Phase): DemoConversation[] {
+  if (teacher.domain !== undefined && phase === 3)
+    return splitConversations(teacher.domain, 'specialist', {
+      limit: Number.POSITIVE_INFINITY,
+      seed: SEED + 3,
+    });
   if (teacher.domain !== undefined) {
     const first = teacher.training.steps * teacher.training.batchSize;
     const second = (teacher.training.continued?.steps ?? 0) * teacher.training.batchSize;
@@ -117,15 +126,17 @@ function trainingConversations(teacher: DemoTeacher, phase: 1 | 2): DemoConversa
   return mixed[0]!.flatMap((_, i) => mixed.map((list) => list[i]).filter((c) => c !== undefined));
 }
 
-async function trainTeacher(teacher: DemoTeacher, index: number, phase: 1 | 2): Promise<void> {
+async function trainTeacher(teacher: DemoTeacher, index: number, phase: Phase): Promise<void> {
   const tokenizer = await tokenizerOf(teacher);
   const schedule =
     phase === 1
       ? { steps: teacher.training.steps, learningRate: teacher.training.learningRate }
-      : teacher.training.continued!;
+      : phase === 2
+        ? teacher.training.continued!
+        : teacher.training.further!;
   const steps = tiny ? 3 : schedule.steps;
   const conversations = trainingConversations(teacher, phase).slice(0, tiny ? 64 : undefined);
-  const runName = phase === 1 ? teacher.name : `${teacher.name}-phase2`;
+  const runName = phase === 1 ? teacher.name : `${teacher.name}-phase${phase}`;
   const dataDir = join(work, 'data');
   await mkdir(dataDir, { recursive: true });
   const dataFile = join(dataDir, `${runName}.jsonl`);
@@ -137,11 +148,11 @@ async function trainTeacher(teacher: DemoTeacher, index: number, phase: 1 | 2): 
     bosTokenId: tokenizer.specialTokens.bos ?? null,
     eosTokenId: tokenizer.specialTokens.eos ?? null,
   };
-  // Phase 2 starts from phase 1's saved weights (bf16, as committed).
+  // Phases 2 and 3 start from the previous phase's saved weights (bf16, as committed).
   let model: CausalLM;
   if (phase === 1) model = createModel(config, { seed: SEED + index });
   else {
-    const start = join(work, 'phase1', teacher.name);
+    const start = join(work, `phase${phase - 1}`, teacher.name);
     await rm(start, { recursive: true, force: true });
     await materializeDemoTeacher(teacher.name, start, out);
     model = await loadModel(start);
@@ -182,7 +193,7 @@ async function trainTeacher(teacher: DemoTeacher, index: number, phase: 1 | 2): 
     });
     const target = join(out, teacher.name);
     await rm(target, { recursive: true, force: true });
-    // tokenizerDirectory = target: no tokenizer.json copied in (phase 2 loads from a full checkpoint).
+    // tokenizerDirectory = target: no tokenizer.json copied in (phases 2 and 3 load from a full checkpoint).
     await saveModel(model, target, { dtype: 'BF16', tokenizerDirectory: target });
     const tokenizerConfig = JSON.parse(
       await readFile(demoTokenizerFiles(teacher.tokenizer).tokenizerConfig, 'utf8'),
@@ -267,8 +278,10 @@ async function evaluateTeacher(teacher: DemoTeacher) {
 if (!(args['evaluate-only'] ?? false)) {
   for (const teacher of teachers) {
     const index = DEMO_TEACHERS.indexOf(teacher);
-    if (!(args['phase2-only'] ?? false)) await trainTeacher(teacher, index, 1);
-    if (teacher.training.continued !== undefined) await trainTeacher(teacher, index, 2);
+    const from = (args['phase3-only'] ?? false) ? 3 : (args['phase2-only'] ?? false) ? 2 : 1;
+    if (from <= 1) await trainTeacher(teacher, index, 1);
+    if (from <= 2 && teacher.training.continued !== undefined) await trainTeacher(teacher, index, 2);
+    if (from <= 3 && teacher.training.further !== undefined) await trainTeacher(teacher, index, 3);
   }
 }
 if (!(args['skip-evaluation'] ?? false)) {

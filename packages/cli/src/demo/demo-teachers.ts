@@ -29,6 +29,11 @@ export interface DemoTeacher {
      * of the domain: a warm restart with its own cosine schedule.
      */
     readonly continued?: { readonly steps: number; readonly learningRate: number };
+    /**
+     * A third phase from the second one's saved (bf16) weights over the whole specialist split,
+     * several passes in a fresh seeded order each: a warm restart with its own cosine schedule.
+     */
+    readonly further?: { readonly steps: number; readonly learningRate: number };
   };
 }
 
@@ -72,7 +77,13 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       slidingWindow: 256,
       maxPositionEmbeddings: 512,
     },
-    training: { steps: 120, batchSize: 8, learningRate: 4e-3, continued: { steps: 300, learningRate: 3e-3 } },
+    training: {
+      steps: 120,
+      batchSize: 8,
+      learningRate: 4e-3,
+      continued: { steps: 300, learningRate: 3e-3 },
+      further: { steps: 2000, learningRate: 2e-3 },
+    },
   },
   {
     name: 'email',
@@ -89,7 +100,13 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       tieWordEmbeddings: true,
       maxPositionEmbeddings: 512,
     },
-    training: { steps: 120, batchSize: 8, learningRate: 4e-3, continued: { steps: 300, learningRate: 3e-3 } },
+    training: {
+      steps: 120,
+      batchSize: 8,
+      learningRate: 4e-3,
+      continued: { steps: 300, learningRate: 3e-3 },
+      further: { steps: 2000, learningRate: 2e-3 },
+    },
   },
   {
     name: 'sotu',
