@@ -103,8 +103,9 @@ type Phase = 1 | 2 | 3;
 /**
  * What a teacher learns from: its domain's specialist split, or a little of every domain's. A
  * specialist sees each conversation once in phases 1 and 2: phase 1 the first `steps × batch` of
- * the seeded order, phase 2 the next `continued.steps × batch`. Phase 3 reads the whole split
- * (the dataset reshuffles it each pass).
+ * the seeded order, phase 2 the next `continued.steps × batch`. Phase 3 reads the whole split,
+ * in the same seeded round-robin order over documents (`limit` without a bound), several passes:
+ * the dataset visits its fixed length-bucketed batches in a new seeded order each pass.
  */
 function trainingConversations(teacher: DemoTeacher, phase: Phase): DemoConversation[] {
   if (teacher.domain !== undefined && phase === 3)
@@ -276,9 +277,20 @@ async function evaluateTeacher(teacher: DemoTeacher) {
 }
 
 if (!(args['evaluate-only'] ?? false)) {
+  if ((args['phase2-only'] ?? false) && (args['phase3-only'] ?? false))
+    throw new Error('--phase2-only and --phase3-only exclude each other: pick the phase to start from.');
+  const from = (args['phase3-only'] ?? false) ? 3 : (args['phase2-only'] ?? false) ? 2 : 1;
+  const missing = teachers.filter((teacher) =>
+    from === 3
+      ? teacher.training.further === undefined
+      : from === 2 && teacher.training.continued === undefined,
+  );
+  if (missing.length > 0)
+    throw new Error(
+      `${missing.map((t) => t.name).join(', ')}: no phase ${from} in DEMO_TEACHERS, so --phase${from}-only would train nothing.`,
+    );
   for (const teacher of teachers) {
     const index = DEMO_TEACHERS.indexOf(teacher);
-    const from = (args['phase3-only'] ?? false) ? 3 : (args['phase2-only'] ?? false) ? 2 : 1;
     if (from <= 1) await trainTeacher(teacher, index, 1);
     if (from <= 2 && teacher.training.continued !== undefined) await trainTeacher(teacher, index, 2);
     if (from <= 3 && teacher.training.further !== undefined) await trainTeacher(teacher, index, 3);

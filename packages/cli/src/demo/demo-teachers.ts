@@ -31,11 +31,21 @@ export interface DemoTeacher {
     readonly continued?: { readonly steps: number; readonly learningRate: number };
     /**
      * A third phase from the second one's saved (bf16) weights over the whole specialist split,
-     * several passes in a fresh seeded order each: a warm restart with its own cosine schedule.
+     * several passes (the dataset's fixed length-bucketed batches in a new seeded order each):
+     * a warm restart with its own cosine schedule.
      */
     readonly further?: { readonly steps: number; readonly learningRate: number };
   };
 }
+
+/** The schedule of the two 32k-vocabulary specialists (moby-dick, email): three phases. */
+const SPECIALIST_32K_TRAINING: DemoTeacher['training'] = {
+  steps: 120,
+  batchSize: 8,
+  learningRate: 4e-3,
+  continued: { steps: 300, learningRate: 3e-3 },
+  further: { steps: 2000, learningRate: 2e-3 },
+};
 
 /**
  * The demo's teachers: a weak generalist pivot and three domain specialists, with two real
@@ -77,13 +87,7 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       slidingWindow: 256,
       maxPositionEmbeddings: 512,
     },
-    training: {
-      steps: 120,
-      batchSize: 8,
-      learningRate: 4e-3,
-      continued: { steps: 300, learningRate: 3e-3 },
-      further: { steps: 2000, learningRate: 2e-3 },
-    },
+    training: SPECIALIST_32K_TRAINING,
   },
   {
     name: 'email',
@@ -100,13 +104,7 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       tieWordEmbeddings: true,
       maxPositionEmbeddings: 512,
     },
-    training: {
-      steps: 120,
-      batchSize: 8,
-      learningRate: 4e-3,
-      continued: { steps: 300, learningRate: 3e-3 },
-      further: { steps: 2000, learningRate: 2e-3 },
-    },
+    training: SPECIALIST_32K_TRAINING,
   },
   {
     name: 'sotu',
