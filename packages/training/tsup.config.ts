@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The data-parallel replica is its own entry, emitted beside index.js as gradient-worker.js / .cjs.
+  entry: { index: 'src/index.ts', 'gradient-worker': 'src/parallel/gradient-worker.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

@@ -189,7 +189,7 @@ describe('fusechat train', () => {
     expect(metrics(out)).toEqual(rows);
   }, 120_000);
 
-  it('trains with fusion targets from the pivot store and prints --json', async () => {
+  it('trains with fusion targets from the pivot store on 2 data-parallel replicas and prints --json', async () => {
     const capture = await runCaptured([
       'capture',
       '--model',
@@ -223,12 +223,14 @@ describe('fusechat train', () => {
       ),
       '--backend',
       'cpu',
+      '--workers',
+      '2',
       '--json',
     ]);
     expect(run.stderr).not.toContain('unexpected');
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout);
-    expect(result).toMatchObject({ steps: 2 });
+    expect(result).toMatchObject({ steps: 2, workers: 2 });
     const rows = metrics(path('out-fusion')).filter((row) => row.loss !== undefined);
     expect(rows).toHaveLength(2);
     for (const row of rows) {
@@ -258,5 +260,11 @@ describe('fusechat train', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('warmup_steps (50) exceeds the 3 optimizer steps of this run');
     expect(existsSync(path('out-warmup'))).toBe(false);
+  });
+
+  it('refuses a --workers that is neither a positive integer nor auto, before reading the config', async () => {
+    const run = await runCaptured(['train', path('no-such-config.yml'), '--workers', 'two']);
+    expect(run.code).toBe(2); // a usage error
+    expect(run.stderr).toContain('--workers: "two" is not');
   });
 });

@@ -7,6 +7,7 @@ import type { TrainResult } from '@fusechat/training';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { resolveConfigModel } from '../options/model-reference.js';
+import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
 
 /**
  * `fusechat train CONFIG.yml`: fine-tunes a model as a YAML config says — fusion training over a
@@ -34,6 +35,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--json', 'print the result as one JSON line on stdout instead of the summary line', false)
     .addOption(backendOption())
     .addOption(threadsOption())
+    .option(
+      '--workers <n>',
+      'data-parallel replicas: worker threads with a copy of the model, one core each (default 1; auto = the cores, at most 8); with --workers above 1 the wasm backend runs at 1 thread unless --threads says otherwise',
+    )
     .addHelpText(
       'after',
       [
@@ -57,8 +62,12 @@ export function registerTrainCommand(program: Command): void {
       ].join('\n'),
     )
     .action(
-      async (configPath: string, options: { json: boolean; backend: BackendRequest; threads?: string }) => {
+      async (
+        configPath: string,
+        options: { json: boolean; backend: BackendRequest; threads?: string; workers?: string },
+      ) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        const workers = parseWorkersOption(options.workers);
         // Loaded on use (they load tfjs): registering the command (and --help, --version) does not.
         const [{ loadModel, readModelConfig }, { createConfigDatasets, loadTrainConfig, train }] =
           await Promise.all([import('@fusechat/model'), import('@fusechat/training')]);
@@ -98,7 +107,14 @@ export function registerTrainCommand(program: Command): void {
         const progress = createTrainProgressLine();
         try {
           checkWarmup(config.training, datasets.dataset.batchesPerEpoch);
-          await initCommandBackend(options, { logger });
+          // Each replica is one core: this thread's backend too, unless --threads says otherwise.
+          await initCommandBackend(
+            {
+              ...options,
+              threads: options.threads ?? (workers !== 'auto' && workers <= 1 ? undefined : '1'),
+            },
+            { logger },
+          );
           const model = await loadModel(modelDir);
           let result: TrainResult;
           try {
@@ -112,6 +128,7 @@ export function registerTrainCommand(program: Command): void {
               onProgress: progress,
               logger,
               signal: controller.signal,
+              workers,
             });
           } finally {
             progress.finish();
@@ -129,6 +146,13 @@ export function registerTrainCommand(program: Command): void {
         }
       },
     );
+}
+
+/** `--workers`: a positive integer or `auto` (default 1). */
+export function parseWorkersOption(value: string | undefined): number | 'auto' {
+  if (value === undefined) return 1;
+  if (value === 'auto') return 'auto';
+  return parseNumberOption(value, 'workers', POSITIVE_INTEGER);
 }
 
 /** The one-line summary `fusechat train` prints when it is done. */

@@ -76,15 +76,18 @@ export function batchTensors(batch: TrainingBatch): {
  * Gradients of one optimizer step over its micro-batches, normalised as transformers ≥ 4.46 does
  * (`num_items_in_batch`): each micro-batch's mean loss is weighted by its share of the supervised
  * positions of the whole step, `n_i / N`, so 4 micro-batches of 2 give the update of 1 batch of
- * 8. Gradients are summed on the device.
+ * 8. Gradients are summed on the device. `totalSupervisedPositions` is `N` when `batches` are
+ * one replica's share of a data-parallel step (default: the positions of `batches`).
  */
 export function accumulateGradients(
   model: CausalLM,
   variables: ReadonlyMap<string, tf.Variable>,
   batches: readonly TrainingBatch[],
   settings: LossSettings,
+  totalSupervisedPositions?: number,
 ): AccumulatedGradients {
-  const total = batches.reduce((sum, batch) => sum + batch.supervisedPositions, 0);
+  const total =
+    totalSupervisedPositions ?? batches.reduce((sum, batch) => sum + batch.supervisedPositions, 0);
   const list = [...variables.values()];
   const byVariable = new Map([...variables].map(([name, variable]) => [variable.name, name]));
   const gradients = new Map<string, tf.Tensor>();

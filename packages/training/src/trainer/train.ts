@@ -16,6 +16,7 @@ import { assertResumable, loadCheckpoint } from '../checkpoint/load-checkpoint.j
 import { removeDirectory, removeStaleTemporaries, saveCheckpoint } from '../checkpoint/save-checkpoint.js';
 import type { LogWindow, TrainerCheckpointState } from '../checkpoint/trainer-checkpoint-state.js';
 import { createAdamW } from '../optimizer/create-adamw.js';
+import { GradientWorkerPool, resolveWorkerCount } from '../parallel/gradient-worker-pool.js';
 import { renderLossCurve } from '../plots/render-loss-curve.js';
 import { learningRateAt } from '../schedules/learning-rate-at.js';
 import type { TrainingBatch } from '../training-batch.js';
@@ -55,6 +56,14 @@ export interface TrainOptions {
   readonly logger?: Logger | undefined;
   /** Checked between steps: an abort ends training with `TRAIN_ABORTED` (checkpoints stay resumable). */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Data-parallel replicas computing each step's gradients, this thread included (default 1;
+   * `auto`: the machine's cores, at most 8). Each extra replica is a worker thread with its own
+   * copy of the model on a 1-thread backend, so run this thread's backend at 1 thread too
+   * (`initBackend('wasm', { wasmThreads: 1 })`). Steps equal the 1-replica ones to float32
+   * rounding. wasm and cpu backends, built-in architectures; needs `@fusechat/backend`.
+   */
+  readonly workers?: number | 'auto' | undefined;
 }
 
 /** What {@link train} did and where it wrote it. */
@@ -84,6 +93,8 @@ export interface TrainResult {
   readonly stoppedEarly: boolean;
   /** Steps skipped for a non-finite loss or gradient (`nonFinite: 'skip'`). */
   readonly skippedSteps: number;
+  /** Data-parallel replicas this run's steps ran on (1: this thread only). */
+  readonly workers: number;
 }
 
 /** PEFT's default for Llama-family models. */
@@ -170,6 +181,7 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
     appliedLora = true;
   }
   const variables = model.namedTrainableVariables();
+  const workers = resolveWorkerCount(options.workers);
   const optimizer = createAdamW(variables, {
     beta1: plan.beta1,
     beta2: plan.beta2,
@@ -188,6 +200,7 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
   let skippedSteps = 0;
   let tokensThisRun = 0;
   let stepSecondsThisRun = 0;
+  let pool: GradientWorkerPool | undefined;
   try {
     if (resumeFrom !== undefined) {
       const state = await loadCheckpoint(resumeFrom, {
@@ -249,6 +262,11 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
     const progress = (detail?: string) =>
       options.onProgress?.({ task: 'train', completed: step, total: plan.totalSteps, unit: 'steps', detail });
     progress();
+    if (workers > 1 && step < plan.totalSteps) {
+      // After the resume: the replicas start from the weights the steps continue from.
+      pool = await GradientWorkerPool.start(model, settings, { workers });
+      logger.info(`data-parallel: ${workers} replicas (this thread and ${workers - 1} worker threads)`);
+    }
     let windowSeconds = 0;
 
     while (step < plan.totalSteps) {
@@ -270,7 +288,9 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
       let accumulated: AccumulatedGradients;
       let lossError: NumericalError | undefined;
       try {
-        accumulated = accumulateGradients(model, variables, batches, settings);
+        accumulated = pool
+          ? await pool.accumulate(batches)
+          : accumulateGradients(model, variables, batches, settings);
       } catch (error) {
         // The losses refuse non-finite inputs (e.g. NaN teacher logits): the same event as a NaN loss.
         if (!(error instanceof NumericalError)) throw error;
@@ -444,8 +464,10 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
       tokensPerSecond: tokensThisRun / Math.max(stepSecondsThisRun, 1e-9),
       stoppedEarly,
       skippedSteps,
+      workers: pool?.replicas ?? 1,
     };
   } finally {
+    await pool?.close();
     optimizer.dispose();
   }
 }
