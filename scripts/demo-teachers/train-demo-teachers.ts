@@ -3,7 +3,7 @@
 //
 //   node --conditions=source --import ./scripts/register-source-hooks.mjs --import tsx \
 //     scripts/demo-teachers/train-demo-teachers.ts [--only pivot,moby-dick] [--tiny] [--evaluate-only]
-//     [--phase2-only | --phase3-only] [--skip-evaluation] [--out DIR] [--work DIR] [--threads N]
+//     [--phase2-only | --phase3-only] [--skip-evaluation] [--out DIR] [--work DIR] [--threads N] [--workers N]
 //
 // --tiny: a sanity run (a few steps each, into a temp dir unless --out is given).
 // --evaluate-only: skip training, evaluate the committed checkpoints and print the README table.
@@ -49,6 +49,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     work: { type: 'string' },
     threads: { type: 'string' },
+    workers: { type: 'string' },
   },
 });
 const tiny = args.tiny ?? false;
@@ -60,10 +61,10 @@ const teachers = args.only === undefined ? DEMO_TEACHERS : args.only.split(',').
 const SEED = 20_260_12;
 const MAX_LENGTH = 192;
 
-const backend = await initBackend(
-  'wasm',
-  args.threads === undefined ? {} : { wasmThreads: Number(args.threads) },
-);
+// Data-parallel replicas (`train({ workers })`), one core each: this thread's backend at 1 thread too.
+const workers = args.workers === undefined ? 1 : Number(args.workers);
+const threads = args.threads ?? (workers > 1 ? '1' : undefined);
+const backend = await initBackend('wasm', threads === undefined ? {} : { wasmThreads: Number(threads) });
 const started = performance.now();
 const elapsed = () => formatDuration((performance.now() - started) / 1000);
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)} ${elapsed()}] ${line}`);
@@ -119,9 +120,14 @@ function trainingConversations(teacher: DemoTeacher, phase: Phase): DemoConversa
     const all = splitConversations(teacher.domain, 'specialist', { limit: first + second, seed: SEED });
     return phase === 1 ? all.slice(0, first) : all.slice(first);
   }
+  // The pivot: phase 1 the first `conversationsPerDomain` of each domain, phase 2 the next
+  // `continued.conversationsPerDomain` (unseen ones, over several passes).
   const perDomain = teacher.training.conversationsPerDomain ?? 100;
+  const next = phase === 1 ? 0 : (teacher.training.continued?.conversationsPerDomain ?? 0);
   const mixed = DEMO_DOMAINS.map((domain) =>
-    splitConversations(domain, 'specialist', { limit: perDomain, seed: SEED + 1 }),
+    splitConversations(domain, 'specialist', { limit: perDomain + next, seed: SEED + 1 }).slice(
+      phase === 1 ? 0 : perDomain,
+    ),
   );
   // Interleaved, so every stretch of steps sees all three domains.
   return mixed[0]!.flatMap((_, i) => mixed.map((list) => list[i]).filter((c) => c !== undefined));
@@ -183,6 +189,7 @@ async function trainTeacher(teacher: DemoTeacher, index: number, phase: Phase): 
         seed: SEED + index + (phase - 1) * 100,
       },
       resume: 'auto',
+      workers,
       callbacks: [
         {
           onStepEnd: (state) => {

@@ -26,9 +26,14 @@ export interface DemoTeacher {
     readonly conversationsPerDomain?: number;
     /**
      * A second phase from the first one's saved (bf16) weights on the next, unseen conversations
-     * of the domain: a warm restart with its own cosine schedule.
+     * of the domain (the pivot: the next `conversationsPerDomain` of each domain, over several
+     * passes): a warm restart with its own cosine schedule.
      */
-    readonly continued?: { readonly steps: number; readonly learningRate: number };
+    readonly continued?: {
+      readonly steps: number;
+      readonly learningRate: number;
+      readonly conversationsPerDomain?: number;
+    };
     /**
      * A third phase from the second one's saved (bf16) weights over the whole specialist split,
      * several passes (the dataset's fixed length-bucketed batches in a new seeded order each):
@@ -69,7 +74,15 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       tieWordEmbeddings: true,
       maxPositionEmbeddings: 512,
     },
-    training: { steps: 80, batchSize: 8, learningRate: 5e-3, conversationsPerDomain: 214 },
+    training: {
+      steps: 80,
+      batchSize: 8,
+      learningRate: 5e-3,
+      conversationsPerDomain: 214,
+      // 500 more of each domain, about 2 passes: the pivot still sees at most a third of any
+      // specialist's conversations, and is a quarter of the 32k specialists' size.
+      continued: { steps: 400, learningRate: 3e-3, conversationsPerDomain: 500 },
+    },
   },
   {
     name: 'moby-dick',

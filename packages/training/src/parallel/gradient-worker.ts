@@ -54,6 +54,8 @@ async function start(): Promise<{ model: CausalLM; variables: Map<string, tf.Var
     if (variable === undefined) throw new Error(`the replica has no weight "${slot.name}"`);
     tf.tidy(() => variable.assign(tf.tensor(slotValues(setup.baseBuffer, slot), [...slot.shape], 'float32')));
   }
+  // The base weights are in the replica now: drop the shared copy (freed once every replica has).
+  delete (workerData as { baseBuffer?: SharedArrayBuffer }).baseBuffer;
   if (setup.lora !== undefined) applyLora(model, setup.lora);
   const variables = model.namedTrainableVariables();
   const expected = setup.trainable.map((slot) => slot.name);
