@@ -44,6 +44,7 @@ export {
   createAdamW,
 } from './optimizer/create-adamw.js';
 export { isDecayParameter } from './optimizer/is-decay-parameter.js';
+export { resolveWorkerCount } from './parallel/gradient-worker-pool.js';
 export type { LossCurveOptions, LossCurveRow } from './plots/render-loss-curve.js';
 export { LOSS_CURVE_SERIES, lossCurveSpec, renderLossCurve } from './plots/render-loss-curve.js';
 export { renderVegaLite } from './plots/render-vega-lite.js';

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { DEMO_DEFAULTS } from '../demo/demo-defaults.js';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { NON_NEGATIVE_INTEGER, POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
+import { parseWorkersOption, threadsWithWorkers, workersOption } from '../options/workers-option.js';
 
 /**
  * `fusechat demo`: the built-in FuseChat pipeline (`fusechat run` on a config it writes) with
@@ -48,6 +49,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--no-plan', 'skip the prediction of every stage before the run (fusechat plan)')
     .addOption(backendOption())
     .addOption(threadsOption())
+    .addOption(workersOption())
     .action(
       async (options: {
         out?: string;
@@ -59,12 +61,17 @@ export function registerDemoCommand(program: Command): void {
         plan: boolean;
         backend: string;
         threads?: string;
+        workers?: string;
       }) => {
         const targetSteps = parseNumberOption(options.targetSteps, 'target-steps', POSITIVE_INTEGER);
         const fusionExamples = parseNumberOption(options.fusionExamples, 'fusion-examples', POSITIVE_INTEGER);
         const evalExamples = parseNumberOption(options.evalExamples, 'eval-examples', POSITIVE_INTEGER);
         const seed = parseNumberOption(options.seed, 'seed', NON_NEGATIVE_INTEGER);
-        const backend = await initCommandBackend(options);
+        const trainingWorkers = parseWorkersOption(options.workers);
+        const backend = await initCommandBackend({
+          ...options,
+          threads: threadsWithWorkers(options.threads, trainingWorkers),
+        });
         // Loaded on use (the pipeline, tfjs, yaml): registering the command (and --help, --version) does not.
         const { runDemo } = await import('../demo/run-demo.js');
         const out = options.out ?? join(tmpdir(), `fusechat-demo-${process.pid}`);
@@ -78,6 +85,7 @@ export function registerDemoCommand(program: Command): void {
           seed,
           plan: options.plan,
           backendName: backend.name,
+          trainingWorkers,
           log: (line) => {
             progress.finish();
             console.log(line);

@@ -3,6 +3,7 @@ import { createConsoleLogger, formatBytes, formatDuration, InvalidInputError } f
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
+import { parseWorkersOption, threadsWithWorkers, workersOption } from '../options/workers-option.js';
 import { parseByteSize } from './merge.js';
 
 /**
@@ -42,6 +43,7 @@ export function registerPlanCommand(program: Command): void {
     )
     .addOption(backendOption())
     .addOption(threadsOption())
+    .addOption(workersOption())
     .addHelpText(
       'after',
       [
@@ -71,9 +73,11 @@ export function registerPlanCommand(program: Command): void {
           memoryLimit?: string;
           backend: BackendRequest;
           threads?: string;
+          workers?: string;
         },
       ) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        const trainingWorkers = parseWorkersOption(options.workers);
         const sampleTokens = parseNumberOption(options.sampleTokens, 'sample-tokens', POSITIVE_INTEGER);
         const trainingSteps = parseNumberOption(options.trainingSteps, 'training-steps', POSITIVE_INTEGER);
         const diskLimit =
@@ -91,7 +95,10 @@ export function registerPlanCommand(program: Command): void {
           readMachineResources,
         } = await import('@fusechat/pipeline');
         const config = await loadPipelineConfig(configPath, { logger });
-        await initCommandBackend(options, { logger });
+        await initCommandBackend(
+          { ...options, threads: threadsWithWorkers(options.threads, trainingWorkers) },
+          { logger },
+        );
         const input = planInputFromConfig(config);
         const measured = await readMachineResources(input.runDir);
         const baselineBytes = process.memoryUsage().rss;
@@ -110,6 +117,7 @@ export function registerPlanCommand(program: Command): void {
           sampleTokens,
           trainingSteps,
           remoteCalibration: options.remoteCalibration,
+          trainingWorkers,
           logger,
         });
         if (options.json) {

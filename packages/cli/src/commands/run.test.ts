@@ -81,7 +81,7 @@ describe('fusechat run', () => {
     expect(report.exitCode).toBe(1);
   });
 
-  it('runs a one-source pipeline, prints the table, and skips everything on a rerun', async () => {
+  it('runs a one-source pipeline on 2 training replicas, prints the table, and skips everything on a rerun without them', async () => {
     const path = join(root, 'pipeline.yml');
     writeFileSync(
       path,
@@ -94,7 +94,7 @@ describe('fusechat run', () => {
         'training: { max_steps: 1, batch_size: 2, control: false }',
       ].join('\n'),
     );
-    const first = await runCommand(['run', path, '--backend', 'cpu']);
+    const first = await runCommand(['run', path, '--backend', 'cpu', '--workers', '2']);
     expect(first.error).toBeUndefined();
     // capture ×2, align, train, eval and — from the default hooks — the report; planned first.
     expect(first.stdout).toMatch(/^cli: 6 stage\(s\) ran in .* 0 up to date/);
@@ -106,6 +106,9 @@ describe('fusechat run', () => {
     };
     expect(plan.stages.map((stage) => stage.id)).toContain('capture/moby');
     expect(plan.stages.every((stage) => Number.isFinite(stage.seconds) && stage.seconds >= 0)).toBe(true);
+    const trained = JSON.parse(readFileSync(join(root, 'cli.run', 'train', 'moby', 'stage.json'), 'utf8'));
+    expect(trained.summary).toMatchObject({ steps: 1, workers: 2 });
+    // The replica count is a runtime choice, not an input: the rerun below without it skips everything.
     const second = await runCommand(['run', path, '--backend', 'cpu', '--json']);
     const results = JSON.parse(second.stdout) as { stages: { reused: boolean }[] };
     expect(results.stages.map((stage) => stage.reused)).toEqual([true, true, true, true, true, true]);

@@ -3,6 +3,7 @@ import { createConsoleLogger, createProgressPrinter, formatDuration } from '@fus
 import type { PipelinePlanRecord, PipelineResults, ResolvedPipelineConfig } from '@fusechat/pipeline';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
+import { parseWorkersOption, threadsWithWorkers, workersOption } from '../options/workers-option.js';
 
 /**
  * The planner and the report renderer. By default `defaultRunHooks` (plan first, refusing what
@@ -38,6 +39,7 @@ export function registerRunCommand(program: Command, hooks?: RunCommandHooks): v
     .option('--no-plan', 'do not predict the stages first (no plan.json: the report has no plan vs reality)')
     .addOption(backendOption())
     .addOption(threadsOption())
+    .addOption(workersOption())
     .addHelpText(
       'after',
       [
@@ -58,14 +60,24 @@ export function registerRunCommand(program: Command, hooks?: RunCommandHooks): v
     .action(
       async (
         path: string,
-        options: { json: boolean; plan: boolean; backend: BackendRequest; threads?: string },
+        options: {
+          json: boolean;
+          plan: boolean;
+          backend: BackendRequest;
+          threads?: string;
+          workers?: string;
+        },
       ) => {
         const logger = createConsoleLogger({ prefix: 'fusechat: ' });
+        const trainingWorkers = parseWorkersOption(options.workers);
         // Loaded on use: registering the command (and --help, --version) does not load it.
         const { defaultRunHooks, loadPipelineConfig, runPipeline } = await import('@fusechat/pipeline');
         // Every problem of the config is listed before anything loads or runs.
         const config = await loadPipelineConfig(path, { logger });
-        const selection = await initCommandBackend(options, { logger });
+        const selection = await initCommandBackend(
+          { ...options, threads: threadsWithWorkers(options.threads, trainingWorkers) },
+          { logger },
+        );
         const controller = new AbortController();
         const onSignal = () => {
           logger.warn('interrupted: stopping the running stage; rerun the same command to resume.');
@@ -85,7 +97,8 @@ export function registerRunCommand(program: Command, hooks?: RunCommandHooks): v
             onProgress: progress,
             signal: controller.signal,
             backendName: backendLabel(selection),
-            ...(hooks ?? defaultRunHooks({ logger, plan: options.plan })),
+            trainingWorkers,
+            ...(hooks ?? defaultRunHooks({ logger, plan: options.plan, trainingWorkers })),
           });
           progress.finish();
           process.stdout.write(

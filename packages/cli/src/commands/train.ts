@@ -7,7 +7,7 @@ import type { TrainResult } from '@fusechat/training';
 import type { Command } from 'commander';
 import { backendOption, initCommandBackend, threadsOption } from '../options/backend-option.js';
 import { resolveConfigModel } from '../options/model-reference.js';
-import { POSITIVE_INTEGER, parseNumberOption } from '../options/parse-number-option.js';
+import { parseWorkersOption, threadsWithWorkers, workersOption } from '../options/workers-option.js';
 
 /**
  * `fusechat train CONFIG.yml`: fine-tunes a model as a YAML config says — fusion training over a
@@ -35,10 +35,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--json', 'print the result as one JSON line on stdout instead of the summary line', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .option(
-      '--workers <n>',
-      'data-parallel replicas: worker threads with a copy of the model, one core each (default 1; auto = the cores, at most 8); with --workers above 1 the wasm backend runs at 1 thread unless --threads says otherwise',
-    )
+    .addOption(workersOption())
     .addHelpText(
       'after',
       [
@@ -107,12 +104,8 @@ export function registerTrainCommand(program: Command): void {
         const progress = createTrainProgressLine();
         try {
           checkWarmup(config.training, datasets.dataset.batchesPerEpoch);
-          // Each replica is one core: this thread's backend too, unless --threads says otherwise.
           await initCommandBackend(
-            {
-              ...options,
-              threads: options.threads ?? (workers !== 'auto' && workers <= 1 ? undefined : '1'),
-            },
+            { ...options, threads: threadsWithWorkers(options.threads, workers) },
             { logger },
           );
           const model = await loadModel(modelDir);
@@ -146,13 +139,6 @@ export function registerTrainCommand(program: Command): void {
         }
       },
     );
-}
-
-/** `--workers`: a positive integer or `auto` (default 1). */
-export function parseWorkersOption(value: string | undefined): number | 'auto' {
-  if (value === undefined) return 1;
-  if (value === 'auto') return 'auto';
-  return parseNumberOption(value, 'workers', POSITIVE_INTEGER);
 }
 
 /** The one-line summary `fusechat train` prints when it is done. */

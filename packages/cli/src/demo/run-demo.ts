@@ -25,6 +25,8 @@ export interface DemoOptions extends DemoPipelineOptions {
   readonly log?: (line: string) => void;
   /** Progress within the running stage (steps, examples, models). */
   readonly onProgress?: ProgressCallback;
+  /** Data-parallel replicas of the train stages (default 1). */
+  readonly trainingWorkers?: number | 'auto';
 }
 
 /** What {@link runDemo} produced. */
@@ -77,11 +79,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
     log: logger,
     onProgress: options.onProgress,
     backendName: options.backendName,
+    trainingWorkers: options.trainingWorkers,
     report: (pipelineResults, runDir) => writeReport(pipelineResults, runDir).then(() => undefined),
     ...(options.plan === false
       ? {}
       : {
-          plan: async (resolved) => planRecord(await planPipeline(planInputFromConfig(resolved), { logger })),
+          plan: async (resolved) =>
+            planRecord(
+              await planPipeline(planInputFromConfig(resolved), {
+                logger,
+                trainingWorkers: options.trainingWorkers,
+              }),
+            ),
         }),
   });
   const summary = demoSummary(results);

@@ -308,6 +308,8 @@ export interface CalibrateTrainingOptions {
   readonly k: number;
   /** Timed steps after one warm-up step (default 3). */
   readonly steps?: number | undefined;
+  /** Data-parallel replicas, as the train stages will run (default 1). */
+  readonly workers?: number | 'auto' | undefined;
   readonly workDir: string;
 }
 
@@ -340,6 +342,7 @@ export async function calibrateTraining(options: CalibrateTrainingOptions): Prom
       training: { learningRate: 1e-4, maxSteps: steps + 1, loggingSteps: steps + 1, seed: 1 },
       outputDir: join(options.workDir, `train-${k}`),
       resume: 'never',
+      workers: options.workers,
       callbacks: [{ onStepEnd: () => void stamps.push(performance.now()) }],
     });
     const ended = performance.now();

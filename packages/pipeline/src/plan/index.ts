@@ -24,6 +24,7 @@ export {
   type ModelShape,
   mergeMemory,
   modelParameters,
+  TRAINING_WORKER_OVERHEAD_BYTES,
   trainingMemory,
 } from './memory-model.js';
 export { PipelinePlanError, type PlanShortfall } from './pipeline-plan-error.js';

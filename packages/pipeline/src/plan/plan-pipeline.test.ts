@@ -31,6 +31,7 @@ import {
   type ModelShape,
   mergeMemory,
   modelParameters,
+  TRAINING_WORKER_OVERHEAD_BYTES,
   trainingMemory,
   withRetainedHeap,
 } from './memory-model.js';
@@ -178,6 +179,24 @@ describe('the planner', () => {
       buffers: 6 * 3 * 2 * 4, // fused targets: ids + values
       retained: 0,
       total: 100 + 16000 + 7872 + 960 + 144,
+    });
+    // Two data-parallel replicas: the worker adds its weights, gradients and thread; the batch's
+    // activations and logits are split between the replicas, not doubled.
+    const parallel = trainingMemory(shape, {
+      baselineBytes: 100,
+      parameters,
+      batch: { batch: 2, time: 3 },
+      k: 3,
+      workers: 2,
+    });
+    expect(parallel).toMatchObject({
+      baseline: 100 + TRAINING_WORKER_OVERHEAD_BYTES,
+      weights: 8000,
+      gradients: 8000,
+      optimizer: 8000,
+      activations: 2 * 984 * 4,
+      logits: 4 * 6 * 10 * 4,
+      total: training.total + TRAINING_WORKER_OVERHEAD_BYTES + 8000,
     });
     // Capture: the forward's 3936 B beat the logits phase (hidden rows 2·6·4·4 = 192 + one chunk
     // of all 6 rows × 10 × 4 × 2 copies = 480); the transposed head 10 × 4 × 4.

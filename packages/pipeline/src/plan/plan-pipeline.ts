@@ -12,7 +12,7 @@ import {
   TOKENIZER_FILES,
 } from '@fusechat/model';
 import { loadTokenizer } from '@fusechat/tokenizer-alignment';
-import { DEFAULT_BATCH_SIZE, DEFAULT_SAVE_STEPS, planBatches } from '@fusechat/training';
+import { DEFAULT_BATCH_SIZE, DEFAULT_SAVE_STEPS, planBatches, resolveWorkerCount } from '@fusechat/training';
 import type { PipelinePlanRecord, StagePrediction } from '../results/pipeline-results.js';
 import {
   type AlignCalibration,
@@ -80,6 +80,8 @@ export interface PlanPipelineOptions {
   readonly remoteCalibration?: boolean | undefined;
   /** Worker threads of the align stage (default: alignStore's, one per core). */
   readonly alignWorkers?: number | undefined;
+  /** Data-parallel replicas of the train stages (`RunPipelineOptions.trainingWorkers`; default 1). */
+  readonly trainingWorkers?: number | 'auto' | undefined;
   readonly logger?: Logger | undefined;
 }
 
@@ -412,6 +414,7 @@ export async function planPipeline(
           time: calibrationTime,
           k: kind,
           steps: options.trainingSteps,
+          workers: options.trainingWorkers,
           workDir: join(workDir, 'train'),
         }),
       );
@@ -435,6 +438,7 @@ export async function planPipeline(
         parameters: pivotLocal.parameters,
         batch: largestBatch,
         k: item.k,
+        workers: resolveWorkerCount(options.trainingWorkers),
       });
       const stepSeconds = microBatches * meanPadded * secondsPerPaddedToken;
       stages.push({

@@ -16,7 +16,12 @@ import type { RunPipelineOptions } from './run-pipeline.js';
  * ```
  */
 export function defaultRunHooks(
-  options: { readonly logger?: Logger; readonly plan?: boolean } = {},
+  options: {
+    readonly logger?: Logger;
+    readonly plan?: boolean;
+    /** Replicas the train stages will use, so the plan calibrates training with them. */
+    readonly trainingWorkers?: number | 'auto' | undefined;
+  } = {},
 ): Pick<RunPipelineOptions, 'plan' | 'report'> {
   const { logger } = options;
   return {
@@ -28,7 +33,10 @@ export function defaultRunHooks(
       : {
           plan: async (config) =>
             planRecord(
-              await planPipeline(planInputFromConfig(config), logger === undefined ? {} : { logger }),
+              await planPipeline(planInputFromConfig(config), {
+                ...(logger === undefined ? {} : { logger }),
+                trainingWorkers: options.trainingWorkers,
+              }),
             ),
         }),
   };

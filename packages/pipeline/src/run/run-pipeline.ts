@@ -42,6 +42,12 @@ export interface RunPipelineOptions {
   readonly plan?: ((config: ResolvedPipelineConfig) => Promise<PipelinePlanRecord>) | undefined;
   /** Renders the report from the results (`report/index.html`); without it there is no report stage. */
   readonly report?: ReportHook | undefined;
+  /**
+   * Data-parallel replicas of every train stage, this thread included (`train({ workers })`;
+   * default 1, `auto`: the cores). A runtime choice like the thread count: it changes no stage's
+   * inputs, so a rerun with another count skips what is done. Run the backend at 1 thread with it.
+   */
+  readonly trainingWorkers?: number | 'auto' | undefined;
 }
 
 /**
@@ -78,6 +84,7 @@ export async function runPipeline(
     log,
     onProgress: options.onProgress,
     signal: options.signal,
+    trainingWorkers: options.trainingWorkers,
   };
   try {
     log.info(

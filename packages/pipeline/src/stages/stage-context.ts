@@ -12,6 +12,8 @@ export interface PipelineContext {
   /** Progress of the running stage; `task` is the stage id (`capture/pivot`). */
   readonly onProgress?: ProgressCallback | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Data-parallel replicas of every train stage (`train({ workers })`; default 1). */
+  readonly trainingWorkers?: number | 'auto' | undefined;
 }
 
 /** A logger that prefixes every line with `[stage]`. */

@@ -15,6 +15,8 @@ export interface TrainStageSummary extends Record<string, unknown> {
   readonly resumedFrom: number | null;
   readonly finalLoss: number | null;
   readonly tokensPerSecond: number;
+  /** Data-parallel replicas the steps ran on (`RunPipelineOptions.trainingWorkers`). */
+  readonly workers: number;
   /** Targets only: examples of the pivot store and how many the source's distribution won (lower CE). */
   readonly fusion?: { readonly examples: number; readonly sourceWins: number } | undefined;
 }
@@ -100,6 +102,7 @@ export async function trainStage(
             onProgress: stageProgress(context, paths.id),
             logger: log,
             signal: context.signal,
+            workers: context.trainingWorkers,
           });
         } finally {
           model.dispose();
@@ -113,6 +116,7 @@ export async function trainStage(
           resumedFrom: result.resumedFrom ?? null,
           finalLoss: result.finalLoss ?? null,
           tokensPerSecond: result.tokensPerSecond,
+          workers: result.workers,
           ...(source === undefined
             ? {}
             : { fusion: await sourceWins(pivotStore, layout.align[source.name]!.store) }),
