@@ -25,6 +25,7 @@ import {
   globalNorm,
 } from '../src/trainer/accumulate-gradients.js';
 import type { TrainingBatch } from '../src/training-batch.js';
+import { syntheticBatch } from './synthetic-batch.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
@@ -46,39 +47,9 @@ const CONFIG = {
   maxPositionEmbeddings: 2048,
 } as const;
 
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
-
 /** `rows` full rows of 256 tokens, the first 32 a prompt, with k = 10 fused targets. */
 function makeBatch(rows: number): TrainingBatch {
-  const random = xorshift(7);
-  const inputIds = Array.from({ length: rows }, () =>
-    Array.from({ length: TIME }, () => Math.floor(random() * CONFIG.vocabSize)),
-  );
-  const labels = inputIds.map((row) => row.map((id, t) => (t < 32 ? -100 : id)));
-  const ids = new Int32Array(rows * TIME * K);
-  const logits = new Float32Array(rows * TIME * K);
-  for (let i = 0; i < ids.length; i++) {
-    ids[i] = Math.floor(random() * CONFIG.vocabSize);
-    logits[i] = 4 * random();
-  }
-  return {
-    exampleIds: inputIds.map((_, i) => String(i)),
-    inputIds,
-    attentionMask: inputIds.map((row) => row.map(() => 1)),
-    labels,
-    targets: { shape: [rows, TIME, K], ids, logits },
-    supervisedPositions: rows * (TIME - 32),
-    tokens: rows * TIME,
-    paddedTokens: rows * TIME,
-  };
+  return syntheticBatch({ rows, time: TIME, prompt: 32, vocabSize: CONFIG.vocabSize, k: K });
 }
 
 type Mode = 'serial' | 'threads' | 'replicas';

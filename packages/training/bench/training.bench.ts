@@ -18,6 +18,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createAdamW } from '../src/optimizer/create-adamw.js';
 import { accumulateGradients, clipGradients, globalNorm } from '../src/trainer/accumulate-gradients.js';
 import type { TrainingBatch } from '../src/training-batch.js';
+import { syntheticBatch } from './synthetic-batch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
@@ -39,47 +40,15 @@ const BATCH = 4;
 const TIME = 64;
 const K = 10;
 
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
-
 /** A full batch: 4 rows of 64 tokens, the first 16 of each a prompt; fused targets for the fusion step. */
 function makeBatch(withTargets: boolean): TrainingBatch {
-  const random = xorshift(7);
-  const inputIds = Array.from({ length: BATCH }, () =>
-    Array.from({ length: TIME }, () => Math.floor(random() * CONFIG.vocabSize)),
-  );
-  const labels = inputIds.map((row) => row.map((id, t) => (t < 16 ? -100 : id)));
-  const supervisedPositions = labels.reduce(
-    (sum, row) => sum + row.slice(1).filter((id) => id !== -100).length,
-    0,
-  );
-  let targets: TrainingBatch['targets'];
-  if (withTargets) {
-    const ids = new Int32Array(BATCH * TIME * K);
-    const logits = new Float32Array(BATCH * TIME * K);
-    for (let i = 0; i < ids.length; i++) {
-      ids[i] = Math.floor(random() * CONFIG.vocabSize);
-      logits[i] = 4 * random();
-    }
-    targets = { shape: [BATCH, TIME, K], ids, logits };
-  }
-  return {
-    exampleIds: inputIds.map((_, i) => String(i)),
-    inputIds,
-    attentionMask: inputIds.map((row) => row.map(() => 1)),
-    labels,
-    targets,
-    supervisedPositions,
-    tokens: BATCH * TIME,
-    paddedTokens: BATCH * TIME,
-  };
+  return syntheticBatch({
+    rows: BATCH,
+    time: TIME,
+    prompt: 16,
+    vocabSize: CONFIG.vocabSize,
+    k: withTargets ? K : 0,
+  });
 }
 
 /** matMul FLOPs of one forward pass (projections, attention scores and values, lm_head). */
