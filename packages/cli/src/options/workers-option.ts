@@ -5,7 +5,7 @@ import { POSITIVE_INTEGER, parseNumberOption } from './parse-number-option.js';
 export function workersOption(): Option {
   return new Option(
     '--workers <n>',
-    'data-parallel training replicas: worker threads with a copy of the model, one core each (default 1; auto = the cores, at most 8); with --workers above 1 the wasm backend runs at 1 thread unless --threads says otherwise',
+    'data-parallel training replicas: worker threads with a copy of the model, one core each (default 1; auto = the cores, at most 8); with --workers above 1 the wasm backend runs at 1 thread for every stage (capture and eval too) unless --threads says otherwise',
   );
 }
 

@@ -195,6 +195,8 @@ export interface TrainingMemoryOptions {
   readonly k: number;
   /** Data-parallel replicas (default 1); each worker adds a copy of the weights and gradients. */
   readonly workers?: number | undefined;
+  /** Micro-batches per optimizer step (default 1): with replicas, how many run at once. */
+  readonly accumulation?: number | undefined;
 }
 
 /**
@@ -213,16 +215,21 @@ export const TRAINING_WORKER_OVERHEAD_BYTES = 160 * 1024 ** 2;
  */
 export function trainingMemory(shape: ModelShape, options: TrainingMemoryOptions): MemoryBreakdown {
   const tokens = options.batch.batch * options.batch.time;
-  // The batch's activations and logits are split over the replicas; weights and gradients are not.
-  const extra = Math.max(1, options.workers ?? 1) - 1;
+  const workers = Math.max(1, options.workers ?? 1);
+  const extra = workers - 1;
+  // Replicas run whole micro-batches at once when their count divides the step's; otherwise every
+  // micro-batch is split by rows over them, and one micro-batch's activations are live in all.
+  const concurrent = extra > 0 && (options.accumulation ?? 1) % workers === 0 ? workers : 1;
   return breakdown({
     baseline: options.baselineBytes + extra * TRAINING_WORKER_OVERHEAD_BYTES,
-    weights: (1 + extra) * options.parameters * FLOAT_BYTES,
-    gradients: (1 + extra) * options.parameters * FLOAT_BYTES,
+    // Each worker's copy, and the shared buffer the weights reach the workers through.
+    weights: (1 + extra + (extra > 0 ? 1 : 0)) * options.parameters * FLOAT_BYTES,
+    // Each replica's gradients, and each worker's shared buffer they come back in.
+    gradients: (1 + 2 * extra) * options.parameters * FLOAT_BYTES,
     optimizer: 2 * options.parameters * FLOAT_BYTES,
-    activations: 2 * forwardActivationBytes(shape, options.batch),
-    logits: 4 * tokens * shape.vocabSize * FLOAT_BYTES,
-    buffers: tokens * options.k * 2 * FLOAT_BYTES,
+    activations: concurrent * 2 * forwardActivationBytes(shape, options.batch),
+    logits: concurrent * 4 * tokens * shape.vocabSize * FLOAT_BYTES,
+    buffers: concurrent * tokens * options.k * 2 * FLOAT_BYTES,
   });
 }
 

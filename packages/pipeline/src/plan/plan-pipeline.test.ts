@@ -180,8 +180,9 @@ describe('the planner', () => {
       retained: 0,
       total: 100 + 16000 + 7872 + 960 + 144,
     });
-    // Two data-parallel replicas: the worker adds its weights, gradients and thread; the batch's
-    // activations and logits are split between the replicas, not doubled.
+    // Two data-parallel replicas, one micro-batch per step (split by rows): the worker adds its
+    // thread, its weights and gradients, its shared gradient buffer and the shared weight buffer;
+    // the micro-batch's activations and logits are split between the replicas, not doubled.
     const parallel = trainingMemory(shape, {
       baselineBytes: 100,
       parameters,
@@ -191,12 +192,26 @@ describe('the planner', () => {
     });
     expect(parallel).toMatchObject({
       baseline: 100 + TRAINING_WORKER_OVERHEAD_BYTES,
-      weights: 8000,
-      gradients: 8000,
+      weights: 3 * 4000,
+      gradients: 3 * 4000,
       optimizer: 8000,
       activations: 2 * 984 * 4,
       logits: 4 * 6 * 10 * 4,
-      total: training.total + TRAINING_WORKER_OVERHEAD_BYTES + 8000,
+      total: training.total + TRAINING_WORKER_OVERHEAD_BYTES + 16000,
+    });
+    // Two micro-batches per step on two replicas: each runs a whole one at the same time.
+    const whole = trainingMemory(shape, {
+      baselineBytes: 100,
+      parameters,
+      batch: { batch: 2, time: 3 },
+      k: 3,
+      workers: 2,
+      accumulation: 2,
+    });
+    expect(whole).toMatchObject({
+      activations: 2 * 2 * 984 * 4,
+      logits: 2 * 4 * 6 * 10 * 4,
+      buffers: 2 * 144,
     });
     // Capture: the forward's 3936 B beat the logits phase (hidden rows 2·6·4·4 = 192 + one chunk
     // of all 6 rows × 10 × 4 × 2 copies = 480); the transposed head 10 × 4 × 4.

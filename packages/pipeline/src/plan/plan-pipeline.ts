@@ -439,6 +439,7 @@ export async function planPipeline(
         batch: largestBatch,
         k: item.k,
         workers: resolveWorkerCount(options.trainingWorkers),
+        accumulation,
       });
       const stepSeconds = microBatches * meanPadded * secondsPerPaddedToken;
       stages.push({

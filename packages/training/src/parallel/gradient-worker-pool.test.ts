@@ -1,4 +1,4 @@
-import { isFuseChatError, NumericalError } from '@fusechat/core';
+import { InvalidInputError, isFuseChatError, NumericalError } from '@fusechat/core';
 import {
   applyLora,
   type CausalLM,
@@ -110,6 +110,32 @@ describe('GradientWorkerPool', () => {
       const next = await pool.accumulate(step);
       expect(Number.isFinite(next.loss)).toBe(true);
       tf.dispose([...next.gradients.values()]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("throws a replica's invalid labels as the InvalidInputError this thread throws, with its code", async () => {
+    const model = tinyModel(8);
+    models.push(model);
+    const step = await batches(2, 2);
+    const bad = {
+      ...step[1]!,
+      labels: step[1]!.labels.map((row) => row.map((id) => (id === -100 ? id : 10_000))),
+    };
+    let serialError: unknown;
+    try {
+      accumulateGradients(model, model.namedTrainableVariables(), [bad], settings);
+    } catch (error) {
+      serialError = error;
+    }
+    expect(serialError).toBeInstanceOf(InvalidInputError);
+    const pool = await GradientWorkerPool.start(model, settings, { workers: 2 });
+    try {
+      const error = await pool.accumulate([step[0]!, bad]).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect((error as InvalidInputError).code).toBe((serialError as InvalidInputError).code);
+      expect((error as InvalidInputError).details).toMatchObject({ replica: 1 });
     } finally {
       await pool.close();
     }

@@ -84,7 +84,12 @@ export class GradientWorkerPool {
       worker.on('message', (response: GradientWorkerResponse) => this.#settle(response, index + 1));
       worker.on('error', (error) => this.#fail(workerFailed(index + 1, error.message, error)));
       worker.on('exit', (code) =>
-        this.#fail(workerFailed(index + 1, `the worker thread exited (code ${code})`)),
+        this.#fail(
+          workerFailed(
+            index + 1,
+            `the worker thread exited (code ${code}); rerun with fewer workers (training resumes from the last checkpoint)`,
+          ),
+        ),
       );
     });
   }
@@ -113,27 +118,8 @@ export class GradientWorkerPool {
         field: 'workers',
       });
     const threads = options.threadsPerWorker ?? 1;
-    const backend = tf.getBackend();
-    if (backend !== 'wasm' && backend !== 'cpu')
-      throw new InvalidInputError(
-        `Data-parallel workers run on the wasm or cpu backend, not "${backend}": use workers: 1 (a GPU backend parallelises each op itself).`,
-        { code: 'TRAIN_WORKERS_UNSUPPORTED', field: 'workers', details: { backend } },
-      );
-    let builtIn: boolean;
-    try {
-      builtIn = defaultArchitectureRegistry.get(model.config.modelType) === model.architecture;
-    } catch {
-      builtIn = false;
-    }
-    if (!builtIn)
-      throw new InvalidInputError(
-        `Data-parallel workers rebuild the model from its config, which needs a built-in architecture; "${model.config.modelType}" is a custom one: use workers: 1.`,
-        {
-          code: 'TRAIN_WORKERS_UNSUPPORTED',
-          field: 'workers',
-          details: { modelType: model.config.modelType },
-        },
-      );
+    GradientWorkerPool.check(model);
+    const backend = tf.getBackend() as 'wasm' | 'cpu';
     const variables = model.namedTrainableVariables();
     const base = layout([...model.weights].map(([name, variable]) => [name, variable.shape]));
     const trainable = layout([...variables].map(([name, variable]) => [name, variable.shape]));
@@ -177,12 +163,12 @@ export class GradientWorkerPool {
         };
         started.push(startWorker(setup));
       }
-      await Promise.all(started.map((worker, index) => whenReady(worker, index + 1)));
     } catch (error) {
       await Promise.all(started.map((worker) => worker.terminate()));
       throw error;
     }
-    return new GradientWorkerPool({
+    // Its listeners are on from here, so a worker that fails while another one starts is seen.
+    const pool = new GradientWorkerPool({
       model,
       variables,
       settings,
@@ -191,12 +177,50 @@ export class GradientWorkerPool {
       gradients: gradientBuffers.map((buffer) => new Float32Array(buffer)),
       workers: started,
     });
+    try {
+      await Promise.all(started.map((worker, index) => whenReady(worker, index + 1)));
+      if (pool.#failure) throw pool.#failure;
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  /**
+   * Refuses, before anything changes, what the replicas cannot run: another backend than wasm or
+   * cpu, or a custom architecture (`TRAIN_WORKERS_UNSUPPORTED`).
+   */
+  static check(model: CausalLM): void {
+    const backend = tf.getBackend();
+    if (backend !== 'wasm' && backend !== 'cpu')
+      throw new InvalidInputError(
+        `Data-parallel workers run on the wasm or cpu backend, not "${backend}": use workers: 1 (--workers 1); a GPU backend parallelises each op itself.`,
+        { code: 'TRAIN_WORKERS_UNSUPPORTED', field: 'workers', details: { backend } },
+      );
+    let builtIn: boolean;
+    try {
+      builtIn = defaultArchitectureRegistry.get(model.config.modelType) === model.architecture;
+    } catch {
+      builtIn = false;
+    }
+    if (!builtIn)
+      throw new InvalidInputError(
+        `Data-parallel workers rebuild the model from its config, which needs a built-in architecture; "${model.config.modelType}" is a custom one: use workers: 1 (--workers 1).`,
+        {
+          code: 'TRAIN_WORKERS_UNSUPPORTED',
+          field: 'workers',
+          details: { modelType: model.config.modelType },
+        },
+      );
   }
 
   /**
    * `accumulateGradients(model, variables, batches, settings)` over the replicas. A replica's
-   * `NumericalError` (e.g. NaN teacher logits) is thrown as one; any other failure of a worker as
-   * `TRAIN_WORKER_FAILED` naming the replica, after which the pool refuses further steps.
+   * library error (a `NumericalError` for NaN teacher logits, an `InvalidInputError`…) is thrown
+   * as its own class and code, with `details.replica`, and the pool stays usable. Any other
+   * failure of a worker (its thread exited, a wasm abort) is `TRAIN_WORKER_FAILED` naming the
+   * replica, after which the pool refuses further steps.
    */
   async accumulate(batches: readonly TrainingBatch[]): Promise<AccumulatedGradients> {
     if (this.#failure) throw this.#failure;
@@ -280,7 +304,9 @@ export class GradientWorkerPool {
       if (pending) {
         this.#pending.delete(response.id!);
         pending.reject(error);
-      } else this.#fail(error);
+      }
+      // A wasm abort or out-of-memory may leave the replica broken: no further steps on it.
+      if (!pending || !isDataError(error)) this.#fail(error);
       return;
     }
     if (pending) {
@@ -297,7 +323,7 @@ export class GradientWorkerPool {
   }
 }
 
-/** Worker threads for `requested` replicas: `auto` is the machine's cores (at most 8). */
+/** Replicas for `requested` (this thread included): `auto` is the machine's cores (at most 8). */
 export function resolveWorkerCount(requested: number | 'auto' | undefined): number {
   if (requested === undefined) return 1;
   if (requested === 'auto') return Math.max(1, Math.min(8, availableParallelism()));
@@ -328,15 +354,42 @@ function workerFailed(replica: number, message: string, cause?: unknown): FuseCh
   });
 }
 
+/**
+ * A replica's error as the class and code it was thrown with (structured cloning keeps only plain
+ * fields), with `details.replica`: the same failure as on this thread, wherever the batch ran.
+ * Errors that are not the library's (a wasm abort, out of memory) become `TRAIN_WORKER_FAILED`.
+ */
 function rebuildError(error: SerializedError, replica: number): Error {
-  if (error.name === 'NumericalError')
-    return new NumericalError(error.message, { code: error.code, details: { ...error.details, replica } });
+  const details = { ...error.details, replica };
+  if (error.name === 'NumericalError') {
+    const { tensorName, ...rest } = details as { tensorName?: unknown };
+    return new NumericalError(error.message, {
+      code: error.code,
+      details: rest,
+      ...(typeof tensorName === 'string' ? { tensorName } : {}),
+    });
+  }
+  if (error.name === 'InvalidInputError') {
+    const { field, ...rest } = details as { field?: unknown };
+    return new InvalidInputError(error.message, {
+      code: error.code,
+      details: rest,
+      ...(typeof field === 'string' ? { field } : {}),
+    });
+  }
+  if (error.fuseChatError && error.code !== undefined)
+    return new FuseChatError(error.code, error.message, { details });
   if (error.code === 'ERR_MODULE_NOT_FOUND' && error.message.includes('@fusechat/backend'))
     return workerFailed(
       replica,
       'data-parallel workers load their backend with @fusechat/backend; install it beside @fusechat/training.',
     );
   return workerFailed(replica, error.code === undefined ? error.message : `${error.message} (${error.code})`);
+}
+
+/** Whether a replica's error leaves it usable: the library's own errors are about the data. */
+function isDataError(error: Error): boolean {
+  return error instanceof FuseChatError && error.code !== 'TRAIN_WORKER_FAILED';
 }
 
 function whenReady(worker: Worker, replica: number): Promise<void> {

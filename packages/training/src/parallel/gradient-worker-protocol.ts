@@ -42,6 +42,8 @@ export interface GradientWorkerRequest {
 
 export interface SerializedError {
   readonly name: string;
+  /** Thrown as a `FuseChatError` (any subclass). */
+  readonly fuseChatError: boolean;
   readonly message: string;
   readonly code: string | undefined;
   readonly details: Record<string, unknown> | undefined;

@@ -4,6 +4,7 @@
 // positions) and writes their sum into its own shared gradient buffer. Started by
 // `GradientWorkerPool`; not a public entry point.
 import { parentPort, workerData } from 'node:worker_threads';
+import { FuseChatError } from '@fusechat/core';
 import { applyLora, type CausalLM, createModel, defaultArchitectureRegistry } from '@fusechat/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { accumulateGradients } from '../trainer/accumulate-gradients.js';
@@ -28,6 +29,7 @@ function serializeError(error: unknown): GradientWorkerResponse & { type: 'error
     type: 'error',
     error: {
       name: typeof record.name === 'string' ? record.name : 'Error',
+      fuseChatError: error instanceof FuseChatError,
       message: typeof record.message === 'string' ? record.message : String(error),
       code: typeof record.code === 'string' ? record.code : undefined,
       details:
@@ -49,10 +51,17 @@ async function start(): Promise<{ model: CausalLM; variables: Map<string, tf.Var
   await initBackend(setup.backend, { wasmThreads: setup.threads, quiet: true });
   const architecture = defaultArchitectureRegistry.get(setup.modelType);
   const model = createModel(architecture.parseConfig(setup.hfConfig), { seed: 0 });
+  if (setup.baseWeights.length !== model.weights.size)
+    throw new Error(
+      `the replica has ${model.weights.size} weights, the trainer's model ${setup.baseWeights.length}`,
+    );
+  const trainableNames = new Set(setup.trainable.map((slot) => slot.name));
   for (const slot of setup.baseWeights) {
     const variable = model.weights.get(slot.name);
     if (variable === undefined) throw new Error(`the replica has no weight "${slot.name}"`);
     tf.tidy(() => variable.assign(tf.tensor(slotValues(setup.baseBuffer, slot), [...slot.shape], 'float32')));
+    // Weights the trainer froze by hand stay frozen here (LoRA freezes the rest itself).
+    if (setup.lora === undefined && !trainableNames.has(slot.name)) variable.trainable = false;
   }
   // The base weights are in the replica now: drop the shared copy (freed once every replica has).
   delete (workerData as { baseBuffer?: SharedArrayBuffer }).baseBuffer;

@@ -21,25 +21,24 @@ afterAll(async () => {
 });
 
 describe('train with data-parallel workers', () => {
-  it('follows the 1-replica trajectory to float32 rounding: losses, gradient norms and final weights', async () => {
+  it('follows the 1-replica trajectory to float32 rounding, rows split or whole micro-batches per replica', async () => {
     const dataset = createArrayDataset(tinyExamples(12, { targets: true }), { batchSize: 3 });
     const training = {
       learningRate: 2e-2,
       maxSteps: 4,
-      gradientAccumulationSteps: 1,
       warmupSteps: 1,
       lrSchedulerType: 'cosine' as const,
       maxGradNorm: 1,
       weightDecay: 0.1,
       seed: 5,
     };
-    const run = async (workers: number) => {
+    const run = async (workers: number, accumulation: number) => {
       const model = tinyModel(31);
       const result = await train({
         model,
         dataset,
-        training,
-        outputDir: await outputDir(`dp-${workers}`),
+        training: { ...training, gradientAccumulationSteps: accumulation },
+        outputDir: await outputDir(`dp-${workers}-${accumulation}`),
         workers,
       });
       const rows = await metricsWithoutTiming(result.metricsFile);
@@ -47,28 +46,32 @@ describe('train with data-parallel workers', () => {
       model.dispose();
       return { result, rows, weights };
     };
-    const serial = await run(1);
-    const parallel = await run(2);
-    expect(serial.result.workers).toBe(1);
-    expect(parallel.result.workers).toBe(2);
-    expect(parallel.result.steps).toBe(4);
-    expect(parallel.rows.length).toBe(serial.rows.length);
-    parallel.rows.forEach((row, index) => {
-      const want = serial.rows[index]!;
-      expect(row.step).toBe(want.step);
-      expect(row.tokens).toBe(want.tokens);
-      for (const key of ['loss', 'clm', 'fusion', 'grad_norm'])
-        expect(Math.abs((row[key] as number) - (want[key] as number))).toBeLessThan(
-          1e-5 * Math.abs(want[key] as number),
-        );
-    });
-    let worst = 0;
-    for (const [name, want] of serial.weights) {
-      const got = parallel.weights.get(name)!;
-      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+    // One micro-batch of 3 rows per step: split by rows over the replicas; then two per step,
+    // one whole micro-batch each.
+    for (const accumulation of [1, 2]) {
+      const serial = await run(1, accumulation);
+      const parallel = await run(2, accumulation);
+      expect(serial.result.workers).toBe(1);
+      expect(parallel.result.workers).toBe(2);
+      expect(parallel.result.steps).toBe(4);
+      expect(parallel.rows.length).toBe(serial.rows.length);
+      parallel.rows.forEach((row, index) => {
+        const want = serial.rows[index]!;
+        expect(row.step).toBe(want.step);
+        expect(row.tokens).toBe(want.tokens);
+        for (const key of ['loss', 'clm', 'fusion', 'grad_norm'])
+          expect(Math.abs((row[key] as number) - (want[key] as number))).toBeLessThan(
+            1e-5 * Math.abs(want[key] as number),
+          );
+      });
+      let worst = 0;
+      for (const [name, want] of serial.weights) {
+        const got = parallel.weights.get(name)!;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      }
+      // Four AdamW steps of lr 2e-2 move weights by ~0.08; rounding differences stay far below.
+      expect(worst).toBeLessThan(1e-4);
     }
-    // Four AdamW steps of lr 2e-2 move weights by ~0.08; rounding differences stay far below.
-    expect(worst).toBeLessThan(1e-4);
   });
 
   it('resumes a data-parallel run from its checkpoint onto the uninterrupted trajectory', async () => {

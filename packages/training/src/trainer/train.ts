@@ -147,6 +147,10 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
   await mkdir(outputDir, { recursive: true });
   await removeStaleTemporaries(outputDir);
 
+  const workers = resolveWorkerCount(options.workers);
+  // Refused before anything changes: the checkpoints, the metrics, the model.
+  if (workers > 1) GradientWorkerPool.check(model);
+
   // Identity of the starting point, before anything changes the model.
   const identity = await modelIdentity(model);
   const resumeFrom = await findResumeCheckpoint(outputDir, options.resume ?? 'auto');
@@ -181,7 +185,6 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
     appliedLora = true;
   }
   const variables = model.namedTrainableVariables();
-  const workers = resolveWorkerCount(options.workers);
   const optimizer = createAdamW(variables, {
     beta1: plan.beta1,
     beta2: plan.beta2,
@@ -433,6 +436,10 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
       }
     }
 
+    // The replicas' copies of the model are not needed for saving.
+    const replicas = pool?.replicas ?? 1;
+    await pool?.close();
+    pool = undefined;
     const modelDir = join(outputDir, 'model');
     await replaceDirectory(outputDir, modelDir, (dir) => saveModel(model, dir));
     let adapterDir: string | undefined;
@@ -464,7 +471,7 @@ async function trainLocked(options: TrainOptions): Promise<TrainResult> {
       tokensPerSecond: tokensThisRun / Math.max(stepSecondsThisRun, 1e-9),
       stoppedEarly,
       skippedSteps,
-      workers: pool?.replicas ?? 1,
+      workers: replicas,
     };
   } finally {
     await pool?.close();
