@@ -135,7 +135,13 @@ export const DEMO_TEACHERS: readonly DemoTeacher[] = [
       maxPositionEmbeddings: 512,
     },
     // Batches of 4: [8, 192, 151669] float32 logits (932 MB) overflow the wasm heap.
-    training: { steps: 140, batchSize: 4, learningRate: 5e-3, continued: { steps: 250, learningRate: 3e-3 } },
+    training: {
+      steps: 140,
+      batchSize: 4,
+      learningRate: 5e-3,
+      continued: { steps: 250, learningRate: 3e-3 },
+      further: { steps: 800, learningRate: 2e-3 },
+    },
   },
 ];
 
