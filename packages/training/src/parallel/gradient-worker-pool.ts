@@ -20,6 +20,7 @@ import type {
   SerializedError,
   TensorSlot,
 } from './gradient-worker-protocol.js';
+import { sharedSlot } from './gradient-worker-protocol.js';
 import { splitBatchRows } from './split-batch.js';
 
 /** Options of {@link GradientWorkerPool.start}. */
@@ -262,10 +263,7 @@ export class GradientWorkerPool {
       for (const slot of this.#trainable) {
         const previous = gradients.get(slot.name)!;
         const next = tf.tidy(() =>
-          tf.add(
-            previous,
-            tf.tensor(values.slice(slot.offset, slot.offset + slot.size), [...slot.shape], 'float32'),
-          ),
+          tf.add(previous, tf.tensor(sharedSlot(values, slot), [...slot.shape], 'float32')),
         );
         previous.dispose();
         gradients.set(slot.name, next);

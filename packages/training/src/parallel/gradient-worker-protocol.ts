@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import type { LossSettings } from '../trainer/accumulate-gradients.js';
 import type { TrainingBatch } from '../training-batch.js';
 
@@ -60,3 +61,12 @@ export type GradientWorkerResponse =
       readonly tokens: number;
     }
   | { readonly type: 'error'; readonly id?: number; readonly error: SerializedError };
+
+/**
+ * A slot of a shared buffer to make a tensor from: a view on wasm, whose backend copies it into its
+ * heap anyway; a copy on cpu, whose backend would keep the view, which the next step overwrites.
+ */
+export function sharedSlot(values: Float32Array, slot: TensorSlot): Float32Array {
+  const view = values.subarray(slot.offset, slot.offset + slot.size);
+  return tf.getBackend() === 'wasm' ? view : view.slice();
+}

@@ -14,6 +14,7 @@ import type {
   GradientWorkerSetup,
   TensorSlot,
 } from './gradient-worker-protocol.js';
+import { sharedSlot } from './gradient-worker-protocol.js';
 
 const port = parentPort!;
 const setup = workerData as GradientWorkerSetup;
@@ -40,9 +41,8 @@ function serializeError(error: unknown): GradientWorkerResponse & { type: 'error
   };
 }
 
-/** A copy of a slot of `buffer` (tfjs's cpu backend would keep a view, which the next step overwrites). */
 function slotValues(buffer: SharedArrayBuffer, slot: TensorSlot): Float32Array {
-  return new Float32Array(buffer, slot.offset * 4, slot.size).slice();
+  return sharedSlot(new Float32Array(buffer), slot);
 }
 
 async function start(): Promise<{ model: CausalLM; variables: Map<string, tf.Variable> }> {
